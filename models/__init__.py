@@ -1,0 +1,2 @@
+"""The data plane: what runs inside a training actor (families, tokenizer and precision policy,
+training, prediction, metrics). Nothing here talks to Ray."""

@@ -1,0 +1,164 @@
+"""What every model family does the same way: build scratch models, load tokenizer and
+weights (optionally 4/8-bit), wrap in LoRA, and hand the pieces to the training loop.
+
+A family subclass says only what differs: which Auto class, how rows become features, how a
+trained model predicts, and how predictions are scored.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoTokenizer,
+    BitsAndBytesConfig,
+    DataCollatorForSeq2Seq,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from models.job import TrainingJob
+from models.precision import PrecisionPlan
+from models.registry import Preset
+from models.sources import ResolvedSource
+from models.tokenization import ensure_pad_token, train_bpe_tokenizer
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+
+class ModelFamily(ABC):
+    """Base class: one instance serves one candidate inside its actor."""
+
+    name: ClassVar[str]
+    auto_class: ClassVar[Any]
+    peft_task_type: ClassVar[str]
+
+    def __init__(self, job: TrainingJob):
+        self.job = job
+        self.settings = job.settings
+        self.task = job.task
+
+    # ----------------------------------------------------------------- scratch models
+
+    def scratch_config_values(self, tokenizer: PreTrainedTokenizerBase, preset: Preset) -> dict[str, Any]:
+        """Config values that tie a freshly built model to its tokenizer."""
+        return {
+            "vocab_size": len(tokenizer),
+            "pad_token_id": tokenizer.pad_token_id,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+        }
+
+    def materialize(self, preset: Preset, texts: list[str], directory: Path) -> Path:
+        """Build a preset's model and a tokenizer trained on `texts`, saved with save_pretrained,
+        so a scratch model is then loaded exactly like a real local checkpoint."""
+        tokenizer = train_bpe_tokenizer(texts, preset.vocab_size, self.name)  # type: ignore[arg-type]
+        values = {**preset.config, **self.scratch_config_values(tokenizer, preset)}
+        config = AutoConfig.for_model(preset.model_type, **values)
+        torch.manual_seed(self.settings.seed)
+        model = self.auto_class.from_config(config)
+        directory.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(directory, safe_serialization=True)
+        tokenizer.save_pretrained(directory)
+        return directory
+
+    # ----------------------------------------------------------------- loading
+
+    def load_tokenizer(self, source: ResolvedSource) -> tuple[PreTrainedTokenizerBase, bool]:
+        """The model's tokenizer, with a pad token guaranteed; True when one had to be added."""
+        tokenizer = AutoTokenizer.from_pretrained(
+            source.location,
+            local_files_only=source.local_files_only,
+            trust_remote_code=self.job.candidate.trust_remote_code,
+        )
+        added = ensure_pad_token(tokenizer)
+        tokenizer.padding_side = "right"
+        return tokenizer, added
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Extra `from_pretrained` arguments (the classifier's label maps)."""
+        return {}
+
+    def load_model(
+        self, source: ResolvedSource, tokenizer: PreTrainedTokenizerBase, plan: PrecisionPlan, pad_added: bool
+    ) -> PreTrainedModel:
+        candidate = self.job.candidate
+        kwargs: dict[str, Any] = {
+            "local_files_only": source.local_files_only,
+            "trust_remote_code": candidate.trust_remote_code,
+            "dtype": plan.weights_dtype,
+            **self.model_kwargs(),
+        }
+        if candidate.quantization:
+            kwargs["quantization_config"] = quantization_config(candidate.quantization, plan)
+            if plan.device == "cpu":
+                kwargs["device_map"] = {"": "cpu"}
+        model = self.auto_class.from_pretrained(source.location, **kwargs)
+        if pad_added:
+            model.resize_token_embeddings(len(tokenizer))
+        model.config.pad_token_id = tokenizer.pad_token_id
+        if getattr(model, "generation_config", None) is not None:
+            model.generation_config.pad_token_id = tokenizer.pad_token_id
+        if candidate.lora is not None:
+            model = self.wrap_lora(model)
+        return model
+
+    def wrap_lora(self, model: PreTrainedModel) -> Any:
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+        lora = self.job.candidate.lora
+        if self.job.candidate.quantization:
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        config = LoraConfig(
+            task_type=self.peft_task_type,
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=None if lora.target_modules == "auto" else lora.target_modules,
+        )
+        model = get_peft_model(model, config)
+        trainable, total = model.get_nb_trainable_parameters()
+        log.info("LoRA: %d of %d parameters trainable (%.2f%%)", trainable, total, 100 * trainable / total)
+        return model
+
+    # ----------------------------------------------------------------- training
+
+    @abstractmethod
+    def encode(self, rows: list[Row], tokenizer: PreTrainedTokenizerBase) -> list[dict[str, list[int]]]:
+        """Rows to training features with `labels`."""
+
+    def collator(self, tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel) -> Any:
+        return DataCollatorForSeq2Seq(tokenizer, model=None, label_pad_token_id=-100, padding=True)
+
+    # ----------------------------------------------------------------- prediction
+
+    @abstractmethod
+    def predict(self, model: Any, tokenizer: PreTrainedTokenizerBase, rows: list[Row]) -> list[Row]:
+        """One record per row: id, prediction (and for classifiers, probabilities)."""
+
+    @abstractmethod
+    def score(self, predictions: list[Row], rows: list[Row]) -> dict[str, float]:
+        """Task metrics (0-100) of `predictions` against the references in `rows`."""
+
+
+def quantization_config(kind: str, plan: PrecisionPlan) -> BitsAndBytesConfig:
+    """QLoRA base weights: NF4 with double quantisation, or LLM.int8."""
+    if kind == "4bit":
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=plan.compute_dtype,
+        )
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+def batched(rows: list[Row], size: int) -> list[list[Row]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]

@@ -1,0 +1,63 @@
+"""Encoder-decoder summarisers (BART, T5, KoBART): source in, summary out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, PreTrainedTokenizerBase
+
+from models.families.base import ModelFamily, Row, batched
+from models.metrics import rouge_scores
+from models.registry import Preset
+
+
+class Seq2SeqFamily(ModelFamily):
+    name = "seq2seq"
+    auto_class = AutoModelForSeq2SeqLM
+    peft_task_type = "SEQ_2_SEQ_LM"
+
+    def scratch_config_values(self, tokenizer: PreTrainedTokenizerBase, preset: Preset) -> dict[str, Any]:
+        """Decoding starts from the architecture's usual token where its config names one
+        (BART: EOS), else from PAD (T5's convention)."""
+        values = super().scratch_config_values(tokenizer, preset)
+        if AutoConfig.for_model(preset.model_type).decoder_start_token_id is None:
+            values["decoder_start_token_id"] = tokenizer.pad_token_id
+        return values
+
+    def encode(self, rows: list[Row], tokenizer: PreTrainedTokenizerBase) -> list[dict[str, list[int]]]:
+        source_col, target_col = self.task.resolved_input_column(), self.task.resolved_target_column()
+        inputs = tokenizer(
+            [r[source_col] for r in rows], max_length=self.settings.max_source_length, truncation=True
+        )
+        targets = tokenizer(
+            text_target=[r[target_col] for r in rows], max_length=self.settings.max_target_length, truncation=True
+        )
+        return [
+            {"input_ids": ids, "attention_mask": mask, "labels": labels}
+            for ids, mask, labels in zip(inputs["input_ids"], inputs["attention_mask"], targets["input_ids"])
+        ]
+
+    @torch.inference_mode()
+    def predict(self, model: Any, tokenizer: PreTrainedTokenizerBase, rows: list[Row]) -> list[Row]:
+        model.eval()
+        generation = self.settings.generation
+        source_col = self.task.resolved_input_column()
+        out: list[Row] = []
+        for batch in batched(rows, self.settings.eval_batch_size):
+            enc = tokenizer(
+                [r[source_col] for r in batch], max_length=self.settings.max_source_length,
+                truncation=True, padding=True, return_tensors="pt",
+            ).to(model.device)
+            generated = model.generate(
+                **enc, max_new_tokens=generation.max_new_tokens, num_beams=generation.num_beams
+            )
+            texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
+            out += [{"id": r.get("id", ""), "prediction": t.strip()} for r, t in zip(batch, texts)]
+        return out
+
+    def score(self, predictions: list[Row], rows: list[Row]) -> dict[str, float]:
+        target_col = self.task.resolved_target_column()
+        return rouge_scores(
+            [p["prediction"] for p in predictions], [r[target_col] for r in rows], self.task.language
+        )

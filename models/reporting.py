@@ -1,0 +1,39 @@
+"""How a training actor tells the driver where it is: phases and heartbeats.
+
+The actor never waits on the driver: reports are fire-and-forget, so a slow or busy driver
+cannot slow training down.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+Phase = Literal[
+    "queued", "loading", "first_step", "training", "evaluating", "saving", "predicting", "done"
+]
+PHASES: tuple[Phase, ...] = (
+    "queued", "loading", "first_step", "training", "evaluating", "saving", "predicting", "done"
+)
+
+
+class Reporter(Protocol):
+    def phase(self, phase: Phase, **info: Any) -> None: ...
+
+    def heartbeat(self, **metrics: Any) -> None: ...
+
+
+class RecordingReporter:
+    """Keeps every report in memory: for running a candidate outside Ray (tests, benchmarks)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def phase(self, phase: Phase, **info: Any) -> None:
+        self.events.append(("phase", {"phase": phase, **info}))
+
+    def heartbeat(self, **metrics: Any) -> None:
+        self.events.append(("heartbeat", metrics))
+
+    @property
+    def phases(self) -> list[str]:
+        return [e["phase"] for kind, e in self.events if kind == "phase"]

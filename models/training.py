@@ -1,0 +1,246 @@
+"""One candidate, start to finish, inside its actor: load, train, evaluate, save, predict.
+
+`train_candidate` is plain Python (no Ray), so tests and benchmarks can call it directly; the
+actor in `orchestrator.actors` only wraps it. Results travel back as paths and small metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoConfig, PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+
+from models.checkpoint import write_checkpoint
+from models.data.files import read_rows, write_jsonl
+from models.families.base import ModelFamily
+from models.job import TrainingJob
+from models.precision import PrecisionPlan, decide_precision, detect_hardware
+from models.registry import PRESETS, load_family, parse_source
+from models.reporting import Reporter
+from models.sources import ResolvedSource, resolve_source
+
+log = logging.getLogger(__name__)
+
+
+class HeartbeatCallback(TrainerCallback):
+    """Turns Trainer events into phase changes and (throttled) heartbeats."""
+
+    def __init__(self, reporter: Reporter, examples_per_step: int, interval_s: float = 0.5):
+        self.reporter = reporter
+        self.examples_per_step = examples_per_step
+        self.interval_s = interval_s
+        self.loss: float | None = None
+        self._started = 0.0
+        self._last_sent = 0.0
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._started = time.monotonic()
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+        if not logs:
+            return
+        log.info("step %d: %s", state.global_step, ", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
+        if "loss" in logs:
+            self.loss = float(logs["loss"])
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == 1:
+            self.reporter.phase("training")
+        now = time.monotonic()
+        if now - self._last_sent < self.interval_s and state.global_step < state.max_steps:
+            return
+        self._last_sent = now
+        elapsed = max(now - self._started, 1e-9)
+        self.reporter.heartbeat(
+            step=state.global_step,
+            total_steps=state.max_steps,
+            epoch=round(state.epoch or 0.0, 3),
+            loss=self.loss,
+            examples_per_s=round(state.global_step * self.examples_per_step / elapsed, 2),
+        )
+
+
+def train_candidate(job: TrainingJob, reporter: Reporter) -> dict[str, Any]:
+    """Train one candidate and write checkpoint, metrics and predictions under `job.output_dir`."""
+    started = time.monotonic()
+    settings = job.settings
+    torch.set_num_threads(max(1, int(settings.resources.cpus)))
+    set_seed(settings.seed)
+    job.output_dir.mkdir(parents=True, exist_ok=True)
+
+    reporter.phase("loading")
+    family: ModelFamily = load_family(job.family)(job)
+    rows = {split: read_rows(path) for split, path in vars(job.data).items() if path is not None}
+    source = _prepare_source(job, family, rows["train"])
+    plan = decide_precision(
+        settings.precision,
+        detect_hardware(),
+        weights_dtype=_saved_dtype(source, job.candidate.trust_remote_code),
+        adapters_only=job.candidate.lora is not None,
+    )
+    log.info("precision: %s (%s)", plan.name, plan.reason)
+    tokenizer, pad_added = family.load_tokenizer(source)
+    model = family.load_model(source, tokenizer, plan, pad_added)
+    parameters = _count_parameters(model)
+    train_features = family.encode(rows["train"], tokenizer)
+    eval_features = family.encode(rows["validation"], tokenizer) if "validation" in rows else None
+
+    reporter.phase("first_step", parameters=parameters)
+    trainer = _build_trainer(job, family, model, tokenizer, plan, train_features, eval_features, reporter)
+    train_window = [time.time()]
+    train_output = trainer.train()
+    train_window.append(time.time())
+    model = trainer.model
+
+    reporter.phase("evaluating")
+    metrics: dict[str, Any] = {"train_loss": round(train_output.training_loss, 5)}
+    if eval_features:
+        metrics["eval_loss"] = round(trainer.evaluate()["eval_loss"], 5)
+
+    reporter.phase("saving")
+    if job.candidate.lora is not None and not job.candidate.quantization:
+        model = model.merge_and_unload()
+    checkpoint = _save(job, model, tokenizer, source, plan, parameters)
+    shutil.rmtree(job.output_dir / "trainer", ignore_errors=True)
+
+    reporter.phase("predicting")
+    for split in ("validation", "test"):
+        if split in rows:
+            predictions = family.predict(model, tokenizer, rows[split])
+            write_jsonl(job.output_dir / "predictions" / f"{split}.jsonl", predictions)
+            metrics[split] = family.score(predictions, rows[split])
+
+    result = {
+        "name": job.name,
+        "checkpoint": str(checkpoint),
+        "metrics": metrics,
+        "precision": plan.name,
+        "parameters": parameters,
+        "steps": trainer.state.global_step,
+        "train_wall_s": round(train_output.metrics.get("train_runtime", 0.0), 2),
+        "train_window": train_window,
+        "wall_s": round(time.monotonic() - started, 2),
+    }
+    (job.output_dir / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    reporter.phase("done")
+    return result
+
+
+def _prepare_source(job: TrainingJob, family: ModelFamily, train_rows: list[dict[str, Any]]) -> ResolvedSource:
+    """Scratch presets are built and saved into the run directory, then loaded like any local
+    checkpoint, so the real loading path is the one that runs."""
+    parsed = parse_source(job.candidate.source)
+    if parsed.kind != "scratch":
+        return resolve_source(job.candidate.source)
+    preset = PRESETS.get(parsed.value)
+    columns = [job.task.resolved_input_column()]
+    if job.task.type == "summarization":
+        columns.append(job.task.resolved_target_column())
+    texts = [str(row[c]) for row in train_rows for c in columns]
+    base = family.materialize(preset, texts, job.output_dir / "base")
+    return ResolvedSource(str(base), True)
+
+
+def _saved_dtype(source: ResolvedSource, trust_remote_code: bool) -> torch.dtype | None:
+    config = AutoConfig.from_pretrained(
+        source.location, local_files_only=source.local_files_only, trust_remote_code=trust_remote_code
+    )
+    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, None)
+    return dtype if isinstance(dtype, torch.dtype) else None
+
+
+def _count_parameters(model: Any) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total": total, "trainable": trainable}
+
+
+def _build_trainer(
+    job: TrainingJob,
+    family: ModelFamily,
+    model: Any,
+    tokenizer: Any,
+    plan: PrecisionPlan,
+    train_features: list[dict[str, Any]],
+    eval_features: list[dict[str, Any]] | None,
+    reporter: Reporter,
+) -> Any:
+    s = job.settings
+    examples_per_step = s.batch_size * s.gradient_accumulation
+    steps_per_epoch = max(1, math.ceil(len(train_features) / examples_per_step))
+    total_steps = s.max_steps or max(1, math.ceil(s.epochs * steps_per_epoch))
+    eval_every = min(steps_per_epoch, total_steps)
+    has_eval = bool(eval_features)
+    args = TrainingArguments(
+        output_dir=str(job.output_dir / "trainer"),
+        max_steps=total_steps,
+        per_device_train_batch_size=s.batch_size,
+        per_device_eval_batch_size=s.eval_batch_size,
+        gradient_accumulation_steps=s.gradient_accumulation,
+        learning_rate=s.learning_rate,
+        weight_decay=s.weight_decay,
+        warmup_ratio=s.warmup_ratio,
+        logging_steps=s.logging_steps,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=eval_every,
+        save_strategy="steps" if has_eval else "no",
+        save_steps=eval_every,
+        save_total_limit=1,
+        load_best_model_at_end=has_eval,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        seed=s.seed,
+        data_seed=s.seed,
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        save_safetensors=True,
+        **plan.trainer_arguments(),
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_features,
+        eval_dataset=eval_features,
+        data_collator=family.collator(tokenizer, model),
+        processing_class=tokenizer,
+        callbacks=[HeartbeatCallback(reporter, examples_per_step)],
+    )
+    trainer.remove_callback(PrinterCallback)  # the heartbeat callback logs instead
+    return trainer
+
+
+def _save(
+    job: TrainingJob, model: Any, tokenizer: Any, source: ResolvedSource, plan: PrecisionPlan, parameters: dict[str, int]
+) -> Path:
+    """Full weights where possible (LoRA is merged in by the caller); for a quantized base, the
+    adapters plus a pointer to the base, since 4/8-bit weights cannot be merged back losslessly."""
+    candidate = job.candidate
+    adapter_only = candidate.lora is not None and candidate.quantization is not None
+
+    def save(directory: Path) -> None:
+        model.save_pretrained(directory, safe_serialization=True)
+        tokenizer.save_pretrained(directory)
+
+    return write_checkpoint(
+        job.output_dir / "checkpoint",
+        save,
+        job.fingerprint,
+        name=job.name,
+        family=job.family,
+        kind="adapter" if adapter_only else "full",
+        base=source.location if adapter_only else None,
+        quantization=candidate.quantization,
+        precision=plan.name,
+        parameters=parameters,
+    )

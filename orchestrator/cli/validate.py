@@ -1,0 +1,40 @@
+"""`validate`: check an experiment file and list its candidates, without starting anything."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.cli.common import add_config_arguments, config_from_args
+from models.registry import parse_source
+
+HELP = "check an experiment file and show what would run"
+
+
+def add_parser(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    table = Table(title=f"{config.experiment}: {config.task.type} ({config.task.language})")
+    for column in ("candidate", "family", "source", "adapters", "precision", "lr", "resources"):
+        table.add_column(column)
+    for candidate in config.models:
+        settings = config.settings_for(candidate)
+        source = parse_source(candidate.source)
+        adapters = "-"
+        if candidate.lora is not None:
+            adapters = f"LoRA r={candidate.lora.r}" + (f" + {candidate.quantization}" if candidate.quantization else "")
+        res = settings.resources
+        table.add_row(
+            candidate.name, candidate.family, f"{source.kind}: {source.value}", adapters,
+            settings.precision, f"{settings.learning_rate:g}",
+            f"{res.cpus:g} CPU, {'auto' if res.gpus is None else f'{res.gpus:g}'} GPU",
+        )
+    console = Console(highlight=False)
+    console.print(table)
+    console.print(f"OK: {len(config.models)} candidate(s); runs write to {config.run_dir}")
+    return 0

@@ -1,0 +1,47 @@
+"""The run's data: built-in generator or user files, normalised into `<run_dir>/data/*.jsonl`
+so every stage (and every rerun) reads the same rows from the run directory alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from models.data.files import DataFileError, read_rows, write_jsonl
+from models.job import DataFiles
+from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
+
+
+def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tuple[str, ...]]:
+    """Write the splits into the run directory; return their paths and the label order
+    (classification only, fixed here so every candidate's probabilities line up)."""
+    out = run_dir / "data"
+    task, data = config.task, config.data
+    columns = [task.resolved_input_column(), task.resolved_target_column()]
+    if data.builtin is not None:
+        from models.data.builtin import write_builtin_splits
+
+        b = data.builtin
+        sizes = {"train": b.train_size, "validation": b.validation_size, "test": b.test_size}
+        paths = write_builtin_splits(
+            out, task=task.type, language=b.language or task.language,
+            sizes={k: v for k, v in sizes.items() if v > 0}, seed=b.seed,
+        )
+    else:
+        paths = {}
+        issues = []
+        for split in ("train", "validation", "test"):
+            source = getattr(data, split)
+            if source is None:
+                continue
+            try:
+                rows = read_rows(source, required=columns)
+            except DataFileError as exc:
+                issues.append(ConfigIssue(f"data.{split}", str(exc)))
+                continue
+            limit = data.max_train_samples if split == "train" else data.max_eval_samples
+            paths[split] = write_jsonl(out / f"{split}.jsonl", rows[:limit] if limit else rows)
+        if issues:
+            raise ConfigError(issues)
+    labels: tuple[str, ...] = ()
+    if task.type == "classification":
+        labels = tuple(sorted({str(r[columns[1]]) for r in read_rows(paths["train"])}))
+    return DataFiles(paths["train"], paths.get("validation"), paths.get("test")), labels

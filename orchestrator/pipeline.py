@@ -1,0 +1,49 @@
+"""The whole run, top to bottom: data, cluster, training, summary."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import yaml
+
+from orchestrator.cluster import connect, disconnect
+from orchestrator.config import ExperimentConfig
+from orchestrator.data import prepare_data
+from orchestrator.progress import EventPrinter, print_summary
+from orchestrator.report.summary import build_summary, exit_code, write_summary
+from orchestrator.stages.train import run_training
+
+log = logging.getLogger(__name__)
+
+
+def run_experiment(config: ExperimentConfig, *, quiet: bool = False) -> int:
+    """Run every stage of `config`; returns the process exit status (0, 1 or 3)."""
+    started = time.time()
+    run_dir = config.run_dir.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_resolved_config(config, run_dir)
+    data, labels = prepare_data(config, run_dir)
+    printer = EventPrinter(quiet=quiet)
+    cluster = connect(config.ray)
+    try:
+        outcomes = run_training(config, data, labels, cluster, run_dir, printer)
+    finally:
+        disconnect()
+    summary = build_summary(config, outcomes, cluster, run_dir, started)
+    write_summary(summary, run_dir)
+    print_summary(summary, printer.console)
+    log.info("run %s: %s; summary in %s", config.experiment, summary["status"], run_dir / "summary.json")
+    return exit_code(summary)
+
+
+def save_resolved_config(config: ExperimentConfig, run_dir: Path) -> Path:
+    """The config as it ran (overrides applied, every default filled in), next to the outputs."""
+    resolved = config.model_dump(mode="json")
+    resolved["resolved_settings"] = {
+        c.name: config.settings_for(c).model_dump(mode="json") for c in config.models
+    }
+    path = run_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path

@@ -1,0 +1,87 @@
+"""Line-per-event progress for the terminal and for CI logs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+_STATUS_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "red", "skipped": "yellow"}
+
+
+class EventPrinter:
+    """Prints each phase change and outcome; heartbeats at most every `heartbeat_s` per candidate."""
+
+    def __init__(self, console: Console | None = None, heartbeat_s: float = 15.0, quiet: bool = False):
+        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.heartbeat_s = heartbeat_s
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self._last_heartbeat: dict[str, float] = {}
+        self._finished: set[str] = set()
+
+    def __call__(self, name: str, kind: str, info: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if name in self._finished:
+            return  # the board's last phase can arrive after the outcome
+        if kind == "heartbeat":
+            if self.quiet or now - self._last_heartbeat.get(name, 0.0) < self.heartbeat_s:
+                return
+            self._last_heartbeat[name] = now
+            text = _progress_text(info)
+        elif kind == "phase":
+            if self.quiet:
+                return
+            text = info.get("phase", "?")
+        elif kind in _STATUS_STYLE:
+            self._finished.add(name)
+            style = _STATUS_STYLE[kind]
+            text = f"[{style}]{kind}[/{style}] in {info.get('wall_s', 0):.0f} s"
+            if info.get("error"):
+                text += f": {escape(info['error'])}"
+                if info.get("log"):
+                    text += f" (log: {escape(info['log'])})"
+        else:
+            if self.quiet:
+                return
+            text = kind
+        self.console.print(f"{now - self.started:7.1f}s  train/{escape(name):<24} {text}")
+
+
+def _progress_text(info: dict[str, Any]) -> str:
+    parts = [f"step {info.get('step', '?')}/{info.get('total_steps', '?')}"]
+    if info.get("loss") is not None:
+        parts.append(f"loss {info['loss']:.3f}")
+    if info.get("examples_per_s"):
+        parts.append(f"{info['examples_per_s']:.0f} ex/s")
+    return "  ".join(parts)
+
+
+def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
+    """The end-of-run table: each candidate's outcome and scores, best first."""
+    from rich.table import Table
+
+    console = console or Console(highlight=False, soft_wrap=True)
+    metric = summary["metric"]
+    table = Table(title=f"{summary['experiment']}: {summary['status']} in {summary['wall_s']:.0f} s")
+    for column in ("candidate", "family", "status", f"val {metric}", f"test {metric}", "wall s", "reason"):
+        table.add_column(column)
+    ranked = [row["name"] for row in summary["leaderboard"]]
+    names = ranked + [n for n in summary["models"] if n not in ranked]
+    for name in names:
+        m = summary["models"][name]
+        metrics = m.get("metrics") or {}
+        style = _STATUS_STYLE.get(m["status"], "")
+        table.add_row(
+            name, m["family"], f"[{style}]{m['status']}[/{style}]",
+            _fmt(metrics.get("validation", {}).get(metric)), _fmt(metrics.get("test", {}).get(metric)),
+            f"{m['wall_s']:.0f}", escape(m.get("error") or ""),
+        )
+    console.print(table)
+    console.print(f"run directory: {summary['run_dir']}")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "-"

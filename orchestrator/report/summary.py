@@ -1,0 +1,118 @@
+"""summary.json (data for later stages and tools) and report.md (for people)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from orchestrator.cluster import ClusterInfo
+from orchestrator.config import ExperimentConfig
+from orchestrator.supervisor import Outcome
+
+EXIT_OK, EXIT_NOTHING_USABLE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+def build_summary(
+    config: ExperimentConfig,
+    outcomes: list[Outcome],
+    cluster: ClusterInfo,
+    run_dir: Path,
+    started: float,
+) -> dict[str, Any]:
+    succeeded = [o for o in outcomes if o.status == "succeeded"]
+    status = "ok" if len(succeeded) == len(outcomes) else ("partial" if succeeded else "failed")
+    metric = config.task.resolved_metric()
+    models: dict[str, Any] = {}
+    for outcome in outcomes:
+        candidate = config.candidate(outcome.name)
+        entry = outcome.to_dict()
+        details = entry.pop("details") or {}
+        entry.update(
+            family=candidate.family,
+            source=candidate.source,
+            precision=details.get("precision"),
+            parameters=details.get("parameters"),
+            steps=details.get("steps"),
+        )
+        models[outcome.name] = entry
+    return {
+        "experiment": config.experiment,
+        "status": status,
+        "metric": metric,
+        "run_dir": str(run_dir),
+        "started": started,
+        "wall_s": round(time.time() - started, 2),
+        "cluster": {"address": cluster.address, "cpus": cluster.cpus, "gpus": cluster.gpus,
+                    "dashboard": cluster.dashboard_url},
+        "leaderboard": leaderboard(models, metric),
+        "models": models,
+    }
+
+
+def leaderboard(models: dict[str, Any], metric: str) -> list[dict[str, Any]]:
+    """Succeeded candidates, best first by the test metric (validation where there is no test)."""
+    rows = []
+    for name, entry in models.items():
+        if entry["status"] != "succeeded":
+            continue
+        metrics = entry["metrics"]
+        split = "test" if metric in metrics.get("test", {}) else "validation"
+        rows.append({"name": name, "split": split, metric: metrics.get(split, {}).get(metric)})
+    return sorted(rows, key=lambda r: -(r[metric] if r[metric] is not None else float("-inf")))
+
+
+def exit_code(summary: dict[str, Any]) -> int:
+    return {"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(summary["status"], EXIT_NOTHING_USABLE)
+
+
+def write_summary(summary: dict[str, Any], run_dir: Path) -> Path:
+    path = run_dir / "summary.json"
+    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    (run_dir / "report.md").write_text(render_markdown(summary), encoding="utf-8")
+    return path
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    metric = summary["metric"]
+    lines = [
+        f"# {summary['experiment']}",
+        "",
+        f"Status: **{summary['status']}** in {summary['wall_s']:.0f} s on "
+        f"{summary['cluster']['cpus']:g} CPUs / {summary['cluster']['gpus']:g} GPUs.",
+        "",
+        "## Candidates",
+        "",
+        f"| model | family | status | val {metric} | test {metric} | train loss | params (trainable) | wall s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in summary["models"].items():
+        metrics = m.get("metrics") or {}
+        params = m.get("parameters") or {}
+        lines.append(
+            f"| {name} | {m['family']} | {m['status']} | {_num(metrics.get('validation', {}).get(metric))} | "
+            f"{_num(metrics.get('test', {}).get(metric))} | {_num(metrics.get('train_loss'))} | "
+            f"{_params(params)} | {m['wall_s']:.0f} |"
+        )
+    failures = [(n, m) for n, m in summary["models"].items() if m["status"] != "succeeded"]
+    if failures:
+        lines += ["", "## Failures", ""]
+        for name, m in failures:
+            lines.append(f"- **{name}** ({m['status']} in phase {m['phase']}): {m['error']}")
+            if m.get("hint"):
+                lines.append(f"  - fix: {m['hint']}")
+            if m.get("log"):
+                lines.append(f"  - log: `{m['log']}`")
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "-"
+
+
+def _params(params: dict[str, int]) -> str:
+    if not params:
+        return "-"
+    share = 100 * params["trainable"] / max(params["total"], 1)
+    return f"{params['total'] / 1e6:.2f}M ({share:.0f}%)"

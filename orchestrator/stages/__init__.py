@@ -1,0 +1,1 @@
+"""Pipeline stages; each reads and writes the run directory."""

@@ -1,0 +1,47 @@
+"""The status board: one small Ray actor that every training actor reports to.
+
+Reports are fire-and-forget and stamped on arrival, so the driver judges timeouts and stalls by
+one clock. The board only keeps the latest state per candidate; the driver polls it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import ray
+
+
+@ray.remote(num_cpus=0, max_concurrency=4)
+class StatusBoard:
+    def __init__(self) -> None:
+        self._state: dict[str, dict[str, Any]] = {}
+
+    def report(self, name: str, kind: str, payload: dict[str, Any]) -> None:
+        now = time.time()
+        state = self._state.setdefault(name, {"phase": "queued", "phase_since": now})
+        state["last_report"] = now
+        if kind == "phase":
+            if payload.get("phase") != state.get("phase"):
+                state["phase_since"] = now
+            state.update(payload)
+        else:
+            state.update(payload)
+            state["last_heartbeat"] = now
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return {name: dict(state) for name, state in self._state.items()}
+
+
+class BoardReporter:
+    """The `models.reporting.Reporter` a training actor uses: sends to the board, never waits."""
+
+    def __init__(self, board: Any, name: str):
+        self.board = board
+        self.name = name
+
+    def phase(self, phase: str, **info: Any) -> None:
+        self.board.report.remote(self.name, "phase", {"phase": phase, **info})
+
+    def heartbeat(self, **metrics: Any) -> None:
+        self.board.report.remote(self.name, "heartbeat", metrics)

@@ -1,0 +1,272 @@
+"""Actor lifecycle: queue, launch, watch, time out, collect, kill.
+
+One training actor per candidate. Candidates start in config order as soon as the cluster has
+their resources free (the driver keeps the queue, so order and timeouts are its own, not Ray's
+pending-actor order). Each running candidate is judged every poll against its phase limits; a
+candidate that ends, by success, exception, crash or timeout, is killed so its resources go to
+the next one. Nothing a candidate does can stop the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+from models.job import TrainingJob
+from orchestrator.actors import CandidateTrainer
+from orchestrator.cluster import ClusterInfo
+from orchestrator.status import StatusBoard
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[str, str, dict[str, Any]], None]
+LOG_TAIL_LINES = 60
+
+
+@dataclass
+class Outcome:
+    """What became of one candidate; the per-model entry of summary.json."""
+
+    name: str
+    status: str  # succeeded | failed | timed_out | skipped
+    phase: str
+    error: str | None = None
+    hint: str | None = None
+    log: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None
+    wall_s: float = 0.0
+    attempts: int = 1
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Running:
+    job: TrainingJob
+    actor: Any
+    ref: Any
+    launched: float
+    resources: dict[str, float]
+
+
+def actor_resources(job: TrainingJob, cluster: ClusterInfo) -> dict[str, float]:
+    """CPUs and GPUs one candidate asks for; `gpus: auto` means one where the cluster has GPUs."""
+    res = job.settings.resources
+    gpus = res.gpus if res.gpus is not None else (1.0 if cluster.gpus > 0 else 0.0)
+    return {"CPU": res.cpus, "GPU": gpus}
+
+
+class Supervisor:
+    def __init__(
+        self,
+        jobs: list[TrainingJob],
+        cluster: ClusterInfo,
+        run_dir: Path,
+        on_event: EventSink,
+        poll_s: float = 0.5,
+    ):
+        self.queue = deque(jobs)
+        self.cluster = cluster
+        self.run_dir = run_dir
+        self.on_event = on_event
+        self.poll_s = poll_s
+        self.board = StatusBoard.options(name=f"status/{run_dir.name}-{time.time_ns()}").remote()
+        self.running: dict[Any, _Running] = {}
+        self.outcomes: dict[str, Outcome] = {}
+        self.snapshot: dict[str, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ main loop
+
+    def run(self) -> list[Outcome]:
+        order = [job.name for job in self.queue]
+        for job in list(self.queue):
+            if (reason := self._unschedulable(job)) is not None:
+                self.queue.remove(job)
+                self._finish(job, "skipped", "queued", reason, hint="lower the candidate's resources", started=time.time())
+            else:
+                self.on_event(job.name, "queued", {})
+        try:
+            while self.queue or self.running:
+                self._launch_what_fits()
+                ready, _ = ray.wait(list(self.running), num_returns=len(self.running), timeout=self.poll_s)
+                for ref in ready:
+                    self._collect(self.running.pop(ref))
+                self._poll_board()
+                self._enforce_limits()
+                self._write_status()
+        finally:
+            for entry in self.running.values():
+                ray.kill(entry.actor, no_restart=True)
+            self.running.clear()
+            self._write_status()
+        return [self.outcomes[name] for name in order]
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _used(self) -> dict[str, float]:
+        used = {"CPU": 0.0, "GPU": 0.0}
+        for entry in self.running.values():
+            for key, value in entry.resources.items():
+                used[key] += value
+        return used
+
+    def _unschedulable(self, job: TrainingJob) -> str | None:
+        need = actor_resources(job, self.cluster)
+        total = {"CPU": self.cluster.cpus, "GPU": self.cluster.gpus}
+        short = [f"{need[k]:g} {k}s (the cluster has {total[k]:g})" for k in need if need[k] > total[k]]
+        return f"needs {' and '.join(short)}" if short else None
+
+    def _launch_what_fits(self) -> None:
+        while self.queue:
+            job = self.queue[0]
+            need = actor_resources(job, self.cluster)
+            used = self._used()
+            fits = used["CPU"] + need["CPU"] <= self.cluster.cpus + 1e-9 and (
+                used["GPU"] + need["GPU"] <= self.cluster.gpus + 1e-9
+            )
+            if self.running and not fits:
+                return
+            self.queue.popleft()
+            self._launch(job, need)
+
+    def _launch(self, job: TrainingJob, need: dict[str, float]) -> None:
+        log_file = job.output_dir / "train.log"
+        job.output_dir.mkdir(parents=True, exist_ok=True)
+        options: dict[str, Any] = {
+            "name": f"train/{job.name}",
+            "num_cpus": need["CPU"],
+            "num_gpus": need["GPU"],
+        }
+        if job.settings.resources.memory_gb:
+            options["memory"] = int(job.settings.resources.memory_gb * 2**30)
+        actor = CandidateTrainer.options(**options).remote(job.name, str(log_file))
+        ref = actor.train.remote(job, self.board)
+        self.running[ref] = _Running(job, actor, ref, time.time(), need)
+        self.on_event(job.name, "launched", {"resources": need})
+
+    # ------------------------------------------------------------------ results
+
+    def _collect(self, entry: _Running) -> None:
+        job = entry.job
+        try:
+            result = ray.get(entry.ref)
+        except RayTaskError as exc:
+            cause = exc.cause if exc.cause is not None else exc
+            self._fail(entry, "failed", _one_line(cause), str(exc))
+            return
+        except RayActorError as exc:
+            self._fail(entry, "failed", f"the actor process died ({_one_line(exc)})", str(exc))
+            return
+        finally:
+            ray.kill(entry.actor, no_restart=True)
+        self._finish(
+            job, "succeeded", "done", None, started=entry.launched,
+            metrics=result.get("metrics", {}), checkpoint=result.get("checkpoint"), details=result,
+        )
+
+    def _fail(self, entry: _Running, status: str, reason: str, detail: str, hint: str | None = None) -> None:
+        phase = self.snapshot.get(entry.job.name, {}).get("phase", "queued")
+        log_path = self._write_error_log(entry.job, reason, detail)
+        self._finish(entry.job, status, phase, reason, hint=hint, log=str(log_path), started=entry.launched)
+
+    def _finish(self, job: TrainingJob, status: str, phase: str, error: str | None, *, started: float, **extra: Any) -> None:
+        outcome = Outcome(
+            name=job.name, status=status, phase=phase, error=error,
+            wall_s=round(time.time() - started, 2), attempts=job.attempt, **extra,
+        )
+        self.outcomes[job.name] = outcome
+        self.on_event(job.name, status, outcome.to_dict())
+
+    def _write_error_log(self, job: TrainingJob, reason: str, detail: str) -> Path:
+        path = self.run_dir / "errors" / f"{job.name}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        train_log = job.output_dir / "train.log"
+        tail = ""
+        if train_log.is_file():
+            tail = "\n".join(train_log.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:])
+        path.write_text(
+            f"candidate: {job.name}\nreason: {reason}\n\n--- error ---\n{detail}\n\n"
+            f"--- last {LOG_TAIL_LINES} lines of {train_log} ---\n{tail}\n",
+            encoding="utf-8",
+        )
+        return path
+
+    # ------------------------------------------------------------------ watching
+
+    def _poll_board(self) -> None:
+        try:
+            snapshot = ray.get(self.board.snapshot.remote(), timeout=10)
+        except GetTimeoutError:
+            log.warning("the status board did not answer within 10 s; keeping the last snapshot")
+            return
+        for name, state in snapshot.items():
+            before = self.snapshot.get(name, {})
+            if state.get("phase") != before.get("phase"):
+                self.on_event(name, "phase", state)
+            elif state.get("last_heartbeat") != before.get("last_heartbeat"):
+                self.on_event(name, "heartbeat", state)
+        self.snapshot = snapshot
+
+    def _enforce_limits(self) -> None:
+        now = time.time()
+        for ref, entry in list(self.running.items()):
+            fired = self._limit_fired(entry, now)
+            if fired is None:
+                continue
+            limit, phase, seconds = fired
+            self.running.pop(ref)
+            ray.kill(entry.actor, no_restart=True)
+            candidate_index = entry.job.name
+            reason = f"timed out in phase {phase}: {limit} limit of {seconds:g} s passed"
+            hint = (
+                f"raise defaults.timeouts.{limit} (or timeouts.{limit} on candidate "
+                f"{candidate_index}) if this candidate needs longer"
+            )
+            self._fail(entry, "timed_out", reason, reason, hint=hint)
+
+    def _limit_fired(self, entry: _Running, now: float) -> tuple[str, str, float] | None:
+        limits = entry.job.settings.timeouts
+        state = self.snapshot.get(entry.job.name, {})
+        phase = state.get("phase", "queued")
+        if now - entry.launched > limits.total:
+            return "total", phase, limits.total
+        since = state.get("phase_since", entry.launched)
+        if phase in ("queued", "loading") and now - max(since, entry.launched) > limits.load:
+            return "load", phase, limits.load
+        if phase == "first_step" and now - since > limits.first_step:
+            return "first_step", phase, limits.first_step
+        last = state.get("last_report", entry.launched)
+        if phase in ("training", "evaluating", "saving", "predicting") and now - last > limits.stall:
+            return "stall", phase, limits.stall
+        return None
+
+    def _write_status(self) -> None:
+        status = {
+            "updated": time.time(),
+            "running": sorted(e.job.name for e in self.running.values()),
+            "queued": [job.name for job in self.queue],
+            "live": self.snapshot,
+            "finished": {name: o.to_dict() for name, o in self.outcomes.items()},
+        }
+        path = self.run_dir / "status.json"
+        tmp = path.with_suffix(".json.partial")
+        tmp.write_text(json.dumps(status, indent=1, default=str), encoding="utf-8")
+        tmp.replace(path)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:300]

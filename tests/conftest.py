@@ -1,0 +1,55 @@
+"""Shared fixtures: offline hub, one torch thread per process, tiny configs and data on disk."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported: hub ids fail at once
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def requires_gpu(reason: str = "needs a CUDA GPU") -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not torch.cuda.is_available(), reason=reason)
+
+
+def tiny_experiment(tmp_path: Path, models: list[dict[str, Any]], **sections: Any) -> dict[str, Any]:
+    """A small raw experiment: built-in Korean data, few steps, no dashboard."""
+    raw: dict[str, Any] = {
+        "experiment": "tiny",
+        "output_dir": str(tmp_path / "runs"),
+        "task": {"type": "summarization", "language": "ko"},
+        "data": {"builtin": {"train_size": 96, "validation_size": 16, "test_size": 16}},
+        "ray": {"dashboard": False, "num_cpus": 2},
+        "defaults": {
+            "max_steps": 12, "batch_size": 8, "eval_batch_size": 16, "learning_rate": 2e-3,
+            "max_source_length": 192, "max_target_length": 48,
+            "generation": {"max_new_tokens": 16}, "resources": {"cpus": 1},
+            "timeouts": {"load": 240, "first_step": 240, "total": 600, "stall": 240},
+        },
+        "models": models,
+    }
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    return raw
+
+
+def write_yaml(path: Path, raw: dict[str, Any]) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
