@@ -67,6 +67,9 @@ PRESETS: Registry[Preset] = Registry("preset", {
     "bert-tiny": Preset("classifier", "bert", dict(
         hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
         max_position_embeddings=512)),
+    "bert-small": Preset("classifier", "bert", dict(
+        hidden_size=256, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
+        max_position_embeddings=512)),
 })
 
 

@@ -26,12 +26,15 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False) -> int:
     save_resolved_config(config, run_dir)
     data, labels = prepare_data(config, run_dir)
     printer = EventPrinter(quiet=quiet)
+    stages: dict[str, dict[str, float]] = {}
     cluster = connect(config.ray)
     try:
+        stage_started = time.time()
         outcomes = run_training(config, data, labels, cluster, run_dir, printer)
+        stages["train"] = {"wall_s": round(time.time() - stage_started, 2)}
     finally:
         disconnect()
-    summary = build_summary(config, outcomes, cluster, run_dir, started)
+    summary = build_summary(config, outcomes, cluster, run_dir, started, stages)
     write_summary(summary, run_dir)
     print_summary(summary, printer.console)
     log.info("run %s: %s; summary in %s", config.experiment, summary["status"], run_dir / "summary.json")

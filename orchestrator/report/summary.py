@@ -20,6 +20,7 @@ def build_summary(
     cluster: ClusterInfo,
     run_dir: Path,
     started: float,
+    stages: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
     succeeded = [o for o in outcomes if o.status == "succeeded"]
     status = "ok" if len(succeeded) == len(outcomes) else ("partial" if succeeded else "failed")
@@ -46,6 +47,7 @@ def build_summary(
         "wall_s": round(time.time() - started, 2),
         "cluster": {"address": cluster.address, "cpus": cluster.cpus, "gpus": cluster.gpus,
                     "dashboard": cluster.dashboard_url},
+        "stages": stages,
         "leaderboard": leaderboard(models, metric),
         "models": models,
     }

@@ -1,0 +1,151 @@
+"""Each family loads, trains, saves and predicts on tiny models, outside Ray (plain Python)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models.checkpoint import read_manifest, verify_checkpoint
+from models.data.builtin import write_builtin_splits
+from models.job import DataFiles, TrainingJob
+from models.reporting import PHASES, RecordingReporter
+from models.sources import SourceError
+from models.training import train_candidate
+from orchestrator.config import validate_raw
+from tests.conftest import read_json, tiny_experiment
+
+
+def make_job(tmp_path: Path, candidate: dict[str, Any], task: str = "summarization", **defaults: Any) -> TrainingJob:
+    raw = tiny_experiment(tmp_path, [candidate])
+    raw["task"] = {"type": task, "language": "ko"}
+    raw["defaults"].update(defaults)
+    config = validate_raw(raw)
+    data_dir = tmp_path / f"data-{task}"
+    if not data_dir.exists():
+        write_builtin_splits(data_dir, task=task, language="ko", sizes={"train": 64, "validation": 12, "test": 12})
+    labels: tuple[str, ...] = ()
+    if task == "classification":
+        labels = tuple(sorted({json.loads(line)["label"] for line in (data_dir / "train.jsonl").open()}))
+    c = config.models[0]
+    return TrainingJob(
+        name=c.name, candidate=c, settings=config.settings_for(c), task=config.task,
+        data=DataFiles(data_dir / "train.jsonl", data_dir / "validation.jsonl", data_dir / "test.jsonl"),
+        output_dir=tmp_path / "models" / c.name, fingerprint=config.fingerprint(c), labels=labels,
+    )
+
+
+def run(job: TrainingJob) -> tuple[dict[str, Any], RecordingReporter]:
+    reporter = RecordingReporter()
+    return train_candidate(job, reporter), reporter
+
+
+def assert_complete_run(job: TrainingJob, result: dict[str, Any], reporter: RecordingReporter) -> None:
+    assert reporter.phases == [p for p in PHASES if p != "queued"]
+    checkpoint = Path(result["checkpoint"])
+    assert verify_checkpoint(checkpoint, job.fingerprint, hashes=True) is None
+    assert not checkpoint.with_name("checkpoint.partial").exists()
+    for split in ("validation", "test"):
+        lines = (job.output_dir / "predictions" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 12
+        assert split in result["metrics"]
+    assert read_json(job.output_dir / "metrics.json")["name"] == job.name
+    assert any(kind == "heartbeat" for kind, _ in reporter.events)
+
+
+@pytest.mark.parametrize(
+    "preset,family",
+    [("bart-tiny", "seq2seq"), ("t5-tiny", "seq2seq"), ("gpt2-tiny", "causal"), ("llama-tiny", "causal")],
+)
+def test_summarization_families_train_save_and_predict(tmp_path: Path, preset: str, family: str) -> None:
+    job = make_job(tmp_path, {"name": preset, "source": f"scratch:{preset}", "family": family})
+    result, reporter = run(job)
+    assert_complete_run(job, result, reporter)
+    assert set(result["metrics"]["test"]) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
+    assert read_manifest(Path(result["checkpoint"]))["kind"] == "full"
+
+
+def test_classifier_trains_and_returns_probabilities(tmp_path: Path) -> None:
+    job = make_job(tmp_path, {"name": "bert", "source": "scratch:bert-tiny", "family": "classifier"}, task="classification")
+    result, reporter = run(job)
+    assert_complete_run(job, result, reporter)
+    assert set(result["metrics"]["test"]) == {"accuracy", "macro_f1"}
+    first = json.loads((job.output_dir / "predictions" / "test.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert len(first["probabilities"]) == len(job.labels)
+    assert abs(sum(first["probabilities"]) - 1) < 1e-3
+    assert first["prediction"] in job.labels
+
+
+def test_locally_saved_model_is_loaded_by_path(tmp_path: Path) -> None:
+    """The path a GPU user takes with a downloaded checkpoint: save_pretrained dir -> source."""
+    first = make_job(tmp_path / "a", {"name": "base", "source": "scratch:bart-tiny", "family": "seq2seq"})
+    checkpoint = run(first)[0]["checkpoint"]
+    job = make_job(tmp_path / "b", {"name": "from-path", "source": checkpoint, "family": "seq2seq"})
+    result, reporter = run(job)
+    assert_complete_run(job, result, reporter)
+    assert not (job.output_dir / "base").exists()  # nothing was built from scratch
+
+
+def test_causal_model_without_pad_token_gets_its_own(tmp_path: Path) -> None:
+    """GPT-2 style checkpoints ship no pad token: one is added (embeddings resized), never EOS."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    first = make_job(tmp_path / "a", {"name": "base", "source": "scratch:gpt2-tiny", "family": "causal"})
+    checkpoint = Path(run(first)[0]["checkpoint"])
+    stripped = tmp_path / "no-pad"
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    model = AutoModelForCausalLM.from_pretrained(checkpoint)
+    tokenizer.pad_token = None
+    model.config.pad_token_id = None
+    tokenizer.save_pretrained(stripped)
+    model.save_pretrained(stripped)
+    assert AutoTokenizer.from_pretrained(stripped).pad_token is None
+
+    job = make_job(tmp_path / "b", {"name": "nopad", "source": str(stripped), "family": "causal"})
+    result, _ = run(job)
+    saved = AutoTokenizer.from_pretrained(result["checkpoint"])
+    assert saved.pad_token is not None and saved.pad_token_id != saved.eos_token_id
+    assert AutoModelForCausalLM.from_pretrained(result["checkpoint"]).get_input_embeddings().num_embeddings >= len(saved)
+
+
+def test_causal_features_mask_the_prompt_and_end_with_eos(tmp_path: Path) -> None:
+    from models.families.causal import CausalFamily
+    from models.tokenization import train_bpe_tokenizer
+
+    job = make_job(tmp_path, {"name": "c", "source": "scratch:llama-tiny", "family": "causal"})
+    tokenizer = train_bpe_tokenizer(["안녕하세요 요약 테스트 문장입니다"] * 20, 300, "causal")
+    row = {"dialogue": "#Person1#: 안녕하세요", "summary": "요약 문장"}
+    feature = CausalFamily(job).encode([row], tokenizer)[0]
+    prompt_len = feature["labels"].count(-100)
+    assert prompt_len > 0 and feature["labels"][prompt_len:] == feature["input_ids"][prompt_len:]
+    assert feature["input_ids"][-1] == tokenizer.eos_token_id
+    assert feature["input_ids"][0] == tokenizer.bos_token_id
+
+
+def test_lora_is_merged_into_a_full_checkpoint(tmp_path: Path) -> None:
+    job = make_job(tmp_path, {"name": "lora", "source": "scratch:llama-tiny", "family": "causal", "lora": {"r": 4}})
+    result, _ = run(job)
+    assert result["parameters"]["trainable"] < result["parameters"]["total"] / 5
+    manifest = read_manifest(Path(result["checkpoint"]))
+    assert manifest["kind"] == "full" and "model.safetensors" in manifest["files"]
+
+
+def test_qlora_4bit_trains_adapters_on_cpu(tmp_path: Path) -> None:
+    job = make_job(
+        tmp_path, {"name": "qlora", "source": "scratch:llama-tiny", "family": "causal",
+                   "lora": {"r": 4}, "quantization": "4bit"}, max_steps=16,
+    )
+    result, reporter = run(job)
+    assert_complete_run(job, result, reporter)
+    manifest = read_manifest(Path(result["checkpoint"]))
+    assert manifest["kind"] == "adapter" and manifest["quantization"] == "4bit"
+    assert "adapter_model.safetensors" in manifest["files"]
+    assert Path(manifest["base"]).is_dir()
+
+
+def test_uncached_hub_id_fails_at_once_with_the_fix(tmp_path: Path) -> None:
+    job = make_job(tmp_path, {"name": "hub", "source": "no-such-org/no-such-model", "family": "seq2seq"})
+    with pytest.raises(SourceError, match="huggingface-cli download no-such-org/no-such-model"):
+        run(job)

@@ -1,0 +1,77 @@
+"""The real pipeline with real Ray actors: `python -m orchestrator run` on a small config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models.checkpoint import verify_checkpoint
+from orchestrator.config import load_config
+from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
+
+pytestmark = pytest.mark.integration
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=900,
+    )
+
+
+def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_path: Path) -> None:
+    raw = tiny_experiment(tmp_path, [
+        {"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
+        {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq"},
+        {"name": "llama", "source": "scratch:llama-tiny", "family": "causal"},
+        {"name": "missing", "source": "no-such-org/model-not-cached", "family": "seq2seq"},
+    ])
+    raw["defaults"]["resources"] = {"cpus": 0.5}
+    raw["defaults"]["max_steps"] = 30
+    config_path = write_yaml(tmp_path / "exp.yaml", raw)
+
+    proc = run_cli("run", str(config_path), cwd=tmp_path)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout
+
+    run_dir = load_config(config_path).run_dir
+    summary = read_json(run_dir / "summary.json")
+    assert summary["status"] == "partial"
+    models = summary["models"]
+    assert {n: m["status"] for n, m in models.items()} == {
+        "bart": "succeeded", "t5": "succeeded", "llama": "succeeded", "missing": "failed",
+    }
+    failed = models["missing"]
+    assert failed["phase"] == "loading"
+    assert "SourceError" in failed["error"] and "\n" not in failed["error"]
+    assert "huggingface-cli download" in failed["error"]
+    assert Path(failed["log"]).is_file() and "Traceback" in Path(failed["log"]).read_text()
+
+    fingerprints = {c.name: load_config(config_path).fingerprint(c) for c in load_config(config_path).models}
+    for name in ("bart", "t5", "llama"):
+        entry = models[name]
+        assert entry["phase"] == "done" and entry["error"] is None
+        assert verify_checkpoint(Path(entry["checkpoint"]), fingerprints[name], hashes=True) is None
+        assert set(entry["metrics"]["test"]) >= {"rouge1", "rouge2", "rougeL"}
+        assert (run_dir / "models" / name / "predictions" / "test.jsonl").is_file()
+        assert (run_dir / "models" / name / "train.log").is_file()
+
+    # Concurrency: every pair of survivors was training at the same moment.
+    windows = [read_json(run_dir / "models" / n / "metrics.json")["train_window"] for n in ("bart", "t5", "llama")]
+    assert max(start for start, _ in windows) < min(end for _, end in windows), windows
+
+    for name in ("config.yaml", "report.md", "status.json", "data/train.jsonl"):
+        assert (run_dir / name).is_file(), name
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "missing" in report and "Failures" in report
+
+
+def test_validate_command_checks_without_starting_anything(tmp_path: Path) -> None:
+    proc = run_cli("validate", str(REPO / "configs" / "full.yaml"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "kobart-tiny" in proc.stdout and "OK: 3 candidate(s)" in proc.stdout
