@@ -32,7 +32,13 @@ def detect_hardware() -> Hardware:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         return Hardware("cuda", torch.cuda.is_bf16_supported(), props.name, props.total_memory)
-    return Hardware("cpu", True, "cpu")
+    return cpu_hardware()
+
+
+def cpu_hardware() -> Hardware:
+    import psutil
+
+    return Hardware("cpu", True, "cpu", psutil.virtual_memory().total)
 
 
 @dataclass(frozen=True)

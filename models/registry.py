@@ -47,15 +47,19 @@ class Preset:
     vocab_size: int = 3000
 
 
+# BART's defaults (embeddings initialised with std 0.02, unscaled) suit d_model 768+. At d_model
+# 128 the encoder's signal is so small next to the decoder's own language model that a
+# from-scratch BART learns to ignore its input (measured: the same summary for every dialogue);
+# a wider init and scaled embeddings let it learn to read the dialogue within a few hundred steps.
+_SMALL_BART = dict(init_std=0.1, scale_embedding=True, max_position_embeddings=512)
+
 PRESETS: Registry[Preset] = Registry("preset", {
     "bart-tiny": Preset("seq2seq", "bart", dict(
         d_model=128, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-        decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256,
-        max_position_embeddings=512)),
+        decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256, **_SMALL_BART)),
     "bart-small": Preset("seq2seq", "bart", dict(
         d_model=256, encoder_layers=3, decoder_layers=3, encoder_attention_heads=4,
-        decoder_attention_heads=4, encoder_ffn_dim=512, decoder_ffn_dim=512,
-        max_position_embeddings=512)),
+        decoder_attention_heads=4, encoder_ffn_dim=512, decoder_ffn_dim=512, **_SMALL_BART)),
     "t5-tiny": Preset("seq2seq", "t5", dict(
         d_model=128, d_ff=256, d_kv=32, num_layers=2, num_decoder_layers=2, num_heads=4,
         feed_forward_proj="gated-gelu")),

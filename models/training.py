@@ -29,6 +29,36 @@ from models.sources import ResolvedSource, resolve_source
 log = logging.getLogger(__name__)
 
 
+class NonFiniteLossError(FloatingPointError):
+    """The loss was NaN or infinite on more steps than `max_nonfinite_steps` allows."""
+
+
+class GuardedTrainer(Trainer):
+    """A Trainer whose non-finite losses skip their optimizer step instead of poisoning the
+    weights, up to a bound; past it the candidate fails with the step numbers in the message."""
+
+    def __init__(self, *args: Any, max_nonfinite_steps: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.max_nonfinite_steps = max_nonfinite_steps
+        self.nonfinite_steps: list[int] = []
+
+    def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> torch.Tensor:
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if torch.isfinite(loss).all():
+            return loss
+        step = self.state.global_step + 1
+        if not self.nonfinite_steps or self.nonfinite_steps[-1] != step:
+            self.nonfinite_steps.append(step)
+        log.warning("non-finite loss at step %d; its update is skipped", step)
+        if len(self.nonfinite_steps) > self.max_nonfinite_steps:
+            raise NonFiniteLossError(
+                f"loss was NaN/inf on {len(self.nonfinite_steps)} steps (first at step "
+                f"{self.nonfinite_steps[0]}), more than max_nonfinite_steps={self.max_nonfinite_steps}"
+            )
+        model.zero_grad(set_to_none=True)  # the optimizer then skips every parameter this step
+        return torch.zeros_like(loss)
+
+
 class HeartbeatCallback(TrainerCallback):
     """Turns Trainer events into phase changes and (throttled) heartbeats."""
 
@@ -207,7 +237,8 @@ def _build_trainer(
         save_safetensors=True,
         **plan.trainer_arguments(),
     )
-    trainer = Trainer(
+    trainer = GuardedTrainer(
+        max_nonfinite_steps=s.max_nonfinite_steps,
         model=model,
         args=args,
         train_dataset=train_features,

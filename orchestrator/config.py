@@ -177,7 +177,10 @@ class TrainingSettings(Strict):
     generation: GenerationConfig = GenerationConfig()
     resources: Resources = Resources()
     timeouts: Timeouts = Timeouts()
-    max_retries: int = Field(1, ge=0)
+    max_retries: int = Field(1, ge=0, description="Retries after a crash (out of memory has its own rule).")
+    max_nonfinite_steps: int = Field(
+        5, ge=0, description="Steps with a NaN/inf loss skipped before the candidate fails."
+    )
 
 
 class CandidateBase(Strict):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from models.data.files import DataFileError, read_rows, write_jsonl
+from models.metrics import rouge_scores
 from models.job import DataFiles
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
 
@@ -45,3 +46,21 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tu
     if task.type == "classification":
         labels = tuple(sorted({str(r[columns[1]]) for r in read_rows(paths["train"])}))
     return DataFiles(paths["train"], paths.get("validation"), paths.get("test")), labels
+
+
+def lead_baseline_scores(config: ExperimentConfig, data: DataFiles) -> dict[str, dict[str, float]]:
+    """ROUGE of copying the dialogue's first turn: the floor a summariser must clear."""
+    from models.data.builtin import lead_baseline
+
+    if config.task.type != "summarization":
+        return {}
+    source, target = config.task.resolved_input_column(), config.task.resolved_target_column()
+    scores = {}
+    for split in ("validation", "test"):
+        path = getattr(data, split)
+        if path is not None:
+            rows = read_rows(path)
+            scores[split] = rouge_scores(
+                [lead_baseline(str(r[source])) for r in rows], [str(r[target]) for r in rows], config.task.language
+            )
+    return scores

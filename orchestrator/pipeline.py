@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -10,18 +11,26 @@ import yaml
 
 from orchestrator.cluster import connect, disconnect
 from orchestrator.config import ExperimentConfig
-from orchestrator.data import prepare_data
-from orchestrator.progress import EventPrinter, print_summary
+from orchestrator.data import lead_baseline_scores, prepare_data
+from orchestrator.preflight import cluster_probe, run_preflight
+from orchestrator.progress import EventPrinter, print_preflight, print_summary
 from orchestrator.report.summary import build_summary, exit_code, write_summary
 from orchestrator.stages.train import run_training
 
 log = logging.getLogger(__name__)
 
 
-def run_experiment(config: ExperimentConfig, *, quiet: bool = False) -> int:
-    """Run every stage of `config`; returns the process exit status (0, 1 or 3)."""
+def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool = False) -> int:
+    """Run every stage of `config`; returns the process exit status (0, 1 or 3).
+
+    Rerunning the same config resumes: candidates with a complete checkpoint for the same
+    settings are kept, the rest train. `fresh` discards earlier results first."""
     started = time.time()
     run_dir = config.run_dir.resolve()
+    if fresh:
+        for name in ("models", "errors", "summary.json", "report.md", "status.json"):
+            path = run_dir / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_resolved_config(config, run_dir)
     data, labels = prepare_data(config, run_dir)
@@ -29,12 +38,15 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False) -> int:
     stages: dict[str, dict[str, float]] = {}
     cluster = connect(config.ray)
     try:
+        verdicts = run_preflight(config, run_dir, cluster_probe(cluster.gpus), cluster.gpus)
+        print_preflight(verdicts, printer.console)
         stage_started = time.time()
-        outcomes = run_training(config, data, labels, cluster, run_dir, printer)
+        outcomes = run_training(config, data, labels, cluster, run_dir, printer, verdicts)
         stages["train"] = {"wall_s": round(time.time() - stage_started, 2)}
     finally:
         disconnect()
     summary = build_summary(config, outcomes, cluster, run_dir, started, stages)
+    summary["baselines"] = {"lead": lead_baseline_scores(config, data)}
     write_summary(summary, run_dir)
     print_summary(summary, printer.console)
     log.info("run %s: %s; summary in %s", config.experiment, summary["status"], run_dir / "summary.json")

@@ -38,11 +38,20 @@ class EventPrinter:
         elif kind in _STATUS_STYLE:
             self._finished.add(name)
             style = _STATUS_STYLE[kind]
-            text = f"[{style}]{kind}[/{style}] in {info.get('wall_s', 0):.0f} s"
+            if info.get("resumed"):
+                text = f"[{style}]{kind}[/{style}] earlier: complete checkpoint for this config, not retrained"
+            elif info.get("phase") == "preflight":
+                text = f"[{style}]{kind}[/{style}] by preflight"
+            else:
+                text = f"[{style}]{kind}[/{style}] in {info.get('wall_s', 0):.0f} s"
             if info.get("error"):
                 text += f": {escape(info['error'])}"
+                if info.get("hint"):
+                    text += f"; fix: {escape(info['hint'])}"
                 if info.get("log"):
                     text += f" (log: {escape(info['log'])})"
+        elif kind == "retrying":
+            text = f"[yellow]retrying[/yellow]: {escape(info['reason'])} ({escape(info['why'])})"
         else:
             if self.quiet:
                 return
@@ -85,3 +94,31 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
 
 def _fmt(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, int | float) else "-"
+
+
+def print_preflight(verdicts: dict[str, Any], console: Console | None = None) -> None:
+    """One row per candidate: precision plan, memory estimate, and what failed or warned, with the fix."""
+    from rich.table import Table
+
+    console = console or Console(highlight=False, soft_wrap=True)
+    table = Table(title="preflight")
+    for column in ("candidate", "precision", "memory", "checks", "problems and fixes"):
+        table.add_column(column)
+    for candidate, verdict in verdicts.items():
+        by_name = {c.name: c for c in verdict.checks}
+        precision = by_name.get("precision")
+        plan = precision.detail.split(" ")[0] if precision and precision.status == "ok" else "-"
+        memory = f"{verdict.estimate_bytes / 2**30:.1f} GiB" if verdict.estimate_bytes else "-"
+        passed = sum(c.status == "ok" for c in verdict.checks)
+        problems = []
+        for check in verdict.checks:
+            if check.status != "ok":
+                style = "red" if check.status == "fail" else "yellow"
+                fix = f" -> {check.fix}" if check.fix else ""
+                problems.append(f"[{style}]{check.name}[/{style}]: {escape(check.detail + fix)}")
+        verdict_style = "green" if verdict.ok else "red"
+        table.add_row(
+            candidate, plan, memory, f"[{verdict_style}]{passed}/{len(verdict.checks)}[/{verdict_style}]",
+            "\n".join(problems) or "[green]ready[/green]",
+        )
+    console.print(table)

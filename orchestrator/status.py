@@ -29,6 +29,10 @@ class StatusBoard:
             state.update(payload)
             state["last_heartbeat"] = now
 
+    def reset(self, name: str) -> None:
+        """Forget a candidate's state before its next attempt starts reporting."""
+        self._state[name] = {"phase": "queued", "phase_since": time.time()}
+
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {name: dict(state) for name, state in self._state.items()}
 

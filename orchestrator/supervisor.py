@@ -1,10 +1,11 @@
-"""Actor lifecycle: queue, launch, watch, time out, collect, kill.
+"""Actor lifecycle: queue, launch, watch, time out, collect, retry or record, kill.
 
-One training actor per candidate. Candidates start in config order as soon as the cluster has
-their resources free (the driver keeps the queue, so order and timeouts are its own, not Ray's
-pending-actor order). Each running candidate is judged every poll against its phase limits; a
-candidate that ends, by success, exception, crash or timeout, is killed so its resources go to
-the next one. Nothing a candidate does can stop the others.
+One training actor per candidate attempt. Candidates start in config order as soon as the
+cluster has their resources free (the driver keeps the queue, so order and timeouts are its own,
+not Ray's pending-actor order). Every poll judges each running candidate against its phase
+limits. A candidate that ends, by success, exception, crash or timeout, is killed so its
+resources go to the next one; what happens after a failure is decided by `failures.decide`.
+Nothing a candidate does can stop the others.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from models.job import TrainingJob
 from orchestrator.actors import CandidateTrainer
 from orchestrator.cluster import ClusterInfo
+from orchestrator.failures import Failure, classify, decide, timeout_failure
 from orchestrator.status import StatusBoard
 
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[str, str, dict[str, Any]], None]
 LOG_TAIL_LINES = 60
+ACTIVE_PHASES = ("training", "evaluating", "saving", "predicting")
 
 
 @dataclass
@@ -46,6 +49,9 @@ class Outcome:
     checkpoint: str | None = None
     wall_s: float = 0.0
     attempts: int = 1
+    failure_kind: str | None = None
+    retries: list[str] = field(default_factory=list)
+    resumed: bool = False
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,6 +74,11 @@ def actor_resources(job: TrainingJob, cluster: ClusterInfo) -> dict[str, float]:
     return {"CPU": res.cpus, "GPU": gpus}
 
 
+def actor_name(job: TrainingJob) -> str:
+    """`train/<name>` in the Ray dashboard; a retry gets a name of its own."""
+    return f"train/{job.name}" + (f"/attempt{job.attempt}" if job.attempt > 1 else "")
+
+
 class Supervisor:
     def __init__(
         self,
@@ -84,6 +95,8 @@ class Supervisor:
         self.poll_s = poll_s
         self.board = StatusBoard.options(name=f"status/{run_dir.name}-{time.time_ns()}").remote()
         self.running: dict[Any, _Running] = {}
+        self.first_launch: dict[str, float] = {}
+        self.retry_notes: dict[str, list[str]] = {}
         self.outcomes: dict[str, Outcome] = {}
         self.snapshot: dict[str, dict[str, Any]] = {}
 
@@ -94,7 +107,10 @@ class Supervisor:
         for job in list(self.queue):
             if (reason := self._unschedulable(job)) is not None:
                 self.queue.remove(job)
-                self._finish(job, "skipped", "queued", reason, hint="lower the candidate's resources", started=time.time())
+                self._record(
+                    job, "skipped", "queued", reason, hint="lower the candidate's resources or add nodes",
+                    failure_kind="config",
+                )
             else:
                 self.on_event(job.name, "queued", {})
         try:
@@ -142,63 +158,84 @@ class Supervisor:
             self._launch(job, need)
 
     def _launch(self, job: TrainingJob, need: dict[str, float]) -> None:
-        log_file = job.output_dir / "train.log"
         job.output_dir.mkdir(parents=True, exist_ok=True)
-        options: dict[str, Any] = {
-            "name": f"train/{job.name}",
-            "num_cpus": need["CPU"],
-            "num_gpus": need["GPU"],
-        }
+        options: dict[str, Any] = {"name": actor_name(job), "num_cpus": need["CPU"], "num_gpus": need["GPU"]}
         if job.settings.resources.memory_gb:
             options["memory"] = int(job.settings.resources.memory_gb * 2**30)
-        actor = CandidateTrainer.options(**options).remote(job.name, str(log_file))
+        actor = CandidateTrainer.options(**options).remote(job.name, str(job.output_dir / "train.log"))
         ref = actor.train.remote(job, self.board)
-        self.running[ref] = _Running(job, actor, ref, time.time(), need)
-        self.on_event(job.name, "launched", {"resources": need})
+        now = time.time()
+        self.running[ref] = _Running(job, actor, ref, now, need)
+        self.first_launch.setdefault(job.name, now)
+        self.on_event(job.name, "launched", {"resources": need, "attempt": job.attempt})
 
     # ------------------------------------------------------------------ results
 
     def _collect(self, entry: _Running) -> None:
-        job = entry.job
         try:
             result = ray.get(entry.ref)
         except RayTaskError as exc:
             cause = exc.cause if exc.cause is not None else exc
-            self._fail(entry, "failed", _one_line(cause), str(exc))
+            self._handle_failure(entry, classify(cause, log_tail=self._log_tail(entry.job)), str(exc))
             return
         except RayActorError as exc:
-            self._fail(entry, "failed", f"the actor process died ({_one_line(exc)})", str(exc))
+            failure = classify(exc, died=True, log_tail=self._log_tail(entry.job))
+            self._handle_failure(entry, failure, str(exc))
             return
         finally:
             ray.kill(entry.actor, no_restart=True)
-        self._finish(
-            job, "succeeded", "done", None, started=entry.launched,
+        self._record(
+            entry.job, "succeeded", "done", None,
             metrics=result.get("metrics", {}), checkpoint=result.get("checkpoint"), details=result,
         )
 
-    def _fail(self, entry: _Running, status: str, reason: str, detail: str, hint: str | None = None) -> None:
-        phase = self.snapshot.get(entry.job.name, {}).get("phase", "queued")
-        log_path = self._write_error_log(entry.job, reason, detail)
-        self._finish(entry.job, status, phase, reason, hint=hint, log=str(log_path), started=entry.launched)
+    def _handle_failure(self, entry: _Running, failure: Failure, detail: str) -> None:
+        """Log the failure, then retry (at the head of the queue) or record it, as the policy says."""
+        job = entry.job
+        phase = self.snapshot.get(job.name, {}).get("phase", "queued")
+        log_path = self._write_error_log(job, failure, detail)
+        decision = decide(failure, job)
+        log.info("%s: %s -> %s", job.name, failure.reason, decision.why)
+        if decision.retry and decision.job is not None:
+            self.retry_notes.setdefault(job.name, []).append(f"attempt {job.attempt}: {failure.reason}; {decision.why}")
+            self.queue.appendleft(decision.job)
+            self.board.reset.remote(job.name)
+            self.snapshot.pop(job.name, None)
+            self.on_event(job.name, "retrying", {"reason": failure.reason, "why": decision.why})
+            return
+        self._record(
+            job, failure.status, phase, failure.reason, hint=failure.hint, log=str(log_path),
+            failure_kind=failure.kind.value,
+        )
 
-    def _finish(self, job: TrainingJob, status: str, phase: str, error: str | None, *, started: float, **extra: Any) -> None:
+    def _record(self, job: TrainingJob, status: str, phase: str, error: str | None, **extra: Any) -> None:
+        started = self.first_launch.get(job.name, time.time())
         outcome = Outcome(
             name=job.name, status=status, phase=phase, error=error,
-            wall_s=round(time.time() - started, 2), attempts=job.attempt, **extra,
+            wall_s=round(time.time() - started, 2), attempts=job.attempt,
+            retries=self.retry_notes.get(job.name, []), **extra,
         )
         self.outcomes[job.name] = outcome
         self.on_event(job.name, status, outcome.to_dict())
 
-    def _write_error_log(self, job: TrainingJob, reason: str, detail: str) -> Path:
+    def _log_tail(self, job: TrainingJob) -> str:
+        train_log = job.output_dir / "train.log"
+        if not train_log.is_file():
+            return ""
+        lines = train_log.read_text(encoding="utf-8", errors="replace").splitlines()
+        return "\n".join(lines[-LOG_TAIL_LINES:])
+
+    def _write_error_log(self, job: TrainingJob, failure: Failure, detail: str) -> Path:
+        """errors/<name>.log: the reason, the full error (remote traceback included) and the last
+        lines of the candidate's own log; an earlier attempt's log is kept as <name>.attempt<N>.log."""
         path = self.run_dir / "errors" / f"{job.name}.log"
         path.parent.mkdir(parents=True, exist_ok=True)
-        train_log = job.output_dir / "train.log"
-        tail = ""
-        if train_log.is_file():
-            tail = "\n".join(train_log.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:])
+        if path.exists() and job.attempt > 1:
+            path.replace(path.with_name(f"{job.name}.attempt{job.attempt - 1}.log"))
         path.write_text(
-            f"candidate: {job.name}\nreason: {reason}\n\n--- error ---\n{detail}\n\n"
-            f"--- last {LOG_TAIL_LINES} lines of {train_log} ---\n{tail}\n",
+            f"candidate: {job.name} (attempt {job.attempt})\nkind: {failure.kind.value}\n"
+            f"reason: {failure.reason}\nhint: {failure.hint}\n\n--- error ---\n{detail}\n\n"
+            f"--- last {LOG_TAIL_LINES} lines of {job.output_dir / 'train.log'} ---\n{self._log_tail(job)}\n",
             encoding="utf-8",
         )
         return path
@@ -228,27 +265,24 @@ class Supervisor:
             limit, phase, seconds = fired
             self.running.pop(ref)
             ray.kill(entry.actor, no_restart=True)
-            candidate_index = entry.job.name
-            reason = f"timed out in phase {phase}: {limit} limit of {seconds:g} s passed"
-            hint = (
-                f"raise defaults.timeouts.{limit} (or timeouts.{limit} on candidate "
-                f"{candidate_index}) if this candidate needs longer"
-            )
-            self._fail(entry, "timed_out", reason, reason, hint=hint)
+            failure = timeout_failure(limit, phase, seconds, entry.job.name)
+            detail = f"{failure.reason}; killed {now - entry.launched:.1f} s after launch"
+            self._handle_failure(entry, failure, detail)
 
     def _limit_fired(self, entry: _Running, now: float) -> tuple[str, str, float] | None:
+        """The limit a running candidate has passed, if any: (setting, phase, seconds)."""
         limits = entry.job.settings.timeouts
         state = self.snapshot.get(entry.job.name, {})
         phase = state.get("phase", "queued")
         if now - entry.launched > limits.total:
             return "total", phase, limits.total
-        since = state.get("phase_since", entry.launched)
-        if phase in ("queued", "loading") and now - max(since, entry.launched) > limits.load:
+        since = max(state.get("phase_since", entry.launched), entry.launched)
+        if phase in ("queued", "loading") and now - since > limits.load:
             return "load", phase, limits.load
         if phase == "first_step" and now - since > limits.first_step:
             return "first_step", phase, limits.first_step
-        last = state.get("last_report", entry.launched)
-        if phase in ("training", "evaluating", "saving", "predicting") and now - last > limits.stall:
+        last = max(state.get("last_report", entry.launched), entry.launched)
+        if phase in ACTIVE_PHASES and now - last > limits.stall:
             return "stall", phase, limits.stall
         return None
 
@@ -264,9 +298,3 @@ class Supervisor:
         tmp = path.with_suffix(".json.partial")
         tmp.write_text(json.dumps(status, indent=1, default=str), encoding="utf-8")
         tmp.replace(path)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}"[:300]

@@ -18,14 +18,17 @@ from orchestrator.config import validate_raw
 from tests.conftest import read_json, tiny_experiment
 
 
-def make_job(tmp_path: Path, candidate: dict[str, Any], task: str = "summarization", **defaults: Any) -> TrainingJob:
+def make_job(
+    tmp_path: Path, candidate: dict[str, Any], task: str = "summarization", language: str = "ko", **defaults: Any
+) -> TrainingJob:
     raw = tiny_experiment(tmp_path, [candidate])
-    raw["task"] = {"type": task, "language": "ko"}
+    raw["task"] = {"type": task, "language": language}
     raw["defaults"].update(defaults)
     config = validate_raw(raw)
-    data_dir = tmp_path / f"data-{task}"
+    data_dir = tmp_path / f"data-{task}-{language}"
     if not data_dir.exists():
-        write_builtin_splits(data_dir, task=task, language="ko", sizes={"train": 64, "validation": 12, "test": 12})
+        sizes = {"train": 64, "validation": 12, "test": 12}
+        write_builtin_splits(data_dir, task=task, language=language, sizes=sizes)
     labels: tuple[str, ...] = ()
     if task == "classification":
         labels = tuple(sorted({json.loads(line)["label"] for line in (data_dir / "train.jsonl").open()}))
@@ -65,6 +68,14 @@ def test_summarization_families_train_save_and_predict(tmp_path: Path, preset: s
     assert_complete_run(job, result, reporter)
     assert set(result["metrics"]["test"]) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
     assert read_manifest(Path(result["checkpoint"]))["kind"] == "full"
+
+
+def test_english_data_trains_and_scores(tmp_path: Path) -> None:
+    job = make_job(tmp_path, {"name": "en", "source": "scratch:bart-tiny", "family": "seq2seq"}, language="en")
+    result, reporter = run(job)
+    assert_complete_run(job, result, reporter)
+    rows = (job.output_dir.parent.parent / "data-summarization-en" / "train.jsonl").read_text(encoding="utf-8")
+    assert "#Person1#" in rows and not any("\uac00" <= ch <= "\ud7a3" for ch in rows)
 
 
 def test_classifier_trains_and_returns_probabilities(tmp_path: Path) -> None:

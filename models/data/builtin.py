@@ -1121,10 +1121,9 @@ def _plan_correction(rng: random.Random, scenario: _Scenario, script: _Script, r
         boundary = start
     else:
         allowed = [b for b in _open_boundaries(body) if b >= start]
-        later = [b for b in allowed if b > start]
         if not allowed:
             return None
-        boundary = rng.choice(later or allowed)
+        boundary = rng.choice([b for b in allowed if b > start] or allowed)
     roles = {"X": who, "Y": "B" if who == "A" else "A"}
     return boundary, _Segment(turns, _RANK_CORRECTION, roles, {"old": old, "new": new}, (slot, new))
 
@@ -1139,7 +1138,7 @@ def _turn_count(segments: Sequence[_Segment]) -> int:
     return count
 
 
-def _fit_length(rng: random.Random, segments: list[_Segment], register: _Register) -> list[_Segment]:
+def _fit_length(rng: random.Random, segments: list[_Segment], closings: Sequence[Sequence[Turn]]) -> list[_Segment]:
     """Drops optional segments until the dialogue has at most ten turns, pads it to at least four."""
     while _turn_count(segments) > _MAX_TURNS:
         rank = max(s.drop_rank for s in segments)
@@ -1147,7 +1146,7 @@ def _fit_length(rng: random.Random, segments: list[_Segment], register: _Registe
             break
         segments = [s for s in segments if s.drop_rank != rank]
     while _turn_count(segments) < _MIN_TURNS:
-        segments.append(_Segment(rng.choice([c for c in register.closings if len(c) == 2]), _RANK_CLOSING))
+        segments.append(_Segment(rng.choice([c for c in closings if len(c) == 2]), _RANK_CLOSING))
     return segments
 
 
@@ -1163,7 +1162,8 @@ def _plan_segments(rng: random.Random, scenario: _Scenario, script: _Script, reg
     open_boundaries = _open_boundaries(body)
     if script.details and open_boundaries and rng.random() < _P_DETAIL:
         detail = rng.choice(script.details)
-        inserts.setdefault(rng.choice(open_boundaries), []).append(_Segment(detail.turns, _RANK_DETAIL, summary=detail.summary))
+        inserts.setdefault(rng.choice(open_boundaries), []).append(
+            _Segment(detail.turns, _RANK_DETAIL, summary=detail.summary))
     if open_boundaries and rng.random() < _P_SMALL_TALK:
         inserts.setdefault(rng.choice(open_boundaries), []).append(
             _Segment(rng.choice(register.small_talk), _RANK_SMALL_TALK))
@@ -1175,7 +1175,7 @@ def _plan_segments(rng: random.Random, scenario: _Scenario, script: _Script, reg
         segments.extend(inserts.get(index, ()))
     segments.extend(_Segment(step) for step in ending)
     segments.append(_Segment(rng.choice(closings), _RANK_CLOSING))
-    return _fit_length(rng, [s for s in segments if s.turns], register), outcome
+    return _fit_length(rng, [s for s in segments if s.turns], closings), outcome
 
 
 def _speak(rng: random.Random, segments: Sequence[_Segment], values: dict[str, str],
@@ -1378,8 +1378,11 @@ def _balanced(rng: random.Random, items: Sequence[str], n: int) -> list[str]:
     return out[:n]
 
 
-def _unique_rows(n: int, seed: int, keys: Sequence[str], sample: Callable[[random.Random, str], tuple[str, dict[str, str]]],
-                 id_prefix: str, buckets: tuple[int, int]) -> list[dict[str, str]]:
+_Sampler = Callable[[random.Random, str], tuple[str, dict[str, str]]]
+
+
+def _unique_rows(n: int, seed: int, keys: Sequence[str], sample: _Sampler, id_prefix: str,
+                 buckets: tuple[int, int]) -> list[dict[str, str]]:
     """Draws rows until each is new (by its key text) and its hash bucket lies in ``buckets``."""
     rng = random.Random(seed)
     plan = _balanced(rng, keys, n)

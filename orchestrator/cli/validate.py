@@ -15,6 +15,7 @@ HELP = "check an experiment file and show what would run"
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
+    parser.add_argument("--no-preflight", action="store_true", help="check the file only, not models and hardware")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +35,20 @@ def run(args: argparse.Namespace) -> int:
             settings.precision, f"{settings.learning_rate:g}",
             f"{res.cpus:g} CPU, {'auto' if res.gpus is None else f'{res.gpus:g}'} GPU",
         )
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     console.print(table)
-    console.print(f"OK: {len(config.models)} candidate(s); runs write to {config.run_dir}")
+    if args.no_preflight:
+        console.print(f"OK: {len(config.models)} candidate(s); runs write to {config.run_dir}")
+        return 0
+    import torch
+
+    from orchestrator.preflight import local_probe, run_preflight
+    from orchestrator.progress import print_preflight
+
+    verdicts = run_preflight(config, config.run_dir.resolve(), local_probe, float(torch.cuda.device_count()))
+    print_preflight(verdicts, console)
+    ready = sum(v.ok for v in verdicts.values())
+    console.print(
+        f"OK: {len(config.models)} candidate(s), {ready} ready on this machine; runs write to {config.run_dir}"
+    )
     return 0

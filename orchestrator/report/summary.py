@@ -97,6 +97,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"{_num(metrics.get('test', {}).get(metric))} | {_num(metrics.get('train_loss'))} | "
             f"{_params(params)} | {m['wall_s']:.0f} |"
         )
+    lead = summary.get("baselines", {}).get("lead", {})
+    if lead:
+        lines.append(
+            f"| *lead baseline (first turn)* | - | - | {_num(lead.get('validation', {}).get(metric))} | "
+            f"{_num(lead.get('test', {}).get(metric))} | - | - | - |"
+        )
     failures = [(n, m) for n, m in summary["models"].items() if m["status"] != "succeeded"]
     if failures:
         lines += ["", "## Failures", ""]

@@ -1,12 +1,16 @@
-"""The training stage: one job per candidate, handed to the supervisor."""
+"""The training stage: preflight verdicts and finished checkpoints decide who trains; the
+supervisor trains the rest."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from models.checkpoint import verify_checkpoint
 from models.job import DataFiles, TrainingJob
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
+from orchestrator.preflight import CandidatePreflight
 from orchestrator.supervisor import EventSink, Outcome, Supervisor
 
 
@@ -26,6 +30,27 @@ def build_jobs(config: ExperimentConfig, data: DataFiles, labels: tuple[str, ...
     ]
 
 
+def finished_outcome(job: TrainingJob) -> Outcome | None:
+    """The outcome of an earlier run of this exact candidate, if its checkpoint is complete and
+    was written for the same config; None means it must (re)train."""
+    checkpoint = job.output_dir / "checkpoint"
+    metrics_path = job.output_dir / "metrics.json"
+    if not metrics_path.is_file() or verify_checkpoint(checkpoint, job.fingerprint) is not None:
+        return None
+    result = json.loads(metrics_path.read_text(encoding="utf-8"))
+    return Outcome(
+        name=job.name, status="succeeded", phase="done", metrics=result.get("metrics", {}),
+        checkpoint=str(checkpoint), wall_s=result.get("wall_s", 0.0), resumed=True, details=result,
+    )
+
+
+def preflight_outcome(job: TrainingJob, verdict: CandidatePreflight) -> Outcome:
+    return Outcome(
+        name=job.name, status="skipped", phase="preflight", error=verdict.reason, hint=verdict.fix,
+        failure_kind="preflight", details={"preflight": verdict.to_dict()},
+    )
+
+
 def run_training(
     config: ExperimentConfig,
     data: DataFiles,
@@ -33,6 +58,19 @@ def run_training(
     cluster: ClusterInfo,
     run_dir: Path,
     on_event: EventSink,
+    preflight: dict[str, CandidatePreflight],
 ) -> list[Outcome]:
     jobs = build_jobs(config, data, labels, run_dir)
-    return Supervisor(jobs, cluster, run_dir, on_event).run()
+    decided: dict[str, Outcome] = {}
+    for job in jobs:
+        verdict = preflight.get(job.name)
+        if verdict is not None and not verdict.ok:
+            decided[job.name] = preflight_outcome(job, verdict)
+        elif (done := finished_outcome(job)) is not None:
+            decided[job.name] = done
+        else:
+            continue
+        on_event(job.name, decided[job.name].status, decided[job.name].to_dict())
+    to_train = [job for job in jobs if job.name not in decided]
+    trained = {o.name: o for o in Supervisor(to_train, cluster, run_dir, on_event).run()} if to_train else {}
+    return [decided.get(job.name) or trained[job.name] for job in jobs]

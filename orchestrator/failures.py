@@ -1,0 +1,158 @@
+"""What went wrong with a candidate, and what to do about it: classification plus one policy.
+
+`classify` turns whatever reached the driver (an exception raised in the actor, the actor's
+death, a timeout) into a `Failure` with a kind, a one-line reason and a hint. `decide` is the
+only place that chooses between retrying and giving up:
+
+- deterministic errors (config, missing file, dtype/AMP, non-finite loss, timeouts) are never
+  retried: the same inputs fail the same way;
+- out of memory is retried with the per-device batch halved and gradient accumulation doubled
+  (the same effective batch), down to a batch of 1, whatever `max_retries` says;
+- other crashes are retried up to `max_retries`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from models.job import TrainingJob
+
+
+class FailureKind(str, Enum):
+    OUT_OF_MEMORY = "out_of_memory"
+    NON_FINITE_LOSS = "non_finite_loss"
+    DTYPE = "dtype"
+    MISSING_FILE = "missing_file"
+    CONFIG = "config"
+    TIMEOUT = "timeout"
+    CRASH = "crash"
+    UNKNOWN = "unknown"
+
+
+DETERMINISTIC = {
+    FailureKind.NON_FINITE_LOSS, FailureKind.DTYPE, FailureKind.MISSING_FILE,
+    FailureKind.CONFIG, FailureKind.TIMEOUT,
+}
+
+HINTS = {
+    FailureKind.OUT_OF_MEMORY: "lower batch_size or max_source_length, use lora / quantization: 4bit, or give the candidate more memory",
+    FailureKind.NON_FINITE_LOSS: "lower learning_rate (or use precision: fp32 / bf16 instead of fp16)",
+    FailureKind.DTYPE: "set precision: fp32 or bf16 for this candidate; see the log for the operation that failed",
+    FailureKind.MISSING_FILE: "check the candidate's source and the data paths",
+    FailureKind.CONFIG: "fix the candidate's settings named in the reason",
+    FailureKind.CRASH: "see the log; rerun to retry, or raise max_retries",
+    FailureKind.UNKNOWN: "see the log for the full traceback",
+}
+
+_OOM = re.compile(
+    r"out of memory|OutOfMemoryError|can't allocate memory|Cannot allocate memory|MemoryError"
+    r"|std::bad_alloc|killed .* memory|memory monitor",
+    re.IGNORECASE,
+)
+_DTYPE = re.compile(
+    r"unscale FP16 gradients|expected scalar type|dtype|not implemented for '(BFloat16|Half)'"
+    r"|PrecisionError|GradScaler|mixed precision",
+    re.IGNORECASE,
+)
+_MISSING = re.compile(
+    r"FileNotFoundError|SourceError|DataFileError|No such file|does not appear to have a file"
+    r"|not in the local cache|is not a local folder|no file named|Can't load",
+    re.IGNORECASE,
+)
+_CONFIG = re.compile(r"ConfigError|UnknownNameError|trust_remote_code|KeyError: 'label", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: FailureKind
+    reason: str
+    hint: str
+
+    @property
+    def status(self) -> str:
+        return "timed_out" if self.kind == FailureKind.TIMEOUT else "failed"
+
+
+def one_line(exc: BaseException | str) -> str:
+    if isinstance(exc, BaseException):
+        lines = str(exc).strip().splitlines()
+        text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    else:
+        text = exc.strip().splitlines()[0] if exc.strip() else "unknown error"
+    return text[:400]
+
+
+def classify(exc: BaseException | None, *, died: bool = False, log_tail: str = "") -> Failure:
+    """A raised exception (the original, unwrapped from RayTaskError) or an actor death."""
+    from models.training import NonFiniteLossError  # the actor's own error type
+
+    if exc is not None and isinstance(exc, NonFiniteLossError):
+        return Failure(FailureKind.NON_FINITE_LOSS, one_line(exc), HINTS[FailureKind.NON_FINITE_LOSS])
+    name = type(exc).__name__ if exc is not None else ""
+    text = f"{name}: {exc}" if exc is not None else ""
+    evidence = f"{text}\n{log_tail}"
+    if died:
+        reason = "the actor process died"
+        if _OOM.search(evidence):
+            return Failure(FailureKind.OUT_OF_MEMORY, f"{reason}: out of memory", HINTS[FailureKind.OUT_OF_MEMORY])
+        detail = _exit_detail(text)
+        return Failure(FailureKind.CRASH, f"{reason}{detail}", HINTS[FailureKind.CRASH])
+    for kind, pattern in (
+        (FailureKind.OUT_OF_MEMORY, _OOM),
+        (FailureKind.MISSING_FILE, _MISSING),
+        (FailureKind.DTYPE, _DTYPE),
+        (FailureKind.CONFIG, _CONFIG),
+    ):
+        if pattern.search(text):
+            return Failure(kind, one_line(exc or text), HINTS[kind])
+    return Failure(FailureKind.UNKNOWN, one_line(exc or "unknown error"), HINTS[FailureKind.UNKNOWN])
+
+
+def _exit_detail(text: str) -> str:
+    match = re.search(r"exit(?:ed)? (?:with )?(?:code|status)[ :]*(-?\d+)|signal[ :]*(\w+)", text, re.IGNORECASE)
+    if not match:
+        return " (crash, segfault or os._exit)"
+    return f" ({match.group(0)})"
+
+
+def timeout_failure(limit: str, phase: str, seconds: float, candidate: str) -> Failure:
+    return Failure(
+        FailureKind.TIMEOUT,
+        f"timed out in phase {phase}: the {limit} limit of {seconds:g} s passed",
+        f"raise defaults.timeouts.{limit} (or timeouts.{limit} on candidate {candidate}) if it needs longer",
+    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    retry: bool
+    why: str
+    job: TrainingJob | None = None
+
+
+def decide(failure: Failure, job: TrainingJob) -> Decision:
+    """Retry or give up, and with which settings; the reason is logged and reported."""
+    settings = job.settings
+    if failure.kind in DETERMINISTIC:
+        return Decision(False, f"{failure.kind.value} errors are deterministic; not retried")
+    if failure.kind == FailureKind.OUT_OF_MEMORY:
+        if settings.batch_size <= 1:
+            return Decision(False, "out of memory even at batch_size 1")
+        batch = settings.batch_size // 2
+        accumulation = settings.gradient_accumulation * 2
+        smaller = settings.model_copy(update={"batch_size": batch, "gradient_accumulation": accumulation,
+                                              "eval_batch_size": max(1, settings.eval_batch_size // 2)})
+        return Decision(
+            True, f"out of memory: retrying with batch_size {batch} x gradient_accumulation {accumulation}",
+            dataclasses.replace(job, settings=smaller, attempt=job.attempt + 1),
+        )
+    if job.attempt > settings.max_retries:
+        return Decision(False, f"gave up after {job.attempt} attempt(s) (max_retries: {settings.max_retries})")
+    return Decision(True, f"retrying after {failure.kind.value} (attempt {job.attempt + 1})",
+                    dataclasses.replace(job, attempt=job.attempt + 1))
+
+
+__all__ = ["Decision", "Failure", "FailureKind", "classify", "decide", "one_line", "timeout_failure"]

@@ -1,0 +1,56 @@
+"""Broken models and data as users meet them, built on disk for the fault tests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from models.data.builtin import generate_summarization
+from models.tokenization import train_bpe_tokenizer
+
+HERE = Path(__file__).parent
+
+
+def tiny_bart(directory: Path, **config_values: object) -> Path:
+    """A saved tiny BART with its tokenizer: a stand-in for a downloaded checkpoint."""
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    rows = generate_summarization(64, seed=3)
+    tokenizer = train_bpe_tokenizer([r["dialogue"] for r in rows] + [r["summary"] for r in rows], 800, "seq2seq")
+    config = BartConfig(
+        vocab_size=len(tokenizer), d_model=64, encoder_layers=1, decoder_layers=1,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=128, decoder_ffn_dim=128,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, max_position_embeddings=512, **config_values,
+    )
+    BartForConditionalGeneration(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def faulty_bart(directory: Path, fault: str, step: int = 3) -> Path:
+    """A checkpoint whose own code (trust_remote_code) hangs, exits or raises."""
+    tiny_bart(directory)
+    shutil.copy(HERE / "modeling_faulty.py", directory / "modeling_faulty.py")
+    config_path = directory / "config.json"
+    config = json.loads(config_path.read_text())
+    config.update(
+        model_type="faulty-bart", fault=fault, fault_step=step, architectures=["FaultyModel"],
+        auto_map={"AutoConfig": "modeling_faulty.FaultyConfig",
+                  "AutoModelForSeq2SeqLM": "modeling_faulty.FaultyModel"},
+    )
+    config_path.write_text(json.dumps(config, indent=2))
+    return directory
+
+
+def corrupt_weights(directory: Path) -> Path:
+    weights = directory / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])
+    return directory
+
+
+def drop_tokenizer(directory: Path) -> Path:
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (directory / name).unlink(missing_ok=True)
+    return directory
