@@ -34,6 +34,7 @@ class CandidateTrainer:
         setup_logging(log_file=self.log_file, prefix=f"train/{self.name}", console=False)
         try:
             return train_candidate(job, reporter)
-        except BaseException:
-            log.error("training failed:\n%s", traceback.format_exc())
+        except BaseException as exc:
+            log.error("training failed in phase %s:\n%s", reporter.current_phase, traceback.format_exc())
+            exc.phase = reporter.current_phase  # travels with the pickled exception to the driver
             raise

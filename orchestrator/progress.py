@@ -88,6 +88,12 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
             _fmt(metrics.get("validation", {}).get(metric)), _fmt(metrics.get("test", {}).get(metric)),
             f"{m['wall_s']:.0f}", escape(m.get("error") or ""),
         )
+    lead = summary.get("baselines", {}).get("lead", {})
+    if lead:
+        table.add_row(
+            "[dim]lead baseline[/dim]", "-", "[dim]first turn[/dim]",
+            _fmt(lead.get("validation", {}).get(metric)), _fmt(lead.get("test", {}).get(metric)), "-", "",
+        )
     console.print(table)
     console.print(f"run directory: {summary['run_dir']}")
 

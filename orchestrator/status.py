@@ -43,8 +43,10 @@ class BoardReporter:
     def __init__(self, board: Any, name: str):
         self.board = board
         self.name = name
+        self.current_phase = "queued"
 
     def phase(self, phase: str, **info: Any) -> None:
+        self.current_phase = phase
         self.board.report.remote(self.name, "phase", {"phase": phase, **info})
 
     def heartbeat(self, **metrics: Any) -> None:

@@ -117,9 +117,9 @@ class Supervisor:
             while self.queue or self.running:
                 self._launch_what_fits()
                 ready, _ = ray.wait(list(self.running), num_returns=len(self.running), timeout=self.poll_s)
+                self._poll_board()  # before collecting, so a failure is told with its last phase
                 for ref in ready:
                     self._collect(self.running.pop(ref))
-                self._poll_board()
                 self._enforce_limits()
                 self._write_status()
         finally:
@@ -176,7 +176,8 @@ class Supervisor:
             result = ray.get(entry.ref)
         except RayTaskError as exc:
             cause = exc.cause if exc.cause is not None else exc
-            self._handle_failure(entry, classify(cause, log_tail=self._log_tail(entry.job)), str(exc))
+            failure = classify(cause, log_tail=self._log_tail(entry.job))
+            self._handle_failure(entry, failure, str(exc), phase=getattr(cause, "phase", None))
             return
         except RayActorError as exc:
             failure = classify(exc, died=True, log_tail=self._log_tail(entry.job))
@@ -189,10 +190,10 @@ class Supervisor:
             metrics=result.get("metrics", {}), checkpoint=result.get("checkpoint"), details=result,
         )
 
-    def _handle_failure(self, entry: _Running, failure: Failure, detail: str) -> None:
+    def _handle_failure(self, entry: _Running, failure: Failure, detail: str, phase: str | None = None) -> None:
         """Log the failure, then retry (at the head of the queue) or record it, as the policy says."""
         job = entry.job
-        phase = self.snapshot.get(job.name, {}).get("phase", "queued")
+        phase = phase or self.snapshot.get(job.name, {}).get("phase", "queued")
         log_path = self._write_error_log(job, failure, detail)
         decision = decide(failure, job)
         log.info("%s: %s -> %s", job.name, failure.reason, decision.why)

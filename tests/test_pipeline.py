@@ -12,6 +12,7 @@ import pytest
 from models.checkpoint import verify_checkpoint
 from orchestrator.config import load_config
 from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
+from tests.faults import faulty_bart
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +31,10 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
         {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq"},
         {"name": "llama", "source": "scratch:llama-tiny", "family": "causal"},
         {"name": "missing", "source": "no-such-org/model-not-cached", "family": "seq2seq"},
+        {"name": "broken", "source": str(faulty_bart(tmp_path / "broken", "raise_at", 3)),
+         "family": "seq2seq", "trust_remote_code": True},
     ])
-    raw["defaults"]["resources"] = {"cpus": 0.5}
+    raw["defaults"]["resources"] = {"cpus": 0.4}
     raw["defaults"]["max_steps"] = 30
     config_path = write_yaml(tmp_path / "exp.yaml", raw)
 
@@ -44,13 +47,16 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
     assert summary["status"] == "partial"
     models = summary["models"]
     assert {n: m["status"] for n, m in models.items()} == {
-        "bart": "succeeded", "t5": "succeeded", "llama": "succeeded", "missing": "failed",
+        "bart": "succeeded", "t5": "succeeded", "llama": "succeeded", "missing": "skipped", "broken": "failed",
     }
-    failed = models["missing"]
-    assert failed["phase"] == "loading"
-    assert "SourceError" in failed["error"] and "\n" not in failed["error"]
-    assert "huggingface-cli download" in failed["error"]
-    assert Path(failed["log"]).is_file() and "Traceback" in Path(failed["log"]).read_text()
+    skipped = models["missing"]
+    assert skipped["phase"] == "preflight" and "huggingface-cli download" in skipped["error"]
+    failed = models["broken"]
+    assert failed["phase"] == "training" and failed["failure_kind"] == "unknown"
+    assert failed["attempts"] == 2 and len(failed["retries"]) == 1  # unknown errors: max_retries (1)
+    assert failed["error"] == "RuntimeError: injected fault at training step 3"
+    log_text = Path(failed["log"]).read_text()
+    assert "Traceback" in log_text and "modeling_faulty.py" in log_text
 
     fingerprints = {c.name: load_config(config_path).fingerprint(c) for c in load_config(config_path).models}
     for name in ("bart", "t5", "llama"):
@@ -68,7 +74,7 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
     for name in ("config.yaml", "report.md", "status.json", "data/train.jsonl"):
         assert (run_dir / name).is_file(), name
     report = (run_dir / "report.md").read_text(encoding="utf-8")
-    assert "missing" in report and "Failures" in report
+    assert "broken" in report and "Failures" in report and "lead baseline" in report
 
 
 def test_validate_command_checks_without_starting_anything(tmp_path: Path) -> None:
