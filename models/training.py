@@ -154,6 +154,8 @@ def train_candidate(job: TrainingJob, reporter: Reporter) -> dict[str, Any]:
         "precision": plan.name,
         "parameters": parameters,
         "steps": trainer.state.global_step,
+        "batch_size": settings.batch_size,
+        "gradient_accumulation": settings.gradient_accumulation,
         "train_wall_s": round(train_output.metrics.get("train_runtime", 0.0), 2),
         "train_window": train_window,
         "wall_s": round(time.monotonic() - started, 2),

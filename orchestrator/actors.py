@@ -7,6 +7,7 @@ who is who. It logs to the candidate's `train.log` and is killed by the driver w
 from __future__ import annotations
 
 import logging
+import resource
 import traceback
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,26 @@ from orchestrator.status import BoardReporter
 log = logging.getLogger(__name__)
 
 
+def limit_memory(memory_gb: float) -> None:
+    """Cap what this process may allocate from now on at `memory_gb` (address space beyond what
+    it already maps). A batch too large then fails as out-of-memory in this actor alone, where
+    the policy can retry it smaller, instead of the kernel's OOM killer picking any process.
+    On a GPU, the device's own memory is the limit and this only guards host memory."""
+    import psutil
+
+    current = psutil.Process().memory_info().vms
+    limit = current + int(memory_gb * 2**30)
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    log.info("memory limited to %.1f GiB beyond the %.1f GiB already mapped", memory_gb, current / 2**30)
+
+
 @ray.remote(max_restarts=0, max_task_retries=0)
 class CandidateTrainer:
-    def __init__(self, name: str, log_file: str):
+    def __init__(self, name: str, log_file: str, memory_gb: float | None = None):
         self.name = name
         self.log_file = Path(log_file)
+        self.memory_gb = memory_gb
         setup_logging(log_file=self.log_file, prefix=f"train/{name}", console=False)
 
     def train(self, job: Any, board: Any) -> dict[str, Any]:
@@ -32,6 +48,8 @@ class CandidateTrainer:
         from models.training import train_candidate
 
         setup_logging(log_file=self.log_file, prefix=f"train/{self.name}", console=False)
+        if self.memory_gb:
+            limit_memory(self.memory_gb)  # after the imports: the budget is for training itself
         try:
             return train_candidate(job, reporter)
         except BaseException as exc:

@@ -134,7 +134,9 @@ class RayConfig(Strict):
 class Resources(Strict):
     cpus: float = Field(1.0, gt=0)
     gpus: AutoFloat = Field(None, ge=0, description="'auto': 1 where the cluster has GPUs, else 0.")
-    memory_gb: float | None = Field(None, gt=0)
+    memory_gb: float | None = Field(
+        None, gt=0, description="Host memory the actor may allocate; enforced, and used for scheduling."
+    )
 
 
 class Timeouts(Strict):

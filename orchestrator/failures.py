@@ -48,10 +48,12 @@ HINTS = {
 }
 
 _OOM = re.compile(
-    r"out of memory|OutOfMemoryError|can't allocate memory|Cannot allocate memory|MemoryError"
-    r"|std::bad_alloc|killed .* memory|memory monitor",
+    r"out of memory|OutOfMemoryError|can't allocate memory|Cannot allocate memory|MemoryError|std::bad_alloc",
     re.IGNORECASE,
 )
+# What Ray says when *it* killed a worker for memory; its generic death message only lists the
+# OOM killer among possible causes, which is no evidence.
+_RAY_MEMORY_KILL = re.compile(r"memory monitor|running low on memory|OutOfMemoryError", re.IGNORECASE)
 _DTYPE = re.compile(
     r"unscale FP16 gradients|expected scalar type|dtype|not implemented for '(BFloat16|Half)'"
     r"|PrecisionError|GradScaler|mixed precision",
@@ -93,10 +95,9 @@ def classify(exc: BaseException | None, *, died: bool = False, log_tail: str = "
         return Failure(FailureKind.NON_FINITE_LOSS, one_line(exc), HINTS[FailureKind.NON_FINITE_LOSS])
     name = type(exc).__name__ if exc is not None else ""
     text = f"{name}: {exc}" if exc is not None else ""
-    evidence = f"{text}\n{log_tail}"
     if died:
         reason = "the actor process died"
-        if _OOM.search(evidence):
+        if _RAY_MEMORY_KILL.search(text) or _OOM.search(log_tail):
             return Failure(FailureKind.OUT_OF_MEMORY, f"{reason}: out of memory", HINTS[FailureKind.OUT_OF_MEMORY])
         detail = _exit_detail(text)
         return Failure(FailureKind.CRASH, f"{reason}{detail}", HINTS[FailureKind.CRASH])

@@ -164,12 +164,30 @@ def _source_check(candidate: Any) -> tuple[Any, Check]:
         return None, Check("source", "fail", f"config.json cannot be read: {exc}", "re-save the model")
     except (OSError, json.JSONDecodeError) as exc:
         return None, Check("source", "fail", f"config.json cannot be read: {exc}", "re-save the model")
+    if where is not None and (damaged := _damaged_weights(where)) is not None:
+        return config, Check(
+            "source", "fail", damaged, "re-download the model or save it again with save_pretrained"
+        )
     if where is not None and not _has_tokenizer(where):
         return config, Check(
             "source", "fail", f"{where} holds no tokenizer files",
             "save the tokenizer next to the weights (tokenizer.save_pretrained(dir))",
         )
     return config, Check("source", "ok", f"{parsed.kind}: {resolved.location}")
+
+
+def _damaged_weights(directory: Path) -> str | None:
+    """Opens each safetensors file's header (cheap: no weights are read); a truncated or
+    overwritten file fails here rather than minutes later inside its actor."""
+    from safetensors import SafetensorError, safe_open
+
+    for weights in sorted(directory.glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="pt") as handle:
+                handle.keys()
+        except (SafetensorError, OSError) as exc:
+            return f"weights file {weights.name} is damaged ({exc})"
+    return None
 
 
 def _has_tokenizer(directory: Path) -> bool:

@@ -6,10 +6,21 @@ one clock. The board only keeps the latest state per candidate; the driver polls
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from typing import Any
 
 import ray
+
+log = logging.getLogger(__name__)
+PHASE_LINE = re.compile(r"orchestrator\.status: phase (\w+)$", re.MULTILINE)
+
+
+def last_logged_phase(log_text: str) -> str | None:
+    """The last phase a candidate logged: the board may miss reports sent just before a crash."""
+    phases = PHASE_LINE.findall(log_text)
+    return phases[-1] if phases else None
 
 
 @ray.remote(num_cpus=0, max_concurrency=4)
@@ -47,6 +58,7 @@ class BoardReporter:
 
     def phase(self, phase: str, **info: Any) -> None:
         self.current_phase = phase
+        log.info("phase %s", phase)  # in train.log too: the driver reads it after a hard crash
         self.board.report.remote(self.name, "phase", {"phase": phase, **info})
 
     def heartbeat(self, **metrics: Any) -> None:

@@ -26,7 +26,7 @@ from models.job import TrainingJob
 from orchestrator.actors import CandidateTrainer
 from orchestrator.cluster import ClusterInfo
 from orchestrator.failures import Failure, classify, decide, timeout_failure
-from orchestrator.status import StatusBoard
+from orchestrator.status import StatusBoard, last_logged_phase
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class Outcome:
     failure_kind: str | None = None
     retries: list[str] = field(default_factory=list)
     resumed: bool = False
+    finished_at: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,7 +163,9 @@ class Supervisor:
         options: dict[str, Any] = {"name": actor_name(job), "num_cpus": need["CPU"], "num_gpus": need["GPU"]}
         if job.settings.resources.memory_gb:
             options["memory"] = int(job.settings.resources.memory_gb * 2**30)
-        actor = CandidateTrainer.options(**options).remote(job.name, str(job.output_dir / "train.log"))
+        actor = CandidateTrainer.options(**options).remote(
+            job.name, str(job.output_dir / "train.log"), job.settings.resources.memory_gb
+        )
         ref = actor.train.remote(job, self.board)
         now = time.time()
         self.running[ref] = _Running(job, actor, ref, now, need)
@@ -180,8 +183,9 @@ class Supervisor:
             self._handle_failure(entry, failure, str(exc), phase=getattr(cause, "phase", None))
             return
         except RayActorError as exc:
-            failure = classify(exc, died=True, log_tail=self._log_tail(entry.job))
-            self._handle_failure(entry, failure, str(exc))
+            tail = self._log_tail(entry.job)
+            failure = classify(exc, died=True, log_tail=tail)
+            self._handle_failure(entry, failure, str(exc), phase=last_logged_phase(tail))
             return
         finally:
             ray.kill(entry.actor, no_restart=True)
@@ -213,7 +217,7 @@ class Supervisor:
         started = self.first_launch.get(job.name, time.time())
         outcome = Outcome(
             name=job.name, status=status, phase=phase, error=error,
-            wall_s=round(time.time() - started, 2), attempts=job.attempt,
+            wall_s=round(time.time() - started, 2), attempts=job.attempt, finished_at=time.time(),
             retries=self.retry_notes.get(job.name, []), **extra,
         )
         self.outcomes[job.name] = outcome

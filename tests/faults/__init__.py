@@ -29,14 +29,17 @@ def tiny_bart(directory: Path, **config_values: object) -> Path:
     return directory
 
 
-def faulty_bart(directory: Path, fault: str, step: int = 3) -> Path:
-    """A checkpoint whose own code (trust_remote_code) hangs, exits or raises."""
+def faulty_bart(
+    directory: Path, fault: str = "none", step: int = 3, memory_per_example_mb: int = 0, marker: Path | None = None
+) -> Path:
+    """A checkpoint whose own code (trust_remote_code) hangs, exits, raises or eats memory."""
     tiny_bart(directory)
     shutil.copy(HERE / "modeling_faulty.py", directory / "modeling_faulty.py")
     config_path = directory / "config.json"
     config = json.loads(config_path.read_text())
     config.update(
         model_type="faulty-bart", fault=fault, fault_step=step, architectures=["FaultyModel"],
+        memory_per_example_mb=memory_per_example_mb, fault_marker=str(marker) if marker else None,
         auto_map={"AutoConfig": "modeling_faulty.FaultyConfig",
                   "AutoModelForSeq2SeqLM": "modeling_faulty.FaultyModel"},
     )

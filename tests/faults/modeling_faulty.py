@@ -1,22 +1,27 @@
 """A BART that misbehaves on purpose, shipped as checkpoint code (needs trust_remote_code).
 
-config.fault says how: "hang_init" sleeps in __init__, "exit_at" calls os._exit in the N-th
-training forward, "raise_at" raises there, "segfault_at" kills itself with SIGSEGV.
+config.fault says how: "hang_init" sleeps in __init__; at the N-th training forward, "exit_at"
+calls os._exit, "raise_at" raises, "segfault_at" kills itself with SIGSEGV, "hang_at" sleeps.
+config.fault_marker names a file that gets the wall-clock time of the fault. config.memory_per_example_mb makes every training forward allocate that much per example, the
+way long sequences do, so a batch can be too large for a memory limit.
 """
 
 import os
 import signal
 import time
 
+import torch
 from transformers import BartConfig, BartForConditionalGeneration
 
 
 class FaultyConfig(BartConfig):
     model_type = "faulty-bart"
 
-    def __init__(self, fault="none", fault_step=1, **kwargs):
+    def __init__(self, fault="none", fault_step=1, memory_per_example_mb=0, fault_marker=None, **kwargs):
         self.fault = fault
         self.fault_step = fault_step
+        self.fault_marker = fault_marker
+        self.memory_per_example_mb = memory_per_example_mb
         super().__init__(**kwargs)
 
 
@@ -29,17 +34,25 @@ class FaultyModel(BartForConditionalGeneration):
         super().__init__(config)
         self._training_calls = 0
         # A hook rather than a forward override keeps BART's own forward signature for Trainer.
-        self.register_forward_pre_hook(self._maybe_fail)
+        self.register_forward_pre_hook(self._maybe_fail, with_kwargs=True)
 
-    def _maybe_fail(self, module, args):
+    def _maybe_fail(self, module, args, kwargs):
         if not self.training:
             return
+        if self.config.memory_per_example_mb:
+            batch = kwargs["input_ids"].shape[0]
+            torch.ones(batch * self.config.memory_per_example_mb * 2**18)  # 4-byte floats
         self._training_calls += 1
         if self._training_calls != self.config.fault_step:
             return
+        if self.config.fault_marker:  # when the fault happened, for detection-time benchmarks
+            with open(self.config.fault_marker, "w") as handle:
+                handle.write(repr(time.time()))
         if self.config.fault == "exit_at":
             os._exit(17)
         if self.config.fault == "segfault_at":
             os.kill(os.getpid(), signal.SIGSEGV)
         if self.config.fault == "raise_at":
             raise RuntimeError(f"injected fault at training step {self.config.fault_step}")
+        if self.config.fault == "hang_at":
+            time.sleep(3600)

@@ -1,0 +1,97 @@
+"""Preflight: broken candidates are caught in seconds, before any actor starts, each alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.config import validate_raw
+from orchestrator.preflight import local_probe, run_preflight
+from tests.conftest import tiny_experiment
+from tests.faults import corrupt_weights, drop_tokenizer, faulty_bart, tiny_bart
+
+
+def verdicts(tmp_path: Path, models: list[dict[str, Any]], **defaults: Any) -> dict[str, Any]:
+    raw = tiny_experiment(tmp_path, models)
+    raw["defaults"].update(defaults)
+    config = validate_raw(raw)
+    return run_preflight(config, config.run_dir, local_probe, 0.0)
+
+
+def failed_check(verdict: Any) -> tuple[str, str, str]:
+    check = next(c for c in verdict.checks if c.status == "fail")
+    return check.name, check.detail, check.fix or ""
+
+
+def test_healthy_candidates_pass(tmp_path: Path) -> None:
+    result = verdicts(tmp_path, [
+        {"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
+        {"name": "local", "source": str(tiny_bart(tmp_path / "local")), "family": "seq2seq"},
+        {"name": "qlora", "source": "scratch:llama-tiny", "family": "causal", "lora": {}, "quantization": "4bit"},
+    ])
+    assert all(v.ok for v in result.values()), {n: v.reason for n, v in result.items()}
+    assert result["bart"].estimate_bytes and result["bart"].estimate_bytes > 0
+
+
+def test_each_broken_candidate_is_failed_alone_with_its_fix(tmp_path: Path) -> None:
+    result = verdicts(tmp_path, [
+        {"name": "ok", "source": "scratch:bart-tiny", "family": "seq2seq"},
+        {"name": "gone", "source": str(tmp_path / "does-not-exist"), "family": "seq2seq"},
+        {"name": "no-tokenizer", "source": str(drop_tokenizer(tiny_bart(tmp_path / "nt"))), "family": "seq2seq"},
+        {"name": "corrupt", "source": str(corrupt_weights(tiny_bart(tmp_path / "cw"))), "family": "seq2seq"},
+        {"name": "custom-code", "source": str(faulty_bart(tmp_path / "cc")), "family": "seq2seq"},
+        {"name": "bad-lora", "source": "scratch:llama-tiny", "family": "causal",
+         "lora": {"target_modules": ["q_proj", "query_key_value"]}},
+        {"name": "fp16-on-cpu", "source": "scratch:t5-tiny", "family": "seq2seq", "precision": "fp16"},
+        {"name": "hub", "source": "no-org/not-cached", "family": "seq2seq"},
+    ])
+    assert result["ok"].ok
+    expectations = {
+        "gone": ("source", "does not exist", "source"),
+        "no-tokenizer": ("source", "no tokenizer", "tokenizer.save_pretrained"),
+        "corrupt": ("source", "model.safetensors is damaged", "save it again"),
+        "custom-code": ("remote_code", "custom", "trust_remote_code: true"),
+        "bad-lora": ("lora", "'query_key_value' not in this architecture", "q_proj"),
+        "fp16-on-cpu": ("precision", "needs a CUDA GPU", "precision: fp32"),
+        "hub": ("source", "not in the local cache", "source"),
+    }
+    for name, (check, detail, fix) in expectations.items():
+        got = failed_check(result[name])
+        assert got[0] == check and detail in got[1] and fix in got[2], (name, got)
+
+
+def test_memory_estimate_against_the_actors_memory(tmp_path: Path) -> None:
+    result = verdicts(
+        tmp_path,
+        [{"name": "big", "source": "scratch:bart-small", "family": "seq2seq"}],
+        resources={"cpus": 1, "memory_gb": 0.01},
+    )
+    name, detail, fix = failed_check(result["big"])
+    assert name == "memory" and "0.0 GiB of host memory" in detail and "lora" in fix
+
+
+def test_granted_remote_code_is_not_built_in_the_driver(tmp_path: Path) -> None:
+    """A checkpoint whose code hangs in __init__ must not hang preflight."""
+    result = verdicts(tmp_path, [{
+        "name": "hangs", "source": str(faulty_bart(tmp_path / "h", "hang_init")),
+        "family": "seq2seq", "trust_remote_code": True,
+    }])
+    assert result["hangs"].ok
+    memory = next(c for c in result["hangs"].checks if c.name == "memory")
+    assert memory.status == "warn" and "inside its actor" in memory.detail
+
+
+@pytest.mark.parametrize("command", [["validate"]])
+def test_validate_prints_the_preflight_table(tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.cli import main
+    from tests.conftest import write_yaml
+
+    raw = tiny_experiment(tmp_path, [
+        {"name": "ok", "source": "scratch:bart-tiny", "family": "seq2seq"},
+        {"name": "gone", "source": str(tmp_path / "nothing-here"), "family": "seq2seq"},
+    ])
+    assert main([*command, str(write_yaml(tmp_path / "e.yaml", raw))]) == 0
+    out = capsys.readouterr().out
+    assert "preflight" in out and "does not exist" in out and "1 ready" in out
