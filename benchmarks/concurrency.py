@@ -37,11 +37,10 @@ from orchestrator.stages.train import build_jobs  # noqa: E402
 
 
 def sequential(config_path: str, overrides: list[str], workdir: Path, threads: int) -> float:
-    """The old way: one process, one candidate after another."""
-    import torch
-
+    """The old way: one process, one candidate after another, with `threads` torch threads."""
     from models.training import train_candidate
 
+    overrides = [*overrides, f"defaults.resources.cpus={threads}"]  # train_candidate sets threads from it
     config = load_config(config_path, overrides, output_dir=str(workdir))
     run_dir = config.run_dir.resolve()
     data, labels = prepare_data(config, run_dir)
@@ -49,7 +48,6 @@ def sequential(config_path: str, overrides: list[str], workdir: Path, threads: i
     started = time.perf_counter()
     for job in jobs:
         train_candidate(job, RecordingReporter())
-        torch.set_num_threads(threads)  # train_candidate sets one thread per candidate's CPUs
     return time.perf_counter() - started
 
 
@@ -98,6 +96,7 @@ def main() -> None:
         "candidates": [c.name for c in config.models],
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "repeats": args.repeats,
+        "sequential_threads": args.sequential_threads,
         "sequential_s": seq,
         "orchestrated_s": orch,
         "orchestrated_training_stage_s": stage,
@@ -114,7 +113,7 @@ def main() -> None:
     n = len(config.models)
     print(f"\n{n} candidates from {args.config}, {args.repeats} repeat(s), {os.cpu_count()} CPUs")
     print(f"{'':34}{'median s':>10}{'speed-up':>10}")
-    print(f"{'sequential, one process':34}{result['median_sequential_s']:10.1f}{1.0:10.2f}")
+    print(f"{f'sequential, one process, {args.sequential_threads} thr':34}{result['median_sequential_s']:10.1f}{1.0:10.2f}")
     print(f"{'orchestrated, end to end':34}{result['median_orchestrated_s']:10.1f}{result['speedup_end_to_end']:10.2f}")
     print(f"{'orchestrated, training stage':34}{result['median_training_stage_s']:10.1f}{result['speedup_training_stage']:10.2f}")
     print(f"{'ideal (min(candidates, CPUs))':34}{'':10}{result['ideal_speedup']:10.2f}")

@@ -73,7 +73,7 @@ def decide_precision(
 ) -> PrecisionPlan:
     """The one place that turns `precision: auto|fp32|fp16|bf16` into a plan.
 
-    `weights_dtype` is the dtype the checkpoint was saved in (its config's `torch_dtype`);
+    `weights_dtype` is the dtype the checkpoint was saved in (its config's `dtype`);
     `adapters_only` is true for LoRA/QLoRA, where frozen base weights may stay in half precision.
     """
     if hardware.device == "cpu":
@@ -111,3 +111,11 @@ def decide_precision(
     if weights_dtype == torch.bfloat16:
         reason += "; bf16 weights loaded as fp32 for the fp16 GradScaler"
     return PrecisionPlan("fp16", "cuda", weights, True, reason)
+
+
+def saved_dtype(model_config: Any) -> torch.dtype | None:
+    """The dtype a checkpoint's weights were saved in, from its transformers config."""
+    dtype = getattr(model_config, "dtype", None)
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, None)
+    return dtype if isinstance(dtype, torch.dtype) else None

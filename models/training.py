@@ -21,7 +21,7 @@ from models.checkpoint import write_checkpoint
 from models.data.files import read_rows, write_jsonl
 from models.families.base import ModelFamily
 from models.job import TrainingJob
-from models.precision import PrecisionPlan, decide_precision, detect_hardware
+from models.precision import PrecisionPlan, decide_precision, detect_hardware, saved_dtype
 from models.registry import PRESETS, load_family, parse_source
 from models.reporting import Reporter
 from models.sources import ResolvedSource, resolve_source
@@ -184,10 +184,7 @@ def _saved_dtype(source: ResolvedSource, trust_remote_code: bool) -> torch.dtype
     config = AutoConfig.from_pretrained(
         source.location, local_files_only=source.local_files_only, trust_remote_code=trust_remote_code
     )
-    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype, None)
-    return dtype if isinstance(dtype, torch.dtype) else None
+    return saved_dtype(config)
 
 
 def _count_parameters(model: Any) -> dict[str, int]:

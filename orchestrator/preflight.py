@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from models.precision import Hardware, PrecisionError, cpu_hardware, decide_precision, detect_hardware
+from models.precision import Hardware, PrecisionError, cpu_hardware, decide_precision, detect_hardware, saved_dtype
 from models.registry import PRESETS, parse_source
 from models.sources import SourceError, resolve_source
 from orchestrator.config import ExperimentConfig
@@ -206,11 +206,7 @@ def _remote_code_check(candidate: Any, model_config: Any) -> Check:
 
 
 def _precision_check(candidate: Any, requested: str, hardware: Hardware, model_config: Any) -> Check:
-    import torch
-
-    dtype = getattr(model_config, "dtype", None) or getattr(model_config, "torch_dtype", None)
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype, None)
+    dtype = saved_dtype(model_config) if model_config is not None else None
     try:
         plan = decide_precision(requested, hardware, weights_dtype=dtype, adapters_only=candidate.lora is not None)
     except PrecisionError as exc:
