@@ -80,6 +80,13 @@ class HeartbeatCallback(TrainerCallback):
         if "loss" in logs:
             self.loss = float(logs["loss"])
 
+    def on_prediction_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Evaluation batches count as signs of life too (a long eval is not a stall)."""
+        now = time.monotonic()
+        if now - self._last_sent >= self.interval_s:
+            self._last_sent = now
+            self.reporter.heartbeat(step=state.global_step, total_steps=state.max_steps, evaluating=True)
+
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.global_step == 1:
             self.reporter.phase("training")
@@ -143,7 +150,10 @@ def train_candidate(job: TrainingJob, reporter: Reporter) -> dict[str, Any]:
     reporter.phase("predicting")
     for split in ("validation", "test"):
         if split in rows:
-            predictions = family.predict(model, tokenizer, rows[split])
+            predictions = family.predict(
+                model, tokenizer, rows[split],
+                lambda done, total, split=split: reporter.heartbeat(split=split, predicted=done, to_predict=total),
+            )
             write_jsonl(job.output_dir / "predictions" / f"{split}.jsonl", predictions)
             metrics[split] = family.score(predictions, rows[split])
 

@@ -60,6 +60,8 @@ class EventPrinter:
 
 
 def _progress_text(info: dict[str, Any]) -> str:
+    if info.get("phase") == "predicting" and "predicted" in info:
+        return f"predicting {info.get('split', '')} {info['predicted']}/{info.get('to_predict', '?')}"
     parts = [f"step {info.get('step', '?')}/{info.get('total_steps', '?')}"]
     if info.get("loss") is not None:
         parts.append(f"loss {info['loss']:.3f}")

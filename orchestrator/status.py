@@ -23,12 +23,14 @@ def last_logged_phase(log_text: str) -> str | None:
     return phases[-1] if phases else None
 
 
-@ray.remote(num_cpus=0, max_concurrency=4)
+@ray.remote(num_cpus=0)
 class StatusBoard:
+    """An async actor: one event loop serves every call, so state is never read mid-update."""
+
     def __init__(self) -> None:
         self._state: dict[str, dict[str, Any]] = {}
 
-    def report(self, name: str, kind: str, payload: dict[str, Any]) -> None:
+    async def report(self, name: str, kind: str, payload: dict[str, Any]) -> None:
         now = time.time()
         state = self._state.setdefault(name, {"phase": "queued", "phase_since": now})
         state["last_report"] = now
@@ -40,11 +42,11 @@ class StatusBoard:
             state.update(payload)
             state["last_heartbeat"] = now
 
-    def reset(self, name: str) -> None:
+    async def reset(self, name: str) -> None:
         """Forget a candidate's state before its next attempt starts reporting."""
         self._state[name] = {"phase": "queued", "phase_since": time.time()}
 
-    def snapshot(self) -> dict[str, dict[str, Any]]:
+    async def snapshot(self) -> dict[str, dict[str, Any]]:
         return {name: dict(state) for name, state in self._state.items()}
 
 

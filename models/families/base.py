@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -140,7 +141,9 @@ class ModelFamily(ABC):
     # ----------------------------------------------------------------- prediction
 
     @abstractmethod
-    def predict(self, model: Any, tokenizer: PreTrainedTokenizerBase, rows: list[Row]) -> list[Row]:
+    def predict(
+        self, model: Any, tokenizer: PreTrainedTokenizerBase, rows: list[Row], progress: Progress | None = None
+    ) -> list[Row]:
         """One record per row: id, prediction (and for classifiers, probabilities)."""
 
     @abstractmethod
@@ -160,5 +163,13 @@ def quantization_config(kind: str, plan: PrecisionPlan) -> BitsAndBytesConfig:
     return BitsAndBytesConfig(load_in_8bit=True)
 
 
-def batched(rows: list[Row], size: int) -> list[list[Row]]:
-    return [rows[i : i + size] for i in range(0, len(rows), size)]
+Progress = Callable[[int, int], None]
+
+
+def batches(rows: list[Row], size: int, progress: Progress | None = None) -> Iterator[list[Row]]:
+    """Consecutive slices of `rows`; `progress(done, total)` after each, so long predictions
+    keep heartbeating and are not mistaken for a stall."""
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+        if progress is not None:
+            progress(min(start + size, len(rows)), len(rows))

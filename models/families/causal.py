@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
-from models.families.base import ModelFamily, Row, batched
+from models.families.base import ModelFamily, Progress, Row, batches
 from models.metrics import rouge_scores
 from models.tokenization import padding_side_for
 
@@ -53,14 +53,16 @@ class CausalFamily(ModelFamily):
         return features
 
     @torch.inference_mode()
-    def predict(self, model: Any, tokenizer: PreTrainedTokenizerBase, rows: list[Row]) -> list[Row]:
+    def predict(
+        self, model: Any, tokenizer: PreTrainedTokenizerBase, rows: list[Row], progress: Progress | None = None
+    ) -> list[Row]:
         model.eval()
         generation = self.settings.generation
         source_col = self.task.resolved_input_column()
         tokenizer.padding_side = padding_side_for("causal", "generate")
         out: list[Row] = []
         try:
-            for batch in batched(rows, self.settings.eval_batch_size):
+            for batch in batches(rows, self.settings.eval_batch_size, progress):
                 prompts = [{"input_ids": self._prompt_ids(tokenizer, r[source_col])} for r in batch]
                 enc = tokenizer.pad(prompts, padding=True, return_tensors="pt").to(model.device)
                 generated = model.generate(

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, PreTrainedTokenizerBase
 
-from models.families.base import ModelFamily, Row, batched
+from models.families.base import ModelFamily, Progress, Row, batches
 from models.metrics import classification_scores
 from models.registry import Preset
 
@@ -48,11 +48,13 @@ class ClassifierFamily(ModelFamily):
         return DataCollatorWithPadding(tokenizer)
 
     @torch.inference_mode()
-    def predict(self, model: Any, tokenizer: PreTrainedTokenizerBase, rows: list[Row]) -> list[Row]:
+    def predict(
+        self, model: Any, tokenizer: PreTrainedTokenizerBase, rows: list[Row], progress: Progress | None = None
+    ) -> list[Row]:
         model.eval()
         text_col = self.task.resolved_input_column()
         out: list[Row] = []
-        for batch in batched(rows, self.settings.eval_batch_size):
+        for batch in batches(rows, self.settings.eval_batch_size, progress):
             enc = tokenizer(
                 [r[text_col] for r in batch], max_length=self.settings.max_source_length,
                 truncation=True, padding=True, return_tensors="pt",
