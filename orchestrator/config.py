@@ -215,7 +215,9 @@ CandidateConfig = create_model(
 class EnsembleConfig(Strict):
     strategy: _choice("none", "mbr", "stacking", "average") = "stacking"
     min_models: int = Field(2, ge=1)
-    meta_learner: _choice("logistic_regression", "ridge", "gradient_boosting") = "logistic_regression"
+    meta_learner: _choice("linear", "gradient_boosting") = Field(
+        "linear", description="linear: logistic regression (classification) or ridge (summarization)."
+    )
     folds: int = Field(5, ge=2)
     num_candidates: int = Field(4, ge=1, description="Summaries each model proposes per input.")
     num_beams: int = Field(4, ge=1)
@@ -412,6 +414,16 @@ def _semantic_issues(raw: dict[str, Any]) -> list[ConfigIssue]:
         value = data.get(split)
         if isinstance(value, str) and Path(value).suffix.lower() not in (".csv", ".jsonl", ".json"):
             issues.append(ConfigIssue(f"data.{split}", f"{value!r}: use a .csv or .jsonl file"))
+
+    ensemble = raw.get("ensemble") if isinstance(raw.get("ensemble"), dict) else {}
+    strategy = canonical_name(str(ensemble.get("strategy", "stacking")))
+    only_for = {"mbr": "summarization", "average": "classification"}
+    if strategy in only_for and task_type in TASK_FAMILIES and only_for[strategy] != task_type:
+        issues.append(ConfigIssue(
+            "ensemble.strategy",
+            f"{strategy!r} is for {only_for[strategy]} tasks; use stacking or none "
+            f"(or {'mbr' if task_type == 'summarization' else 'average'}) for {task_type}",
+        ))
 
     tune = raw.get("tune") if isinstance(raw.get("tune"), dict) else {}
     space = tune.get("learning_rate")

@@ -5,16 +5,21 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from orchestrator.cluster import connect, disconnect
 from orchestrator.config import ExperimentConfig
 from orchestrator.data import lead_baseline_scores, prepare_data
+from orchestrator.failures import one_line
 from orchestrator.preflight import cluster_probe, run_preflight
 from orchestrator.progress import EventPrinter, print_preflight, print_summary
 from orchestrator.report.summary import build_summary, exit_code, write_summary
+from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.stages.train import run_training
 
 log = logging.getLogger(__name__)
@@ -28,7 +33,7 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
     started = time.time()
     run_dir = config.run_dir.resolve()
     if fresh:
-        for name in ("models", "errors", "summary.json", "report.md", "status.json"):
+        for name in ("models", "errors", "ensemble", "summary.json", "report.md", "status.json"):
             path = run_dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -45,12 +50,29 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
         stages["train"] = {"wall_s": round(time.time() - stage_started, 2)}
     finally:
         disconnect()
+    stage_started = time.time()
+    ensemble = isolated_stage("ensemble", run_dir, run_ensemble, config, outcomes, data, labels, run_dir)
+    stages["ensemble"] = {"wall_s": round(time.time() - stage_started, 2)}
     summary = build_summary(config, outcomes, cluster, run_dir, started, stages)
     summary["baselines"] = {"lead": lead_baseline_scores(config, data)}
+    summary["ensemble"] = ensemble
     write_summary(summary, run_dir)
     print_summary(summary, printer.console)
     log.info("run %s: %s; summary in %s", config.experiment, summary["status"], run_dir / "summary.json")
     return exit_code(summary)
+
+
+def isolated_stage(name: str, run_dir: Path, stage: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run a post-training stage; its failure is reported in its summary section and logged to
+    errors/<stage>.log, and never costs the checkpoints or the summary of what trained."""
+    try:
+        return stage(*args)
+    except Exception as exc:  # noqa: BLE001 - a stage's bug must not lose the run's results
+        path = run_dir / "errors" / f"{name}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(traceback.format_exc(), encoding="utf-8")
+        log.error("%s stage failed: %s (log: %s)", name, exc, path)
+        return {"status": "failed", "reason": one_line(exc), "log": str(path)}
 
 
 def save_resolved_config(config: ExperimentConfig, run_dir: Path) -> Path:

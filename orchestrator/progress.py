@@ -97,6 +97,11 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
             _fmt(lead.get("validation", {}).get(metric)), _fmt(lead.get("test", {}).get(metric)), "-", "",
         )
     console.print(table)
+    ensemble = summary.get("ensemble") or {}
+    if ensemble.get("status") == "ok":
+        console.print(f"ensemble: {escape(ensemble['verdict'])}")
+    elif ensemble:
+        console.print(f"ensemble {ensemble['status']}: {escape(ensemble.get('reason', ''))}")
     console.print(f"run directory: {summary['run_dir']}")
 
 

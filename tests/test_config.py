@@ -60,11 +60,11 @@ def test_unknown_section_is_an_error_with_suggestion(tmp_path: Path) -> None:
 
 def test_choices_match_case_hyphen_and_underscore_insensitively(tmp_path: Path) -> None:
     raw = tiny_experiment(tmp_path, [{"name": "a", "source": "scratch:BART_Tiny", "family": "Seq2Seq", "precision": "FP32"}])
-    raw["ensemble"] = {"meta_learner": "Logistic-Regression"}
+    raw["ensemble"] = {"meta_learner": "Gradient-Boosting"}
     config = validate_raw(raw)
     assert config.models[0].family == "seq2seq"
     assert config.settings_for(config.models[0]).precision == "fp32"
-    assert config.ensemble.meta_learner == "logistic_regression"
+    assert config.ensemble.meta_learner == "gradient_boosting"
 
 
 def test_per_model_overrides_merge_deeply_over_defaults(tmp_path: Path) -> None:

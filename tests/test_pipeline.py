@@ -71,10 +71,16 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
     windows = [read_json(run_dir / "models" / n / "metrics.json")["train_window"] for n in ("bart", "t5", "llama")]
     assert max(start for start, _ in windows) < min(end for _, end in windows), windows
 
+    ensemble = summary["ensemble"]
+    assert ensemble["status"] == "ok" and ensemble["members"] == ["bart", "llama", "t5"]
+    assert {"stacking", "mbr", "best_single"} <= set(ensemble["scores"]) and ensemble["verdict"]
+    assert (run_dir / "ensemble" / "meta_learner.joblib").is_file()
+    assert len((run_dir / "ensemble" / "test_predictions.jsonl").read_text(encoding="utf-8").splitlines()) == 16
+
     for name in ("config.yaml", "report.md", "status.json", "data/train.jsonl"):
         assert (run_dir / name).is_file(), name
     report = (run_dir / "report.md").read_text(encoding="utf-8")
-    assert "broken" in report and "Failures" in report and "lead baseline" in report
+    assert "broken" in report and "Failures" in report and "lead baseline" in report and "## Ensemble" in report
 
 
 def test_validate_command_checks_without_starting_anything(tmp_path: Path) -> None:

@@ -103,6 +103,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"| *lead baseline (first turn)* | - | - | {_num(lead.get('validation', {}).get(metric))} | "
             f"{_num(lead.get('test', {}).get(metric))} | - | - | - |"
         )
+    lines += ensemble_markdown(summary.get("ensemble"), metric)
     failures = [(n, m) for n, m in summary["models"].items() if m["status"] != "succeeded"]
     if failures:
         lines += ["", "## Failures", ""]
@@ -113,6 +114,24 @@ def render_markdown(summary: dict[str, Any]) -> str:
             if m.get("log"):
                 lines.append(f"  - log: `{m['log']}`")
     return "\n".join(lines) + "\n"
+
+
+def ensemble_markdown(section: dict[str, Any] | None, metric: str) -> list[str]:
+    if not section:
+        return []
+    lines = ["", "## Ensemble", ""]
+    if section["status"] != "ok":
+        return lines + [f"{section['status']}: {section['reason']}"]
+    lines += [section["verdict"], "", f"| method | val {metric} (out of fold) | test {metric} |", "|---|---|---|"]
+    methods = [section["strategy"], "best_single", "mbr", "average"]
+    for method in dict.fromkeys(m for m in methods if m in section["scores"]):
+        scores = section["scores"][method]
+        label = f"best single ({section['best_member']})" if method == "best_single" else method
+        lines.append(f"| {label} | {_num(scores['validation'].get(metric))} | {_num(scores['test'].get(metric))} |")
+    if section.get("weights"):
+        top = sorted(section["weights"].items(), key=lambda kv: -abs(kv[1]))[:8]
+        lines += ["", "Meta-learner weights (largest): " + ", ".join(f"`{k}` {v:+.3f}" for k, v in top)]
+    return lines
 
 
 def _num(value: Any) -> str:

@@ -1,0 +1,106 @@
+"""The ensemble stage: combine the survivors' predictions and say whether it beat the best one.
+
+It reads what training wrote (predictions on validation and test, with class probabilities for
+classifiers) and writes `ensemble/`: the fitted meta-learner (joblib), `ensemble.json` (members,
+features, scores) and the ensemble's test predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from models.data.files import read_rows, write_jsonl
+from models.job import DataFiles
+from orchestrator.config import ExperimentConfig
+from orchestrator.supervisor import Outcome
+
+log = logging.getLogger(__name__)
+
+
+def skipped(reason: str) -> dict[str, Any]:
+    return {"status": "skipped", "reason": reason}
+
+
+def run_ensemble(
+    config: ExperimentConfig, outcomes: list[Outcome], data: DataFiles, labels: tuple[str, ...], run_dir: Path
+) -> dict[str, Any]:
+    started = time.time()
+    settings = config.ensemble
+    members = sorted(o.name for o in outcomes if o.status == "succeeded")
+    if settings.strategy == "none":
+        return skipped("ensemble.strategy is none")
+    if len(members) < settings.min_models:
+        return skipped(f"{len(members)} candidate(s) survived; ensemble.min_models is {settings.min_models}")
+    if data.validation is None or data.test is None:
+        return skipped("the ensemble is fitted on validation and scored on test; both splits are needed")
+
+    out = run_dir / "ensemble"
+    out.mkdir(parents=True, exist_ok=True)
+    predictions = {
+        split: {m: read_rows(run_dir / "models" / m / "predictions" / f"{split}.jsonl") for m in members}
+        for split in ("validation", "test")
+    }
+    gold = {split: read_rows(getattr(data, split)) for split in ("validation", "test")}
+    target = config.task.resolved_target_column()
+    common = {"meta_learner": settings.meta_learner, "folds": settings.folds,
+              "seed": config.defaults.seed, "metric": config.task.resolved_metric()}
+
+    if config.task.type == "classification":
+        from models.ensemble.classification import ensemble_classifiers
+
+        probabilities = {
+            split: {m: np.array([r["probabilities"] for r in rows]) for m, rows in by_member.items()}
+            for split, by_member in predictions.items()
+        }
+        result: Any = ensemble_classifiers(
+            settings.strategy, probabilities["validation"], probabilities["test"],
+            [str(r[target]) for r in gold["validation"]], [str(r[target]) for r in gold["test"]],
+            list(labels), **common,
+        )
+    else:
+        from models.ensemble.summarization import Candidates, ensemble_summaries
+
+        source = config.task.resolved_input_column()
+
+        def candidates(split: str) -> Candidates:
+            texts = [[predictions[split][m][i]["prediction"] for m in members] for i in range(len(gold[split]))]
+            return Candidates(members, [str(r[source]) for r in gold[split]], texts)
+
+        result = ensemble_summaries(
+            settings.strategy, candidates("validation"), candidates("test"),
+            [str(r[target]) for r in gold["validation"]], [str(r[target]) for r in gold["test"]],
+            config.task.language, **common,
+        )
+        if result.chosen_test:
+            write_jsonl(out / "test_predictions.jsonl", (
+                {"id": gold["test"][i].get("id", ""), "prediction": predictions["test"][members[c]][i]["prediction"],
+                 "member": members[c]}
+                for i, c in enumerate(result.chosen_test)
+            ))
+
+    section = {"status": "ok", **result.summary(), "wall_s": round(time.time() - started, 2)}
+    section["verdict"] = verdict(section, config.task.resolved_metric())
+    if result.model is not None:
+        joblib.dump(result.model, out / "meta_learner.joblib")
+        section["meta_learner"] = str(out / "meta_learner.joblib")
+    (out / "ensemble.json").write_text(json.dumps(section, indent=2, ensure_ascii=False), encoding="utf-8")
+    log.info("ensemble: %s", section["verdict"])
+    return section
+
+
+def verdict(section: dict[str, Any], metric: str) -> str:
+    """One line: did the chosen strategy beat the best single member on test, by how much."""
+    scores = section["scores"]
+    strategy = section["strategy"]
+    best = scores["best_single"]["test"][metric]
+    mine = scores[strategy]["test"][metric]
+    relation = "beats" if mine > best else ("ties" if mine == best else "does not beat")
+    return (f"{strategy} {relation} the best single model ({section['best_member']}) on test: "
+            f"{metric} {mine:.2f} vs {best:.2f} ({mine - best:+.2f})")

@@ -1,0 +1,143 @@
+"""Ensembles: stacking beats its members where they are complementary, never leaks, reloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from models.data.files import write_jsonl
+from models.ensemble.classification import ensemble_classifiers, features
+from models.ensemble.meta import CLASSIFIERS, cross_fit
+from models.ensemble.summarization import Candidates, candidate_features, ensemble_summaries
+from models.job import DataFiles
+from orchestrator.config import validate_raw
+from orchestrator.stages.ensemble import run_ensemble
+from orchestrator.supervisor import Outcome
+from tests.conftest import read_json, tiny_experiment
+
+LABELS = ["a", "b", "c", "d"]
+
+
+def complementary_members(n: int, seed: int) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Member 'first' knows classes a/b, 'second' knows c/d; each guesses on the rest."""
+    rng = np.random.default_rng(seed)
+    gold = rng.integers(0, 4, n)
+    members = {}
+    for name, known in (("first", {0, 1}), ("second", {2, 3})):
+        probs = rng.dirichlet(np.ones(4), n)
+        for i, y in enumerate(gold):
+            if y in known:
+                probs[i] = 0.1 * probs[i] + 0.9 * np.eye(4)[y]
+        members[name] = probs
+    return members, [LABELS[y] for y in gold]
+
+
+def test_classification_stacking_beats_the_best_member_and_the_average() -> None:
+    val, gold_val = complementary_members(400, seed=1)
+    test, gold_test = complementary_members(400, seed=2)
+    result = ensemble_classifiers("stacking", val, test, gold_val, gold_test, LABELS, folds=5)
+    stacked = result.scores["stacking"]["test"]["accuracy"]
+    assert stacked > result.scores["best_single"]["test"]["accuracy"] + 10
+    assert stacked >= result.scores["average"]["test"]["accuracy"]
+    assert set(result.weights) == {f"{m}:{label}" for m in ("first", "second") for label in LABELS}
+
+
+def test_cross_fitting_never_scores_a_row_its_model_saw() -> None:
+    """Pure noise: a flexible meta-learner memorises its training rows, so any leak would show
+    as accuracy far above chance; out-of-fold it must stay near chance (25 %)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(400, 8)), rng.integers(0, 4, 400)
+    fitted = cross_fit(CLASSIFIERS.get("gradient_boosting")(0), x, y, folds=5, seed=0)
+    in_sample = (fitted.final.predict(x) == y).mean()
+    out_of_fold = (fitted.out_of_fold.astype(int) == y).mean()
+    assert in_sample > 0.9 and out_of_fold < 0.4
+    covered = np.concatenate([held_out for _, held_out in fitted.folds])
+    assert sorted(covered) == list(range(400))
+    for train_rows, held_out in fitted.folds:
+        assert not set(train_rows) & set(held_out)
+
+
+def summaries(n: int, seed: int) -> tuple[Candidates, list[str]]:
+    """'echo' copies the reference on even inputs and babbles on odd ones; 'steady' is always
+    half right; 'noise' is always wrong. The best pick differs per input."""
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(50)]
+    refs, texts = [], []
+    for i in range(n):
+        ref = " ".join(rng.choice(words, 8))
+        half = " ".join(ref.split()[:4] + list(rng.choice(words, 4)))
+        echo = ref if i % 2 == 0 else " ".join(rng.choice(words, 12))
+        refs.append(ref)
+        texts.append([echo, half, " ".join(rng.choice(words, 3))])
+    return Candidates(["echo", "steady", "noise"], [" ".join(words[:30])] * n, texts), refs
+
+
+def test_summarization_stacking_mbr_and_grouped_folds() -> None:
+    val, refs_val = summaries(120, 1)
+    test, refs_test = summaries(120, 2)
+    result = ensemble_summaries("stacking", val, test, refs_val, refs_test, "en", folds=5)
+    assert set(result.scores) >= {"echo", "steady", "noise", "best_single", "mbr", "stacking"}
+    assert result.scores["stacking"]["test"]["rougeL"] >= result.scores["best_single"]["test"]["rougeL"]
+    assert len(result.chosen_test) == 120 and result.weights
+    x, names = candidate_features(val, "en")
+    assert x.shape == (360, len(names))
+    groups = np.repeat(np.arange(120), 3)
+    from models.ensemble.meta import REGRESSORS
+
+    fitted = cross_fit(REGRESSORS.get("linear")(0), x, np.zeros(360), folds=5, seed=0, groups=groups)
+    for train_rows, held_out in fitted.folds:  # a dialogue's candidates never straddle folds
+        assert not set(groups[train_rows]) & set(groups[held_out])
+
+
+def _classification_run(tmp_path: Path, members: dict[str, tuple[np.ndarray, np.ndarray]], **ensemble: object):
+    raw = tiny_experiment(tmp_path, [
+        {"name": name, "source": "scratch:bert-tiny", "family": "classifier"} for name in members
+    ])
+    raw["task"] = {"type": "classification", "language": "ko"}
+    raw["ensemble"] = ensemble
+    config = validate_raw(raw)
+    run_dir = config.run_dir
+    _, gold_val = complementary_members(300, seed=1)
+    _, gold_test = complementary_members(300, seed=2)
+    data = DataFiles(
+        train=run_dir / "data" / "train.jsonl",
+        validation=write_jsonl(run_dir / "data" / "validation.jsonl", [{"id": str(i), "text": "x", "label": g} for i, g in enumerate(gold_val)]),
+        test=write_jsonl(run_dir / "data" / "test.jsonl", [{"id": str(i), "text": "x", "label": g} for i, g in enumerate(gold_test)]),
+    )
+    for name, (val, test) in members.items():
+        for split, probs in (("validation", val), ("test", test)):
+            write_jsonl(run_dir / "models" / name / "predictions" / f"{split}.jsonl", [
+                {"id": str(i), "prediction": LABELS[int(p.argmax())], "probabilities": p.tolist()} for i, p in enumerate(probs)
+            ])
+    outcomes = [Outcome(name=name, status="succeeded", phase="done") for name in members]
+    return config, outcomes, data, run_dir
+
+
+def test_stage_saves_a_meta_learner_that_reloads(tmp_path: Path) -> None:
+    val, _ = complementary_members(300, seed=1)
+    test, _ = complementary_members(300, seed=2)
+    members = {name: (val[name], test[name]) for name in val}
+    config, outcomes, data, run_dir = _classification_run(tmp_path, members)
+    section = run_ensemble(config, outcomes, data, tuple(LABELS), run_dir)
+    assert section["status"] == "ok" and section["verdict"].startswith("stacking beats")
+    assert read_json(run_dir / "ensemble" / "ensemble.json")["scores"] == section["scores"]
+    model = joblib.load(section["meta_learner"])
+    reloaded = model.predict(features(test, sorted(members)))
+    accuracy = 100 * np.mean([LABELS[int(p)] for p in reloaded] == np.array(complementary_members(300, seed=2)[1]))
+    assert round(accuracy, 3) == section["scores"]["stacking"]["test"]["accuracy"]
+
+
+def test_stage_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    val, _ = complementary_members(300, seed=1)
+    members = {name: (val[name], val[name]) for name in val}
+    config, outcomes, data, run_dir = _classification_run(tmp_path, members, min_models=3)
+    assert run_ensemble(config, outcomes, data, tuple(LABELS), run_dir) == {
+        "status": "skipped", "reason": "2 candidate(s) survived; ensemble.min_models is 3",
+    }
+    outcomes[1].status = "failed"
+    config.ensemble.min_models = 2
+    assert "1 candidate(s) survived" in run_ensemble(config, outcomes, data, tuple(LABELS), run_dir)["reason"]
+    config.ensemble.strategy = "none"
+    assert run_ensemble(config, outcomes, data, tuple(LABELS), run_dir)["reason"] == "ensemble.strategy is none"
