@@ -6,6 +6,7 @@ import json
 import random
 import re
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -111,7 +112,7 @@ def test_turn_format(language: str) -> None:
         assert all(TURN.match(t) for t in turns)
         assert turns[0].startswith("#Person1#:")
         speakers = [t.split(":", 1)[0] for t in turns]
-        assert all(a != b for a, b in zip(speakers, speakers[1:])), "speakers alternate"
+        assert all(a != b for a, b in pairwise(speakers)), "speakers alternate"
         assert "#Person" in row["summary"]
         assert "{" not in row["dialogue"] + row["summary"]
 

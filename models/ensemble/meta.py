@@ -85,4 +85,4 @@ def explain(model: BaseEstimator, feature_names: list[str]) -> dict[str, float]:
         values = final.feature_importances_
     else:
         return {}
-    return {name: round(float(v), 5) for name, v in zip(feature_names, values)}
+    return {name: round(float(v), 5) for name, v in zip(feature_names, values, strict=True)}

@@ -59,7 +59,7 @@ def consensus(candidates: Candidates, language: str) -> np.ndarray:
                     index.append((i, a))
     pairwise = rouge_per_example(predictions, references, language, "rougeL") if predictions else []
     total = np.zeros((n, m))
-    for (i, a), score in zip(index, pairwise):
+    for (i, a), score in zip(index, pairwise, strict=True):
         total[i, a] += score
     return total / max(m - 1, 1)
 
@@ -69,7 +69,7 @@ def candidate_features(candidates: Candidates, language: str) -> tuple[np.ndarra
     agreement = consensus(candidates, language)
     m = len(candidates.members)
     rows = []
-    for i, (source, row) in enumerate(zip(candidates.sources, candidates.texts)):
+    for i, (source, row) in enumerate(zip(candidates.sources, candidates.texts, strict=True)):
         lengths = np.array([max(len(t.split()), 1) for t in row], dtype=float)
         source_length = max(len(source.split()), 1)
         for a in range(m):
@@ -99,7 +99,7 @@ def ensemble_summaries(
         return rouge_scores(texts, references, language)
 
     def pick(candidates: Candidates, chosen: np.ndarray) -> list[str]:
-        return [row[int(c)] for row, c in zip(candidates.texts, chosen)]
+        return [row[int(c)] for row, c in zip(candidates.texts, chosen, strict=True)]
 
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for a, member in enumerate(members):

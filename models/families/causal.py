@@ -74,7 +74,7 @@ class CausalFamily(ModelFamily):
                 )
                 new_tokens = generated[:, enc["input_ids"].shape[1] :]
                 texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-                out += [{"id": r.get("id", ""), "prediction": t.strip()} for r, t in zip(batch, texts)]
+                out += [{"id": r.get("id", ""), "prediction": t.strip()} for r, t in zip(batch, texts, strict=True)]
         finally:
             tokenizer.padding_side = padding_side_for("causal", "train")
         return out

@@ -41,7 +41,7 @@ class ClassifierFamily(ModelFamily):
         enc = tokenizer([r[text_col] for r in rows], max_length=self.settings.max_source_length, truncation=True)
         return [
             {"input_ids": ids, "attention_mask": mask, "labels": index[str(r[label_col])]}
-            for ids, mask, r in zip(enc["input_ids"], enc["attention_mask"], rows)
+            for ids, mask, r in zip(enc["input_ids"], enc["attention_mask"], rows, strict=True)
         ]
 
     def collator(self, tokenizer: PreTrainedTokenizerBase, model: Any) -> Any:
@@ -60,7 +60,7 @@ class ClassifierFamily(ModelFamily):
                 truncation=True, padding=True, return_tensors="pt",
             ).to(model.device)
             probs = torch.softmax(model(**enc).logits.float(), dim=-1).cpu()
-            for row, p in zip(batch, probs):
+            for row, p in zip(batch, probs, strict=True):
                 out.append({
                     "id": row.get("id", ""),
                     "prediction": self.labels[int(p.argmax())],

@@ -35,7 +35,7 @@ class Seq2SeqFamily(ModelFamily):
         )
         return [
             {"input_ids": ids, "attention_mask": mask, "labels": labels}
-            for ids, mask, labels in zip(inputs["input_ids"], inputs["attention_mask"], targets["input_ids"])
+            for ids, mask, labels in zip(inputs["input_ids"], inputs["attention_mask"], targets["input_ids"], strict=True)
         ]
 
     @torch.inference_mode()
@@ -55,7 +55,7 @@ class Seq2SeqFamily(ModelFamily):
                 **enc, max_new_tokens=generation.max_new_tokens, num_beams=generation.num_beams
             )
             texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
-            out += [{"id": r.get("id", ""), "prediction": t.strip()} for r, t in zip(batch, texts)]
+            out += [{"id": r.get("id", ""), "prediction": t.strip()} for r, t in zip(batch, texts, strict=True)]
         return out
 
     def score(self, predictions: list[Row], rows: list[Row]) -> dict[str, float]:

@@ -6,6 +6,7 @@ import argparse
 
 from orchestrator.config import ExperimentConfig, load_config
 
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments every command that reads an experiment file shares."""
     parser.add_argument("config", help="experiment YAML (a name under configs/ works too)")

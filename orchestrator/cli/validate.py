@@ -7,8 +7,8 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.cli.common import add_config_arguments, config_from_args
 from models.registry import parse_source
+from orchestrator.cli.common import add_config_arguments, config_from_args
 
 HELP = "check an experiment file and show what would run"
 

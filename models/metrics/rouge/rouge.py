@@ -39,7 +39,7 @@ class Rouge(evaluate.Metric):
             scorer = rouge_scorer.RougeScorer(rouge_types, use_stemmer=True)
         else:
             scorer = rouge_scorer.RougeScorer(rouge_types, tokenizer=HangulAwareTokenizer())
-        per_example = [scorer.score(ref, pred) for ref, pred in zip(references, predictions)]
+        per_example = [scorer.score(ref, pred) for ref, pred in zip(references, predictions, strict=True)]
         columns = {t: [float(s[t].fmeasure) for s in per_example] for t in rouge_types}
         if not use_aggregator:
             return columns
