@@ -274,7 +274,7 @@ class ExperimentConfig(Strict):
     def settings_for(self, candidate: Any) -> TrainingSettings:
         """The candidate's training settings: `defaults`, deep-merged with its own overrides."""
         overrides = candidate.model_dump(
-            exclude_unset=True, include=set(TrainingSettings.model_fields)
+            exclude_unset=True, exclude_none=True, include=set(TrainingSettings.model_fields)
         )
         merged = _deep_merge(self.defaults.model_dump(), overrides)
         return TrainingSettings.model_validate(merged)

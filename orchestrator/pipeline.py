@@ -77,7 +77,7 @@ def isolated_stage(name: str, run_dir: Path, stage: Callable[..., dict[str, Any]
 
 def save_resolved_config(config: ExperimentConfig, run_dir: Path) -> Path:
     """The config as it ran (overrides applied, every default filled in), next to the outputs."""
-    resolved = config.model_dump(mode="json")
+    resolved = config.model_dump(mode="json", exclude_none=True)  # loads back as the same config
     resolved["resolved_settings"] = {
         c.name: config.settings_for(c).model_dump(mode="json") for c in config.models
     }

@@ -133,3 +133,21 @@ def test_cli_reports_yaml_syntax_and_missing_file(tmp_path: Path, capsys: pytest
 def test_names_helpers() -> None:
     assert canonical_name("Solar_10.7B") == canonical_name("solar-10.7b")
     assert did_you_mean("bart_tny", ["bart-tiny", "t5-tiny"]) == ["bart-tiny"]
+
+
+def test_the_saved_resolved_config_loads_back_as_the_same_config(tmp_path: Path) -> None:
+    import yaml
+
+    from orchestrator.config import ExperimentConfig
+    from orchestrator.pipeline import save_resolved_config
+
+    raw = tiny_experiment(tmp_path, [
+        {"name": "a", "source": "scratch:bart-tiny", "family": "seq2seq", "learning_rate": 0.01},
+        {"name": "b", "source": "scratch:llama-tiny", "family": "causal", "lora": {"r": 4}},
+    ])
+    config = validate_raw(raw)
+    saved = yaml.safe_load(save_resolved_config(config, tmp_path).read_text(encoding="utf-8"))
+    assert saved.pop("resolved_settings")["a"]["learning_rate"] == 0.01
+    again = ExperimentConfig.model_validate(saved)
+    for c in config.models:
+        assert config.fingerprint(c) == again.fingerprint(again.candidate(c.name))

@@ -77,6 +77,13 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
     assert (run_dir / "ensemble" / "meta_learner.joblib").is_file()
     assert len((run_dir / "ensemble" / "test_predictions.jsonl").read_text(encoding="utf-8").splitlines()) == 16
 
+    # The saved ensemble, reloaded by `predict` on the test inputs, chooses what the stage chose.
+    predicted = run_cli("predict", str(run_dir), "--input", str(run_dir / "data" / "test.jsonl"),
+                        "--output", str(tmp_path / "out.jsonl"), cwd=tmp_path)
+    assert predicted.returncode == 0, predicted.stdout + predicted.stderr
+    assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == (
+        run_dir / "ensemble" / "test_predictions.jsonl").read_text(encoding="utf-8")
+
     for name in ("config.yaml", "report.md", "status.json", "data/train.jsonl"):
         assert (run_dir / name).is_file(), name
     report = (run_dir / "report.md").read_text(encoding="utf-8")

@@ -90,18 +90,9 @@ class ModelFamily(ABC):
     def load_model(
         self, source: ResolvedSource, tokenizer: PreTrainedTokenizerBase, plan: PrecisionPlan, pad_added: bool
     ) -> PreTrainedModel:
+        """The model to train: weights (4/8-bit when asked), pad token wired, LoRA wrapped."""
         candidate = self.job.candidate
-        kwargs: dict[str, Any] = {
-            "local_files_only": source.local_files_only,
-            "trust_remote_code": candidate.trust_remote_code,
-            "dtype": plan.weights_dtype,
-            **self.model_kwargs(),
-        }
-        if candidate.quantization:
-            kwargs["quantization_config"] = quantization_config(candidate.quantization, plan)
-            if plan.device == "cpu":
-                kwargs["device_map"] = {"": "cpu"}
-        model = self.auto_class.from_pretrained(source.location, **kwargs)
+        model = self._from_pretrained(source.location, source.local_files_only, plan, candidate.quantization)
         if pad_added:
             model.resize_token_embeddings(len(tokenizer))
         model.config.pad_token_id = tokenizer.pad_token_id
@@ -110,6 +101,42 @@ class ModelFamily(ABC):
         if candidate.lora is not None:
             model = self.wrap_lora(model)
         return model
+
+    def load_trained(self, checkpoint: Path, plan: PrecisionPlan) -> tuple[Any, PreTrainedTokenizerBase]:
+        """A checkpoint this project wrote, ready to predict: full weights, or a quantized base
+        plus the trained adapters (see `models.training._save`)."""
+        from models.checkpoint import read_manifest
+
+        manifest = read_manifest(checkpoint) or {}
+        tokenizer = AutoTokenizer.from_pretrained(
+            checkpoint, local_files_only=True, trust_remote_code=self.job.candidate.trust_remote_code
+        )
+        if manifest.get("kind") == "adapter":
+            from peft import PeftModel
+
+            base = self._from_pretrained(manifest["base"], True, plan, manifest.get("quantization"))
+            if base.get_input_embeddings().num_embeddings < len(tokenizer):
+                base.resize_token_embeddings(len(tokenizer))
+            model = PeftModel.from_pretrained(base, checkpoint)
+        else:
+            model = self._from_pretrained(str(checkpoint), True, plan, None)
+        model.config.pad_token_id = tokenizer.pad_token_id
+        return model.eval(), tokenizer
+
+    def _from_pretrained(
+        self, location: str, local_files_only: bool, plan: PrecisionPlan, quantization: str | None
+    ) -> PreTrainedModel:
+        kwargs: dict[str, Any] = {
+            "local_files_only": local_files_only,
+            "trust_remote_code": self.job.candidate.trust_remote_code,
+            "dtype": plan.weights_dtype,
+            **self.model_kwargs(),
+        }
+        if quantization:
+            kwargs["quantization_config"] = quantization_config(quantization, plan)
+            if plan.device == "cpu":
+                kwargs["device_map"] = {"": "cpu"}
+        return self.auto_class.from_pretrained(location, **kwargs)
 
     def wrap_lora(self, model: PreTrainedModel) -> Any:
         from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training

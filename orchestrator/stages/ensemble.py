@@ -86,6 +86,8 @@ def run_ensemble(
             ))
 
     section = {"status": "ok", **result.summary(), "wall_s": round(time.time() - started, 2)}
+    if labels:
+        section["labels"] = list(labels)
     section["verdict"] = verdict(section, config.task.resolved_metric())
     if result.model is not None:
         joblib.dump(result.model, out / "meta_learner.joblib")

@@ -1,0 +1,31 @@
+"""`predict`: apply a finished run's ensemble to a JSONL or CSV file of new inputs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "apply a run's ensemble to new inputs (writes JSONL)"
+
+
+def add_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, help="a run directory written by `run`")
+    parser.add_argument("--input", type=Path, required=True, help="JSONL or CSV with the task's input column")
+    parser.add_argument("--output", type=Path, help="default: <run_dir>/ensemble/predictions-<input name>.jsonl")
+
+
+def run(args: argparse.Namespace) -> int:
+    from orchestrator.logging_setup import setup_logging
+
+    setup_logging("INFO")
+    from models.data.files import DataFileError
+    from orchestrator.config import ConfigError, ConfigIssue
+    from orchestrator.predict import predict
+
+    output = args.output or args.run_dir / "ensemble" / f"predictions-{args.input.stem}.jsonl"
+    try:
+        path = predict(args.run_dir, args.input, output)
+    except DataFileError as exc:
+        raise ConfigError([ConfigIssue("--input", str(exc))]) from None
+    print(f"wrote {path}")
+    return 0
