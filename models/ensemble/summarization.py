@@ -5,7 +5,8 @@
   candidates, its length against the source and against the other candidates); a meta-learner,
   cross-fitted on validation with all candidates of a dialogue in one fold, predicts each
   candidate's ROUGE-L against the reference, and the highest prediction wins.
-The best single member (chosen on validation) and MBR are reported beside stacking, on test.
+The best single member (chosen on validation) and MBR are reported beside stacking, on test,
+with the oracle (the best candidate per input by its true score) as the ceiling any selection has.
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ def consensus(candidates: Candidates, language: str) -> np.ndarray:
     return total / max(m - 1, 1)
 
 
+def oracle_choice(candidates: Candidates, references: list[str], language: str) -> np.ndarray:
+    """Per input, the member whose summary scores best against the reference (needs references)."""
+    m = len(candidates.members)
+    flat = rouge_per_example(
+        [t for row in candidates.texts for t in row], [ref for ref in references for _ in range(m)], language, "rougeL"
+    )
+    return np.array(flat).reshape(-1, m).argmax(1)
+
+
 def candidate_features(candidates: Candidates, language: str) -> tuple[np.ndarray, list[str]]:
     """One row per (input, member) candidate, inputs outer, members inner."""
     agreement = consensus(candidates, language)
@@ -113,6 +123,10 @@ def ensemble_summaries(
         "validation": score(pick(validation, consensus(validation, language).argmax(1)), references_validation),
         "test": score(pick(test, consensus(test, language).argmax(1)), references_test),
     }
+    scores["oracle"] = {  # an upper bound, not a method: the best candidate per input by its true ROUGE-L
+        "validation": score(pick(validation, oracle_choice(validation, references_validation, language)), references_validation),
+        "test": score(pick(test, oracle_choice(test, references_test, language)), references_test),
+    }
     result = SummarizationEnsemble(strategy, members, scores, best)
     if strategy != "stacking":
         result.chosen_test = consensus(test, language).argmax(1).tolist() if strategy == "mbr" else []
@@ -124,7 +138,7 @@ def ensemble_summaries(
         [t for row in validation.texts for t in row],
         [ref for ref in references_validation for _ in range(m)],
         language, "rougeL",
-    ))
+    ))  # the regression target: each candidate's own ROUGE-L
     groups = np.repeat(np.arange(len(validation.texts)), m)
     fitted = cross_fit(REGRESSORS.get(meta_learner)(seed), x_val, y_val, folds=folds, seed=seed, groups=groups)
     chosen_val = fitted.out_of_fold.reshape(-1, m).argmax(1)

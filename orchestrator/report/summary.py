@@ -123,10 +123,11 @@ def ensemble_markdown(section: dict[str, Any] | None, metric: str) -> list[str]:
     if section["status"] != "ok":
         return lines + [f"{section['status']}: {section['reason']}"]
     lines += [section["verdict"], "", f"| method | val {metric} (out of fold) | test {metric} |", "|---|---|---|"]
-    methods = [section["strategy"], "best_single", "mbr", "average"]
+    methods = [section["strategy"], "best_single", "mbr", "average", "oracle"]
     for method in dict.fromkeys(m for m in methods if m in section["scores"]):
         scores = section["scores"][method]
-        label = f"best single ({section['best_member']})" if method == "best_single" else method
+        label = {"best_single": f"best single ({section['best_member']})",
+                 "oracle": "oracle (ceiling: best candidate per input by its true score)"}.get(method, method)
         lines.append(f"| {label} | {_num(scores['validation'].get(metric))} | {_num(scores['test'].get(metric))} |")
     if section.get("weights"):
         top = sorted(section["weights"].items(), key=lambda kv: -abs(kv[1]))[:8]
