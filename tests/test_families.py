@@ -160,3 +160,26 @@ def test_uncached_hub_id_fails_at_once_with_the_fix(tmp_path: Path) -> None:
     job = make_job(tmp_path, {"name": "hub", "source": "no-such-org/no-such-model", "family": "seq2seq"})
     with pytest.raises(SourceError, match="huggingface-cli download no-such-org/no-such-model"):
         run(job)
+
+
+@pytest.mark.parametrize("preset,family", [("bart-tiny", "seq2seq"), ("llama-tiny", "causal")])
+def test_beam_candidates_and_padding_independent_log_likelihoods(tmp_path: Path, preset: str, family: str) -> None:
+    """What the summarization ensemble builds on: several candidates per input, and a score per
+    (source, summary) that does not depend on what else shares its padded batch."""
+    from models.families.base import ModelFamily
+    from models.registry import load_family
+
+    job = make_job(tmp_path, {"name": preset, "source": f"scratch:{preset}", "family": family})
+    result, _ = run(job)
+    fam: ModelFamily = load_family(family)(job)
+    from models.precision import cpu_hardware, decide_precision
+
+    model, tokenizer = fam.load_trained(Path(result["checkpoint"]), decide_precision("fp32", cpu_hardware()))
+    rows = [json.loads(line) for line in (job.data.test).read_text(encoding="utf-8").splitlines()[:3]]
+    records = fam.predict(model, tokenizer, rows, candidates=3)
+    assert all(len(r["candidates"]) == 3 and r["prediction"] == r["candidates"][0] for r in records)
+    pairs = [(r["dialogue"], r["summary"]) for r in rows] + [(rows[0]["dialogue"], "짧은 요약")]
+    together = fam.log_likelihoods(model, tokenizer, pairs)
+    alone = [fam.log_likelihoods(model, tokenizer, [pair])[0] for pair in pairs]
+    assert all(v <= 0 for v in together)
+    assert together == pytest.approx(alone, abs=1e-4)

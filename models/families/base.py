@@ -40,6 +40,7 @@ class ModelFamily(ABC):
     name: ClassVar[str]
     auto_class: ClassVar[Any]
     peft_task_type: ClassVar[str]
+    predicts_next_token: ClassVar[bool] = False  # causal LMs: logits at t score the token at t+1
 
     def __init__(self, job: TrainingJob):
         self.job = job
@@ -172,6 +173,42 @@ class ModelFamily(ABC):
         self, model: Any, tokenizer: PreTrainedTokenizerBase, rows: list[Row], progress: Progress | None = None
     ) -> list[Row]:
         """One record per row: id, prediction (and for classifiers, probabilities)."""
+
+    @staticmethod
+    def records(batch: list[Row], texts: list[str], candidates: int) -> list[Row]:
+        """Generated texts (`candidates` per row, best first) as prediction records."""
+        out = []
+        for i, row in enumerate(batch):
+            group = [t.strip() for t in texts[i * candidates : (i + 1) * candidates]]
+            record: Row = {"id": row.get("id", ""), "prediction": group[0]}
+            if candidates > 1:
+                record["candidates"] = group
+            out.append(record)
+        return out
+
+    @torch.inference_mode()
+    def log_likelihoods(
+        self, model: Any, tokenizer: PreTrainedTokenizerBase, pairs: list[tuple[str, str]],
+        progress: Progress | None = None,
+    ) -> list[float]:
+        """Length-normalised log-likelihood of each (source, summary) pair under this model: the
+        mean log-probability of the summary's tokens, built exactly as in training."""
+        model.eval()
+        source_col, target_col = self.task.resolved_input_column(), self.task.resolved_target_column()
+        features = self.encode([{source_col: s, target_col: t} for s, t in pairs], tokenizer)
+        collate = self.collator(tokenizer, model)
+        out: list[float] = []
+        for batch in batches(features, self.settings.eval_batch_size, progress):
+            inputs = collate(batch).to(model.device)
+            labels = inputs["labels"]
+            logits = model(**inputs).logits.float()
+            if self.predicts_next_token:
+                logits, labels = logits[:, :-1], labels[:, 1:]
+            nll = torch.nn.functional.cross_entropy(
+                logits.transpose(1, 2), labels, ignore_index=-100, reduction="none"
+            ).sum(1) / (labels != -100).sum(1).clamp(min=1)
+            out += (-nll).tolist()
+        return out
 
     @abstractmethod
     def score(self, predictions: list[Row], rows: list[Row]) -> dict[str, float]:

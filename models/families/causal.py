@@ -23,6 +23,7 @@ class CausalFamily(ModelFamily):
     name = "causal"
     auto_class = AutoModelForCausalLM
     peft_task_type = "CAUSAL_LM"
+    predicts_next_token = True
 
     def _prompt_ids(self, tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
         """Special prefix (BOS where the model has one) + template head + truncated input + tail,
@@ -54,10 +55,14 @@ class CausalFamily(ModelFamily):
 
     @torch.inference_mode()
     def predict(
-        self, model: Any, tokenizer: PreTrainedTokenizerBase, rows: list[Row], progress: Progress | None = None
+        self, model: Any, tokenizer: PreTrainedTokenizerBase, rows: list[Row], progress: Progress | None = None,
+        candidates: int = 1, num_beams: int | None = None,
     ) -> list[Row]:
+        """Greedy (or the configured beams) by default; with `candidates` > 1, the top beams of a
+        beam search as `candidates`, the best first (and as `prediction`)."""
         model.eval()
         generation = self.settings.generation
+        beams = max(num_beams or generation.num_beams, candidates)
         source_col = self.task.resolved_input_column()
         tokenizer.padding_side = padding_side_for("causal", "generate")
         out: list[Row] = []
@@ -68,13 +73,14 @@ class CausalFamily(ModelFamily):
                 generated = model.generate(
                     **enc,
                     max_new_tokens=generation.max_new_tokens,
-                    num_beams=generation.num_beams,
+                    num_beams=beams,
+                    num_return_sequences=candidates,
                     eos_token_id=tokenizer.eos_token_id,
                     pad_token_id=tokenizer.pad_token_id,
                 )
-                new_tokens = generated[:, enc["input_ids"].shape[1] :]
+                new_tokens = generated[:, enc["input_ids"].shape[1] :]  # prompts repeat per candidate
                 texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-                out += [{"id": r.get("id", ""), "prediction": t.strip()} for r, t in zip(batch, texts, strict=True)]
+                out += self.records(batch, texts, candidates)
         finally:
             tokenizer.padding_side = padding_side_for("causal", "train")
         return out

@@ -40,10 +40,14 @@ class Seq2SeqFamily(ModelFamily):
 
     @torch.inference_mode()
     def predict(
-        self, model: Any, tokenizer: PreTrainedTokenizerBase, rows: list[Row], progress: Progress | None = None
+        self, model: Any, tokenizer: PreTrainedTokenizerBase, rows: list[Row], progress: Progress | None = None,
+        candidates: int = 1, num_beams: int | None = None,
     ) -> list[Row]:
+        """Greedy (or the configured beams) by default; with `candidates` > 1, the top beams of a
+        beam search as `candidates`, the best first (and as `prediction`)."""
         model.eval()
         generation = self.settings.generation
+        beams = max(num_beams or generation.num_beams, candidates)
         source_col = self.task.resolved_input_column()
         out: list[Row] = []
         for batch in batches(rows, self.settings.eval_batch_size, progress):
@@ -52,10 +56,10 @@ class Seq2SeqFamily(ModelFamily):
                 truncation=True, padding=True, return_tensors="pt",
             ).to(model.device)
             generated = model.generate(
-                **enc, max_new_tokens=generation.max_new_tokens, num_beams=generation.num_beams
+                **enc, max_new_tokens=generation.max_new_tokens, num_beams=beams, num_return_sequences=candidates
             )
             texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
-            out += [{"id": r.get("id", ""), "prediction": t.strip()} for r, t in zip(batch, texts, strict=True)]
+            out += self.records(batch, texts, candidates)
         return out
 
     def score(self, predictions: list[Row], rows: list[Row]) -> dict[str, float]:

@@ -122,13 +122,15 @@ def ensemble_markdown(section: dict[str, Any] | None, metric: str) -> list[str]:
     lines = ["", "## Ensemble", ""]
     if section["status"] != "ok":
         return lines + [f"{section['status']}: {section['reason']}"]
-    lines += [section["verdict"], "", f"| method | val {metric} (out of fold) | test {metric} |", "|---|---|---|"]
+    lines += [section["verdict"], "", f"| method | val {metric} | test {metric} |", "|---|---|---|"]
     methods = [section["strategy"], "best_single", "mbr", "average", "oracle"]
     for method in dict.fromkeys(m for m in methods if m in section["scores"]):
         scores = section["scores"][method]
         label = {"best_single": f"best single ({section['best_member']})",
                  "oracle": "oracle (ceiling: best candidate per input by its true score)"}.get(method, method)
         lines.append(f"| {label} | {_num(scores['validation'].get(metric))} | {_num(scores['test'].get(metric))} |")
+    lines += ["", f"Meta-learner scores on validation are out of fold ({section['strategy']} never scored a row "
+              "it was fitted on); the test split was never used for fitting or choosing."]
     if section.get("weights"):
         top = sorted(section["weights"].items(), key=lambda kv: -abs(kv[1]))[:8]
         lines += ["", "Meta-learner weights (largest): " + ", ".join(f"`{k}` {v:+.3f}" for k, v in top)]
