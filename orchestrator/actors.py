@@ -56,3 +56,22 @@ class CandidateTrainer:
             log.error("training failed in phase %s:\n%s", reporter.current_phase, traceback.format_exc())
             exc.phase = reporter.current_phase  # travels with the pickled exception to the driver
             raise
+
+
+@ray.remote(max_restarts=0, max_task_retries=0)
+class EnsembleMember:
+    """A trained member for the ensemble stage, named `ensemble/<candidate>`, with the
+    candidate's own resources: proposes beam candidates and scores every pool's summaries."""
+
+    def __init__(self, job: Any, log_file: str):
+        setup_logging(log_file=Path(log_file), prefix=f"ensemble/{job.name}", console=False)
+        from models.ensemble.members import MemberModel
+
+        setup_logging(log_file=Path(log_file), prefix=f"ensemble/{job.name}", console=False)
+        self.member = MemberModel(job)
+
+    def propose(self, rows: list[dict[str, Any]], candidates: int, beams: int) -> list[list[str]]:
+        return self.member.propose(rows, candidates, beams)
+
+    def score(self, pairs: list[tuple[str, str]]) -> list[float]:
+        return self.member.score(pairs)

@@ -48,11 +48,11 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
         stage_started = time.time()
         outcomes = run_training(config, data, labels, cluster, run_dir, printer, verdicts)
         stages["train"] = {"wall_s": round(time.time() - stage_started, 2)}
+        stage_started = time.time()
+        ensemble = isolated_stage("ensemble", run_dir, run_ensemble, config, outcomes, data, labels, run_dir, cluster)
+        stages["ensemble"] = {"wall_s": round(time.time() - stage_started, 2)}
     finally:
         disconnect()
-    stage_started = time.time()
-    ensemble = isolated_stage("ensemble", run_dir, run_ensemble, config, outcomes, data, labels, run_dir)
-    stages["ensemble"] = {"wall_s": round(time.time() - stage_started, 2)}
     summary = build_summary(config, outcomes, cluster, run_dir, started, stages)
     summary["baselines"] = {"lead": lead_baseline_scores(config, data)}
     summary["ensemble"] = ensemble

@@ -9,8 +9,8 @@ import numpy as np
 
 from models.data.files import write_jsonl
 from models.ensemble.classification import ensemble_classifiers, features
-from models.ensemble.meta import CLASSIFIERS, cross_fit
-from models.ensemble.summarization import Candidates, candidate_features, ensemble_summaries
+from models.ensemble.meta import CLASSIFIERS, REGRESSORS, cross_fit
+from models.ensemble.summarization import Candidates, build_pool, candidate_features, ensemble_summaries
 from models.job import DataFiles
 from orchestrator.config import validate_raw
 from orchestrator.stages.ensemble import run_ensemble
@@ -59,36 +59,60 @@ def test_cross_fitting_never_scores_a_row_its_model_saw() -> None:
         assert not set(train_rows) & set(held_out)
 
 
-def summaries(n: int, seed: int) -> tuple[Candidates, list[str]]:
+def summaries(n: int, seed: int, scored: bool = False) -> tuple[Candidates, list[str]]:
     """'echo' copies the reference on even inputs and babbles on odd ones; 'steady' is always
-    half right; 'noise' is always wrong. The best pick differs per input."""
+    half right; 'noise' is always wrong. The best pick differs per input. With `scored`, a fake
+    scorer gives every member a log-likelihood that is higher for summaries closer to the reference."""
     rng = np.random.default_rng(seed)
     words = [f"w{i}" for i in range(50)]
-    refs, texts = [], []
+    refs, greedy = [], {"echo": [], "steady": [], "noise": []}
     for i in range(n):
         ref = " ".join(rng.choice(words, 8))
-        half = " ".join(ref.split()[:4] + list(rng.choice(words, 4)))
-        echo = ref if i % 2 == 0 else " ".join(rng.choice(words, 12))
         refs.append(ref)
-        texts.append([echo, half, " ".join(rng.choice(words, 3))])
-    return Candidates(["echo", "steady", "noise"], [" ".join(words[:30])] * n, texts), refs
+        greedy["echo"].append(ref if i % 2 == 0 else " ".join(rng.choice(words, 12)))
+        greedy["steady"].append(" ".join(ref.split()[:4] + list(rng.choice(words, 4))))
+        greedy["noise"].append(" ".join(rng.choice(words, 3)))
+    sources = [f"{ref} filler words here" for ref in refs]
+
+    def scorer(pairs: list[tuple[str, str]]) -> dict[str, list[float]]:
+        overlap = [len(set(s.split()) & set(t.split())) / max(len(t.split()), 1) for s, t in pairs]
+        return {m: [o + rng.normal(0, 0.05) for o in overlap] for m in greedy}
+
+    return build_pool(list(greedy), sources, greedy, scorer=scorer if scored else None), refs
 
 
 def test_summarization_stacking_mbr_and_grouped_folds() -> None:
     val, refs_val = summaries(120, 1)
     test, refs_test = summaries(120, 2)
     result = ensemble_summaries("stacking", val, test, refs_val, refs_test, "en", folds=5)
-    assert set(result.scores) >= {"echo", "steady", "noise", "best_single", "mbr", "stacking"}
+    assert set(result.scores) >= {"echo", "steady", "noise", "best_single", "mbr", "oracle", "stacking"}
     assert result.scores["stacking"]["test"]["rougeL"] >= result.scores["best_single"]["test"]["rougeL"]
+    assert result.scores["oracle"]["test"]["rougeL"] >= result.scores["stacking"]["test"]["rougeL"]
     assert len(result.chosen_test) == 120 and result.weights
     x, names = candidate_features(val, "en")
-    assert x.shape == (360, len(names))
-    groups = np.repeat(np.arange(120), 3)
-    from models.ensemble.meta import REGRESSORS
-
-    fitted = cross_fit(REGRESSORS.get("linear")(0), x, np.zeros(360), folds=5, seed=0, groups=groups)
-    for train_rows, held_out in fitted.folds:  # a dialogue's candidates never straddle folds
+    assert x.shape == (sum(val.sizes), len(names))
+    groups = np.repeat(np.arange(120), val.sizes)
+    fitted = cross_fit(REGRESSORS.get("linear")(0), x, np.zeros(len(x)), folds=5, seed=0, groups=groups)
+    for train_rows, held_out in fitted.folds:  # a dialogue's pool never straddles folds
         assert not set(groups[train_rows]) & set(groups[held_out])
+
+
+def test_members_scores_become_features_that_help() -> None:
+    val, refs_val = summaries(120, 1, scored=True)
+    test, refs_test = summaries(120, 2, scored=True)
+    result = ensemble_summaries("stacking", val, test, refs_val, refs_test, "en", folds=5)
+    assert any(name.startswith("loglik:") for name in result.weights)
+    assert result.scores["stacking"]["test"]["rougeL"] > result.scores["best_single"]["test"]["rougeL"] + 5
+
+
+def test_pool_deduplicates_and_remembers_who_proposed_what() -> None:
+    greedy = {"a": ["same", "x"], "b": ["same", "y"]}
+    proposals = {"a": [["same", "p"], ["x"]], "b": [["q"], ["y", "x"]]}
+    pool = build_pool(["a", "b"], ["s1", "s2"], greedy, proposals)
+    assert pool.texts == [["same", "p", "q"], ["x", "y"]]
+    assert pool.proposed_by[0].tolist() == [[1, 1], [1, 0], [0, 1]]
+    assert pool.proposed_by[1].tolist() == [[1, 1], [0, 1]]
+    assert pool.own == [[0, 0], [0, 1]]
 
 
 def _classification_run(tmp_path: Path, members: dict[str, tuple[np.ndarray, np.ndarray]], **ensemble: object):

@@ -1,16 +1,21 @@
-"""Summarization ensembles: choose, per dialogue, one of the members' summaries.
+"""Summarization ensembles: choose, per dialogue, one summary from a pool of candidates.
+
+The pool of a dialogue holds every member's own (greedy) summary and, when the stage asks, each
+member's top beam-search candidates; every member then scores every candidate (length-normalised
+log-likelihood of the summary given the dialogue).
 
 - MBR (minimum Bayes risk): the candidate that agrees most with the others (mean ROUGE-L).
-- Stacking: every candidate gets features (which member wrote it, its consensus with the other
-  candidates, its length against the source and against the other candidates); a meta-learner,
-  cross-fitted on validation with all candidates of a dialogue in one fold, predicts each
-  candidate's ROUGE-L against the reference, and the highest prediction wins.
-The best single member (chosen on validation) and MBR are reported beside stacking, on test,
-with the oracle (the best candidate per input by its true score) as the ceiling any selection has.
+- Stacking: each candidate's features are the members' log-likelihoods of it, which members
+  proposed it, its agreement with the rest of the pool and its length against the source and the
+  pool; a meta-learner, cross-fitted on validation with a dialogue's whole pool in one fold,
+  predicts its ROUGE-L against the reference, and the highest prediction wins.
+The best single member (chosen on validation) and MBR are reported beside stacking, with the
+oracle (the best candidate per dialogue by its true score) as the ceiling any selection has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,14 +25,56 @@ from sklearn.base import BaseEstimator
 from models.ensemble.meta import REGRESSORS, cross_fit, explain
 from models.metrics import rouge_per_example, rouge_scores
 
+# members -> (source, summary) pairs -> {member: log-likelihood per pair}
+Scorer = Callable[[list[tuple[str, str]]], dict[str, list[float]]]
+
 
 @dataclass
 class Candidates:
-    """For each input, one summary per member, in `members` order."""
+    """The pools of a split: per input, candidate texts, who proposed each (multi-hot over
+    members), each member's own greedy summary (an index into the pool), and optional extra
+    features per candidate (the members' log-likelihoods)."""
 
     members: list[str]
     sources: list[str]
-    texts: list[list[str]]  # [input][member]
+    texts: list[list[str]]
+    proposed_by: list[np.ndarray]
+    own: list[list[int]]  # [input][member] -> index of that member's greedy summary
+    extra: list[np.ndarray] | None = None
+    extra_names: list[str] = field(default_factory=list)
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(t) for t in self.texts]
+
+
+def build_pool(
+    members: list[str],
+    sources: list[str],
+    greedy: dict[str, list[str]],
+    proposals: dict[str, list[list[str]]] | None = None,
+    scorer: Scorer | None = None,
+) -> Candidates:
+    """Pools from each member's greedy summary plus its proposals, de-duplicated; scored by every
+    member when a scorer is given."""
+    texts, proposed, own = [], [], []
+    for i in range(len(sources)):
+        pool: dict[str, np.ndarray] = {}
+        for a, member in enumerate(members):
+            for text in [greedy[member][i], *(proposals[member][i] if proposals else [])]:
+                pool.setdefault(text, np.zeros(len(members)))[a] = 1.0
+        ordered = list(pool)
+        texts.append(ordered)
+        proposed.append(np.array([pool[t] for t in ordered]))
+        own.append([ordered.index(greedy[m][i]) for m in members])
+    candidates = Candidates(members, sources, texts, proposed, own)
+    if scorer is not None:
+        pairs = [(source, text) for source, pool_texts in zip(sources, texts, strict=True) for text in pool_texts]
+        scores = scorer(pairs)
+        flat = np.stack([np.array(scores[m]) for m in members], axis=1)
+        candidates.extra = np.split(flat, np.cumsum(candidates.sizes)[:-1])
+        candidates.extra_names = [f"loglik:{m}" for m in members]
+    return candidates
 
 
 @dataclass
@@ -39,54 +86,74 @@ class SummarizationEnsemble:
     weights: dict[str, float] = field(default_factory=dict)
     model: BaseEstimator | None = None
     chosen_test: list[int] = field(default_factory=list)
+    pool_size: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy, "members": self.members, "best_member": self.best_member,
-            "scores": self.scores, "weights": self.weights,
+            "scores": self.scores, "weights": self.weights, "mean_pool_size": round(self.pool_size, 2),
         }
 
 
-def consensus(candidates: Candidates, language: str) -> np.ndarray:
-    """[input, member] mean ROUGE-L of each candidate against the other members' candidates."""
-    n, m = len(candidates.texts), len(candidates.members)
-    predictions, references, index = [], [], []
-    for i, row in enumerate(candidates.texts):
-        for a in range(m):
-            for b in range(m):
+def consensus(candidates: Candidates, language: str) -> list[np.ndarray]:
+    """Per input, each candidate's mean ROUGE-L against the other candidates of its pool."""
+    predictions, references, owners = [], [], []
+    for i, pool in enumerate(candidates.texts):
+        for a, text in enumerate(pool):
+            for b, other in enumerate(pool):
                 if a != b:
-                    predictions.append(row[a])
-                    references.append(row[b])
-                    index.append((i, a))
+                    predictions.append(text)
+                    references.append(other)
+                    owners.append((i, a))
     pairwise = rouge_per_example(predictions, references, language, "rougeL") if predictions else []
-    total = np.zeros((n, m))
-    for (i, a), score in zip(index, pairwise, strict=True):
-        total[i, a] += score
-    return total / max(m - 1, 1)
+    totals = [np.zeros(n) for n in candidates.sizes]
+    for (i, a), score in zip(owners, pairwise, strict=True):
+        totals[i][a] += score
+    return [t / max(len(t) - 1, 1) for t in totals]
 
 
-def oracle_choice(candidates: Candidates, references: list[str], language: str) -> np.ndarray:
-    """Per input, the member whose summary scores best against the reference (needs references)."""
-    m = len(candidates.members)
+def true_scores(candidates: Candidates, references: list[str], language: str) -> list[np.ndarray]:
     flat = rouge_per_example(
-        [t for row in candidates.texts for t in row], [ref for ref in references for _ in range(m)], language, "rougeL"
+        [t for pool in candidates.texts for t in pool],
+        [ref for ref, n in zip(references, candidates.sizes, strict=True) for _ in range(n)],
+        language, "rougeL",
     )
-    return np.array(flat).reshape(-1, m).argmax(1)
+    return np.split(np.array(flat), np.cumsum(candidates.sizes)[:-1])
 
 
 def candidate_features(candidates: Candidates, language: str) -> tuple[np.ndarray, list[str]]:
-    """One row per (input, member) candidate, inputs outer, members inner."""
+    """One row per candidate, inputs in order; log-likelihoods centred per pool, so they compare
+    candidates of one dialogue rather than dialogues."""
     agreement = consensus(candidates, language)
-    m = len(candidates.members)
     rows = []
-    for i, (source, row) in enumerate(zip(candidates.sources, candidates.texts, strict=True)):
-        lengths = np.array([max(len(t.split()), 1) for t in row], dtype=float)
+    for i, (source, pool) in enumerate(zip(candidates.sources, candidates.texts, strict=True)):
+        lengths = np.array([max(len(t.split()), 1) for t in pool], dtype=float)
         source_length = max(len(source.split()), 1)
-        for a in range(m):
-            one_hot = [1.0 if b == a else 0.0 for b in range(m)]
-            rows.append([*one_hot, agreement[i, a], lengths[a] / source_length, lengths[a] / np.median(lengths)])
-    names = [f"member:{name}" for name in candidates.members] + ["consensus_rougeL", "length/source", "length/median"]
-    return np.array(rows), names
+        columns = [
+            candidates.proposed_by[i],
+            agreement[i][:, None],
+            (lengths / source_length)[:, None],
+            (lengths / np.median(lengths))[:, None],
+        ]
+        if candidates.extra is not None:
+            loglik = candidates.extra[i]
+            columns += [loglik - loglik.mean(axis=0, keepdims=True), loglik.mean(axis=1, keepdims=True)]
+        rows.append(np.hstack(columns))
+    names = [f"proposed_by:{m}" for m in candidates.members] + ["consensus_rougeL", "length/source", "length/median"]
+    if candidates.extra is not None:
+        names += [f"{n} (vs pool)" for n in candidates.extra_names] + ["loglik:mean"]
+    return np.vstack(rows), names
+
+
+def pick(candidates: Candidates, per_candidate: np.ndarray | list[np.ndarray]) -> list[int]:
+    """Per input, the index of the candidate with the highest value."""
+    if isinstance(per_candidate, np.ndarray):
+        per_candidate = np.split(per_candidate, np.cumsum(candidates.sizes)[:-1])
+    return [int(np.argmax(values)) for values in per_candidate]
+
+
+def texts_at(candidates: Candidates, chosen: list[int]) -> list[str]:
+    return [pool[c] for pool, c in zip(candidates.texts, chosen, strict=True)]
 
 
 def ensemble_summaries(
@@ -103,51 +170,37 @@ def ensemble_summaries(
     metric: str = "rougeL",
 ) -> SummarizationEnsemble:
     members = validation.members
-    m = len(members)
+    splits = {"validation": (validation, references_validation), "test": (test, references_test)}
 
-    def score(texts: list[str], references: list[str]) -> dict[str, float]:
-        return rouge_scores(texts, references, language)
-
-    def pick(candidates: Candidates, chosen: np.ndarray) -> list[str]:
-        return [row[int(c)] for row, c in zip(candidates.texts, chosen, strict=True)]
+    def scored(choose: Callable[[Candidates, list[str]], list[int]]) -> dict[str, dict[str, float]]:
+        return {
+            split: rouge_scores(texts_at(c, choose(c, refs)), refs, language) for split, (c, refs) in splits.items()
+        }
 
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for a, member in enumerate(members):
-        scores[member] = {
-            "validation": score([row[a] for row in validation.texts], references_validation),
-            "test": score([row[a] for row in test.texts], references_test),
-        }
+        scores[member] = scored(lambda c, refs, a=a: [own[a] for own in c.own])
     best = max(members, key=lambda name: scores[name]["validation"][metric])
     scores["best_single"] = scores[best]
-    scores["mbr"] = {
-        "validation": score(pick(validation, consensus(validation, language).argmax(1)), references_validation),
-        "test": score(pick(test, consensus(test, language).argmax(1)), references_test),
-    }
-    scores["oracle"] = {  # an upper bound, not a method: the best candidate per input by its true ROUGE-L
-        "validation": score(pick(validation, oracle_choice(validation, references_validation, language)), references_validation),
-        "test": score(pick(test, oracle_choice(test, references_test, language)), references_test),
-    }
-    result = SummarizationEnsemble(strategy, members, scores, best)
+    scores["mbr"] = scored(lambda c, refs: pick(c, consensus(c, language)))
+    scores["oracle"] = scored(lambda c, refs: pick(c, true_scores(c, refs, language)))
+    result = SummarizationEnsemble(strategy, members, scores, best, pool_size=float(np.mean(test.sizes)))
     if strategy != "stacking":
-        result.chosen_test = consensus(test, language).argmax(1).tolist() if strategy == "mbr" else []
+        result.chosen_test = pick(test, consensus(test, language)) if strategy == "mbr" else []
         return result
 
     x_val, names = candidate_features(validation, language)
     x_test, _ = candidate_features(test, language)
-    y_val = np.array(rouge_per_example(
-        [t for row in validation.texts for t in row],
-        [ref for ref in references_validation for _ in range(m)],
-        language, "rougeL",
-    ))  # the regression target: each candidate's own ROUGE-L
-    groups = np.repeat(np.arange(len(validation.texts)), m)
+    y_val = np.concatenate(true_scores(validation, references_validation, language))
+    groups = np.repeat(np.arange(len(validation.texts)), validation.sizes)
     fitted = cross_fit(REGRESSORS.get(meta_learner)(seed), x_val, y_val, folds=folds, seed=seed, groups=groups)
-    chosen_val = fitted.out_of_fold.reshape(-1, m).argmax(1)
-    chosen_test = fitted.final.predict(x_test).reshape(-1, m).argmax(1)
+    chosen_val = pick(validation, fitted.out_of_fold)
+    chosen_test = pick(test, fitted.final.predict(x_test))
     scores["stacking"] = {
-        "validation": score(pick(validation, chosen_val), references_validation),  # out of fold
-        "test": score(pick(test, chosen_test), references_test),
+        "validation": rouge_scores(texts_at(validation, chosen_val), references_validation, language),  # out of fold
+        "test": rouge_scores(texts_at(test, chosen_test), references_test, language),
     }
     result.model = fitted.final
     result.weights = explain(fitted.final, names)
-    result.chosen_test = chosen_test.tolist()
+    result.chosen_test = chosen_test
     return result

@@ -10,14 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
+import ray
+from ray.exceptions import GetTimeoutError
 
 from models.data.files import read_rows, write_jsonl
 from models.job import DataFiles
+from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.supervisor import Outcome
 
@@ -29,7 +34,8 @@ def skipped(reason: str) -> dict[str, Any]:
 
 
 def run_ensemble(
-    config: ExperimentConfig, outcomes: list[Outcome], data: DataFiles, labels: tuple[str, ...], run_dir: Path
+    config: ExperimentConfig, outcomes: list[Outcome], data: DataFiles, labels: tuple[str, ...], run_dir: Path,
+    cluster: ClusterInfo | None = None,
 ) -> dict[str, Any]:
     started = time.time()
     settings = config.ensemble
@@ -65,23 +71,26 @@ def run_ensemble(
             list(labels), **common,
         )
     else:
-        from models.ensemble.summarization import Candidates, ensemble_summaries
+        from models.ensemble.summarization import build_pool, ensemble_summaries
 
         source = config.task.resolved_input_column()
-
-        def candidates(split: str) -> Candidates:
-            texts = [[predictions[split][m][i]["prediction"] for m in members] for i in range(len(gold[split]))]
-            return Candidates(members, [str(r[source]) for r in gold[split]], texts)
-
+        pools = {}
+        with member_services(config, run_dir, members, cluster, enabled=settings.strategy == "stacking") as services:
+            for split in ("validation", "test"):
+                greedy = {m: [p["prediction"] for p in predictions[split][m]] for m in members}
+                proposals = services.propose(gold[split], settings.num_candidates, settings.num_beams) if services else None
+                pools[split] = build_pool(
+                    members, [str(r[source]) for r in gold[split]], greedy, proposals,
+                    services.score if services else None,
+                )
         result = ensemble_summaries(
-            settings.strategy, candidates("validation"), candidates("test"),
+            settings.strategy, pools["validation"], pools["test"],
             [str(r[target]) for r in gold["validation"]], [str(r[target]) for r in gold["test"]],
             config.task.language, **common,
         )
         if result.chosen_test:
             write_jsonl(out / "test_predictions.jsonl", (
-                {"id": gold["test"][i].get("id", ""), "prediction": predictions["test"][members[c]][i]["prediction"],
-                 "member": members[c]}
+                {"id": gold["test"][i].get("id", ""), "prediction": pools["test"].texts[i][c]}
                 for i, c in enumerate(result.chosen_test)
             ))
 
@@ -95,6 +104,55 @@ def run_ensemble(
     (out / "ensemble.json").write_text(json.dumps(section, indent=2, ensure_ascii=False), encoding="utf-8")
     log.info("ensemble: %s", section["verdict"])
     return section
+
+
+class MemberServices:
+    """The members as Ray actors (`ensemble/<name>`, each with its training resources), asked
+    concurrently; every call waits at most the members' longest `timeouts.total`."""
+
+    def __init__(self, handles: dict[str, Any], timeout_s: float):
+        self.handles, self.timeout_s = handles, timeout_s
+
+    def _all(self, method: str, *args: Any) -> dict[str, Any]:
+        refs = {name: getattr(handle, method).remote(*args) for name, handle in self.handles.items()}
+        try:
+            return {name: ray.get(ref, timeout=self.timeout_s) for name, ref in refs.items()}
+        except GetTimeoutError:
+            raise TimeoutError(
+                f"ensemble members did not finish {method} within {self.timeout_s:g} s (timeouts.total)"
+            ) from None
+
+    def propose(self, rows: list[dict[str, Any]], candidates: int, beams: int) -> dict[str, list[list[str]]]:
+        return self._all("propose", rows, candidates, beams)
+
+    def score(self, pairs: list[tuple[str, str]]) -> dict[str, list[float]]:
+        return self._all("score", pairs)
+
+
+@contextmanager
+def member_services(
+    config: ExperimentConfig, run_dir: Path, members: list[str], cluster: ClusterInfo | None, *, enabled: bool
+) -> Iterator[MemberServices | None]:
+    if not enabled or cluster is None:
+        yield None
+        return
+    from orchestrator.actors import EnsembleMember
+    from orchestrator.stages.train import member_job
+    from orchestrator.supervisor import actor_resources
+
+    handles, limits = {}, []
+    for name in members:
+        job = member_job(config, run_dir, name)
+        need = actor_resources(job, cluster)
+        handles[name] = EnsembleMember.options(
+            name=f"ensemble/{name}", num_cpus=need["CPU"], num_gpus=need["GPU"]
+        ).remote(job, str(job.output_dir / "ensemble.log"))
+        limits.append(job.settings.timeouts.total)
+    try:
+        yield MemberServices(handles, max(limits))
+    finally:
+        for handle in handles.values():
+            ray.kill(handle, no_restart=True)
 
 
 def verdict(section: dict[str, Any], metric: str) -> str:

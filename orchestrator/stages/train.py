@@ -30,6 +30,17 @@ def build_jobs(config: ExperimentConfig, data: DataFiles, labels: tuple[str, ...
     ]
 
 
+def member_job(config: ExperimentConfig, run_dir: Path, name: str, labels: tuple[str, ...] = ()) -> TrainingJob:
+    """The job a finished candidate was trained with, for stages that load its checkpoint."""
+    candidate = config.candidate(name)
+    return TrainingJob(
+        name=candidate.name, candidate=candidate, settings=config.settings_for(candidate), task=config.task,
+        data=DataFiles(run_dir / "data" / "train.jsonl", None, None),
+        output_dir=(run_dir / "models" / candidate.name).resolve(),
+        fingerprint=config.fingerprint(candidate), labels=labels,
+    )
+
+
 def finished_outcome(job: TrainingJob) -> Outcome | None:
     """The outcome of an earlier run of this exact candidate, if its checkpoint is complete and
     was written for the same config; None means it must (re)train."""
