@@ -3,7 +3,7 @@
 Both sides train the same candidates with the same settings (data, steps, seeds, one torch
 thread per candidate unless --sequential-threads says otherwise) in one invocation, alternating
 sides each repeat so drift on the machine hits both. The orchestrated side is timed end to end
-(Ray start, actor start, training, summary), and its training stage alone is reported too.
+(Ray start, actor start, training, summary; the ensemble stage is switched off on both sides), and its training stage alone is reported too.
 
     python benchmarks/concurrency.py                      # configs/full.yaml
     python benchmarks/concurrency.py --set defaults.epochs=2 --repeats 3
@@ -72,7 +72,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "concurrency.json"))
     args = parser.parse_args()
     setup_logging("WARNING")
-    overrides = args.overrides + ["ray.dashboard=false"]
+    # Training only on both sides: the sequential loop has no ensemble stage to compare with.
+    overrides = args.overrides + ["ray.dashboard=false", "ensemble.strategy=none"]
 
     seq, orch, stage = [], [], []
     for repeat in range(args.repeats):
