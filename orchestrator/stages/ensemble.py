@@ -54,45 +54,13 @@ def run_ensemble(
         for split in ("validation", "test")
     }
     gold = {split: read_rows(getattr(data, split)) for split in ("validation", "test")}
-    target = config.task.resolved_target_column()
     common = {"meta_learner": settings.meta_learner, "folds": settings.folds,
               "seed": config.defaults.seed, "metric": config.task.resolved_metric()}
 
     if config.task.type == "classification":
-        from models.ensemble.classification import ensemble_classifiers
-
-        probabilities = {
-            split: {m: np.array([r["probabilities"] for r in rows]) for m, rows in by_member.items()}
-            for split, by_member in predictions.items()
-        }
-        result: Any = ensemble_classifiers(
-            settings.strategy, probabilities["validation"], probabilities["test"],
-            [str(r[target]) for r in gold["validation"]], [str(r[target]) for r in gold["test"]],
-            list(labels), **common,
-        )
+        result: Any = _classification(config, members, predictions, gold, labels, common)
     else:
-        from models.ensemble.summarization import build_pool, ensemble_summaries
-
-        source = config.task.resolved_input_column()
-        pools = {}
-        with member_services(config, run_dir, members, cluster, enabled=settings.strategy == "stacking") as services:
-            for split in ("validation", "test"):
-                greedy = {m: [p["prediction"] for p in predictions[split][m]] for m in members}
-                proposals = services.propose(gold[split], settings.num_candidates, settings.num_beams) if services else None
-                pools[split] = build_pool(
-                    members, [str(r[source]) for r in gold[split]], greedy, proposals,
-                    services.score if services else None,
-                )
-        result = ensemble_summaries(
-            settings.strategy, pools["validation"], pools["test"],
-            [str(r[target]) for r in gold["validation"]], [str(r[target]) for r in gold["test"]],
-            config.task.language, **common,
-        )
-        if result.chosen_test:
-            write_jsonl(out / "test_predictions.jsonl", (
-                {"id": gold["test"][i].get("id", ""), "prediction": pools["test"].texts[i][c]}
-                for i, c in enumerate(result.chosen_test)
-            ))
+        result = _summarization(config, members, predictions, gold, common, run_dir, cluster)
 
     section = {"status": "ok", **result.summary(), "wall_s": round(time.time() - started, 2)}
     if labels:
@@ -104,6 +72,56 @@ def run_ensemble(
     (out / "ensemble.json").write_text(json.dumps(section, indent=2, ensure_ascii=False), encoding="utf-8")
     log.info("ensemble: %s", section["verdict"])
     return section
+
+
+def _classification(
+    config: ExperimentConfig, members: list[str], predictions: dict[str, Any], gold: dict[str, Any],
+    labels: tuple[str, ...], common: dict[str, Any],
+) -> Any:
+    from models.ensemble.classification import ensemble_classifiers
+
+    target = config.task.resolved_target_column()
+    probabilities = {
+        split: {m: np.array([r["probabilities"] for r in by_member[m]]) for m in members}
+        for split, by_member in predictions.items()
+    }
+    return ensemble_classifiers(
+        config.ensemble.strategy, probabilities["validation"], probabilities["test"],
+        [str(r[target]) for r in gold["validation"]], [str(r[target]) for r in gold["test"]],
+        list(labels), **common,
+    )
+
+
+def _summarization(
+    config: ExperimentConfig, members: list[str], predictions: dict[str, Any], gold: dict[str, Any],
+    common: dict[str, Any], run_dir: Path, cluster: ClusterInfo | None,
+) -> Any:
+    """Pools per dialogue (members' summaries; for stacking also their beams, scored by every
+    member through Ray actors), then the selection; the chosen test summaries are written out."""
+    from models.ensemble.summarization import build_pool, ensemble_summaries
+
+    settings = config.ensemble
+    source, target = config.task.resolved_input_column(), config.task.resolved_target_column()
+    pools = {}
+    with member_services(config, run_dir, members, cluster, enabled=settings.strategy == "stacking") as services:
+        for split in ("validation", "test"):
+            greedy = {m: [p["prediction"] for p in predictions[split][m]] for m in members}
+            proposals = services.propose(gold[split], settings.num_candidates, settings.num_beams) if services else None
+            pools[split] = build_pool(
+                members, [str(r[source]) for r in gold[split]], greedy, proposals,
+                services.score if services else None,
+            )
+    result = ensemble_summaries(
+        settings.strategy, pools["validation"], pools["test"],
+        [str(r[target]) for r in gold["validation"]], [str(r[target]) for r in gold["test"]],
+        config.task.language, **common,
+    )
+    if result.chosen_test:
+        write_jsonl(run_dir / "ensemble" / "test_predictions.jsonl", (
+            {"id": gold["test"][i].get("id", ""), "prediction": pools["test"].texts[i][c]}
+            for i, c in enumerate(result.chosen_test)
+        ))
+    return result
 
 
 class MemberServices:
