@@ -174,11 +174,16 @@ def member_services(
 
 
 def verdict(section: dict[str, Any], metric: str) -> str:
-    """One line: did the chosen strategy beat the best single member on test, by how much."""
+    """One line: did the chosen strategy beat the best single member (chosen on validation) on
+    test, by how much, and, for honesty, what the member that happened to be best on test scored."""
     scores = section["scores"]
     strategy = section["strategy"]
     best = scores["best_single"]["test"][metric]
     mine = scores[strategy]["test"][metric]
     relation = "beats" if mine > best else ("ties" if mine == best else "does not beat")
-    return (f"{strategy} {relation} the best single model ({section['best_member']}) on test: "
-            f"{metric} {mine:.2f} vs {best:.2f} ({mine - best:+.2f})")
+    top_member = max(section["members"], key=lambda m: scores[m]["test"][metric])
+    hindsight = ""
+    if top_member != section["best_member"]:
+        hindsight = f"; in hindsight {top_member} was the best member on test ({scores[top_member]['test'][metric]:.2f})"
+    return (f"{strategy} {relation} the best single model ({section['best_member']}, chosen on validation) on test: "
+            f"{metric} {mine:.2f} vs {best:.2f} ({mine - best:+.2f}){hindsight}")
