@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from orchestrator.report.summary import fmt_number
+
 _STATUS_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "red", "skipped": "yellow"}
 
 
@@ -87,14 +89,14 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         style = _STATUS_STYLE.get(m["status"], "")
         table.add_row(
             name, m["family"], f"[{style}]{m['status']}[/{style}]",
-            _fmt(metrics.get("validation", {}).get(metric)), _fmt(metrics.get("test", {}).get(metric)),
+            fmt_number(metrics.get("validation", {}).get(metric)), fmt_number(metrics.get("test", {}).get(metric)),
             f"{m['wall_s']:.0f}", escape(m.get("error") or ""),
         )
     lead = summary.get("baselines", {}).get("lead", {})
     if lead:
         table.add_row(
             "[dim]lead baseline[/dim]", "-", "[dim]first turn[/dim]",
-            _fmt(lead.get("validation", {}).get(metric)), _fmt(lead.get("test", {}).get(metric)), "-", "",
+            fmt_number(lead.get("validation", {}).get(metric)), fmt_number(lead.get("test", {}).get(metric)), "-", "",
         )
     console.print(table)
     ensemble = summary.get("ensemble") or {}
@@ -104,9 +106,6 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         console.print(f"ensemble {ensemble['status']}: {escape(ensemble.get('reason', ''))}")
     console.print(f"run directory: {summary['run_dir']}")
 
-
-def _fmt(value: Any) -> str:
-    return f"{value:.2f}" if isinstance(value, int | float) else "-"
 
 
 def print_preflight(verdicts: dict[str, Any], console: Console | None = None) -> None:

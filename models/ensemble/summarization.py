@@ -47,6 +47,10 @@ class Candidates:
     def sizes(self) -> list[int]:
         return [len(t) for t in self.texts]
 
+    def per_input(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Split one row per candidate (inputs in order) into one array per input's pool."""
+        return np.split(flat, np.cumsum(self.sizes)[:-1])
+
 
 def build_pool(
     members: list[str],
@@ -72,7 +76,7 @@ def build_pool(
         pairs = [(source, text) for source, pool_texts in zip(sources, texts, strict=True) for text in pool_texts]
         scores = scorer(pairs)
         flat = np.stack([np.array(scores[m]) for m in members], axis=1)
-        candidates.extra = np.split(flat, np.cumsum(candidates.sizes)[:-1])
+        candidates.extra = candidates.per_input(flat)
         candidates.extra_names = [f"loglik:{m}" for m in members]
     return candidates
 
@@ -118,7 +122,7 @@ def true_scores(candidates: Candidates, references: list[str], language: str) ->
         [ref for ref, n in zip(references, candidates.sizes, strict=True) for _ in range(n)],
         language, "rougeL",
     )
-    return np.split(np.array(flat), np.cumsum(candidates.sizes)[:-1])
+    return candidates.per_input(np.array(flat))
 
 
 def candidate_features(candidates: Candidates, language: str) -> tuple[np.ndarray, list[str]]:
@@ -148,7 +152,7 @@ def candidate_features(candidates: Candidates, language: str) -> tuple[np.ndarra
 def pick(candidates: Candidates, per_candidate: np.ndarray | list[np.ndarray]) -> list[int]:
     """Per input, the index of the candidate with the highest value."""
     if isinstance(per_candidate, np.ndarray):
-        per_candidate = np.split(per_candidate, np.cumsum(candidates.sizes)[:-1])
+        per_candidate = candidates.per_input(per_candidate)
     return [int(np.argmax(values)) for values in per_candidate]
 
 

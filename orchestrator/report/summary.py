@@ -93,15 +93,15 @@ def render_markdown(summary: dict[str, Any]) -> str:
         metrics = m.get("metrics") or {}
         params = m.get("parameters") or {}
         lines.append(
-            f"| {name} | {m['family']} | {m['status']} | {_num(metrics.get('validation', {}).get(metric))} | "
-            f"{_num(metrics.get('test', {}).get(metric))} | {_num(metrics.get('train_loss'))} | "
+            f"| {name} | {m['family']} | {m['status']} | {fmt_number(metrics.get('validation', {}).get(metric))} | "
+            f"{fmt_number(metrics.get('test', {}).get(metric))} | {fmt_number(metrics.get('train_loss'))} | "
             f"{_params(params)} | {m['wall_s']:.0f} |"
         )
     lead = summary.get("baselines", {}).get("lead", {})
     if lead:
         lines.append(
-            f"| *lead baseline (first turn)* | - | - | {_num(lead.get('validation', {}).get(metric))} | "
-            f"{_num(lead.get('test', {}).get(metric))} | - | - | - |"
+            f"| *lead baseline (first turn)* | - | - | {fmt_number(lead.get('validation', {}).get(metric))} | "
+            f"{fmt_number(lead.get('test', {}).get(metric))} | - | - | - |"
         )
     lines += ensemble_markdown(summary.get("ensemble"), metric)
     failures = [(n, m) for n, m in summary["models"].items() if m["status"] != "succeeded"]
@@ -128,7 +128,7 @@ def ensemble_markdown(section: dict[str, Any] | None, metric: str) -> list[str]:
         scores = section["scores"][method]
         label = {"best_single": f"best single ({section['best_member']})",
                  "oracle": "oracle (ceiling: best candidate per input by its true score)"}.get(method, method)
-        lines.append(f"| {label} | {_num(scores['validation'].get(metric))} | {_num(scores['test'].get(metric))} |")
+        lines.append(f"| {label} | {fmt_number(scores['validation'].get(metric))} | {fmt_number(scores['test'].get(metric))} |")
     lines += ["", f"Meta-learner scores on validation are out of fold ({section['strategy']} never scored a row "
               "it was fitted on); the test split was never used for fitting or choosing."]
     if section.get("weights"):
@@ -137,7 +137,7 @@ def ensemble_markdown(section: dict[str, Any] | None, metric: str) -> list[str]:
     return lines
 
 
-def _num(value: Any) -> str:
+def fmt_number(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, int | float) else "-"
 
 

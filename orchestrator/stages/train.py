@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from models.checkpoint import verify_checkpoint
 from models.job import DataFiles, TrainingJob
@@ -14,31 +15,29 @@ from orchestrator.preflight import CandidatePreflight
 from orchestrator.supervisor import EventSink, Outcome, Supervisor
 
 
+def candidate_job(
+    config: ExperimentConfig, candidate: Any, data: DataFiles, labels: tuple[str, ...], run_dir: Path
+) -> TrainingJob:
+    return TrainingJob(
+        name=candidate.name,
+        candidate=candidate,
+        settings=config.settings_for(candidate),
+        task=config.task,
+        data=data,
+        output_dir=(run_dir / "models" / candidate.name).resolve(),
+        fingerprint=config.fingerprint(candidate),
+        labels=labels,
+    )
+
+
 def build_jobs(config: ExperimentConfig, data: DataFiles, labels: tuple[str, ...], run_dir: Path) -> list[TrainingJob]:
-    return [
-        TrainingJob(
-            name=candidate.name,
-            candidate=candidate,
-            settings=config.settings_for(candidate),
-            task=config.task,
-            data=data,
-            output_dir=(run_dir / "models" / candidate.name).resolve(),
-            fingerprint=config.fingerprint(candidate),
-            labels=labels,
-        )
-        for candidate in config.models
-    ]
+    return [candidate_job(config, candidate, data, labels, run_dir) for candidate in config.models]
 
 
 def member_job(config: ExperimentConfig, run_dir: Path, name: str, labels: tuple[str, ...] = ()) -> TrainingJob:
     """The job a finished candidate was trained with, for stages that load its checkpoint."""
-    candidate = config.candidate(name)
-    return TrainingJob(
-        name=candidate.name, candidate=candidate, settings=config.settings_for(candidate), task=config.task,
-        data=DataFiles(run_dir / "data" / "train.jsonl", None, None),
-        output_dir=(run_dir / "models" / candidate.name).resolve(),
-        fingerprint=config.fingerprint(candidate), labels=labels,
-    )
+    data = DataFiles(run_dir / "data" / "train.jsonl", None, None)
+    return candidate_job(config, config.candidate(name), data, labels, run_dir)
 
 
 def finished_outcome(job: TrainingJob) -> Outcome | None:
