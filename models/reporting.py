@@ -1,4 +1,4 @@
-"""How a training actor tells the driver where it is: phases and heartbeats.
+"""How a stage's actor tells the driver where it is: phases and heartbeats.
 
 The actor never waits on the driver: reports are fire-and-forget, so a slow or busy driver
 cannot slow training down.
@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any, Literal, Protocol
 
 Phase = Literal[
-    "queued", "loading", "first_step", "training", "evaluating", "saving", "predicting", "done"
+    "queued", "loading", "first_step", "training", "evaluating", "saving", "predicting", "done",
+    "proposing", "scoring",  # the ensemble stage's members
 ]
-PHASES: tuple[Phase, ...] = (
+TRAINING_PHASES: tuple[Phase, ...] = (
     "queued", "loading", "first_step", "training", "evaluating", "saving", "predicting", "done"
 )
 

@@ -1,7 +1,7 @@
-"""The training actor: a thin Ray wrapper around `models.training.train_candidate`.
+"""The one actor class every supervised stage runs in: a thin Ray wrapper around a work item.
 
-One actor per candidate (and per attempt), named `train/<candidate>` so the Ray dashboard shows
-who is who. It logs to the candidate's `train.log` and is killed by the driver when done.
+One actor per work item (and per attempt), named `<stage>/<candidate>` so the Ray dashboard
+shows who is who. It logs to the candidate's stage log and is killed by the driver when done.
 """
 
 from __future__ import annotations
@@ -35,43 +35,28 @@ def limit_memory(memory_gb: float) -> None:
 
 
 @ray.remote(max_restarts=0, max_task_retries=0)
-class CandidateTrainer:
-    def __init__(self, name: str, log_file: str, memory_gb: float | None = None):
-        self.name = name
+class StageWorker:
+    """Runs one work item (a candidate's training, or its part in a later stage) and dies with it.
+
+    Named `<stage>/<candidate>` by the supervisor; logs to the candidate's own stage log. By the
+    time `run` starts, Ray has unpickled the item, so the stage's imports are done and a memory
+    limit covers only the work itself."""
+
+    def __init__(self, label: str, log_file: str, memory_gb: float | None = None):
+        self.label = label
         self.log_file = Path(log_file)
         self.memory_gb = memory_gb
-        setup_logging(log_file=self.log_file, prefix=f"train/{name}", console=False)
+        setup_logging(log_file=self.log_file, prefix=label, console=False)
 
-    def train(self, job: Any, board: Any) -> dict[str, Any]:
-        reporter = BoardReporter(board, self.name)
+    def run(self, item: Any, board: Any) -> dict[str, Any]:
+        reporter = BoardReporter(board, item.name)
         reporter.phase("loading")
-        from models.training import train_candidate
-
-        setup_logging(log_file=self.log_file, prefix=f"train/{self.name}", console=False)
+        setup_logging(log_file=self.log_file, prefix=self.label, console=False)  # after transformers' import
         if self.memory_gb:
-            limit_memory(self.memory_gb)  # after the imports: the budget is for training itself
+            limit_memory(self.memory_gb)
         try:
-            return train_candidate(job, reporter)
+            return item.run(reporter)
         except BaseException as exc:
-            log.error("training failed in phase %s:\n%s", reporter.current_phase, traceback.format_exc())
+            log.error("%s failed in phase %s:\n%s", item.stage, reporter.current_phase, traceback.format_exc())
             exc.phase = reporter.current_phase  # travels with the pickled exception to the driver
             raise
-
-
-@ray.remote(max_restarts=0, max_task_retries=0)
-class EnsembleMember:
-    """A trained member for the ensemble stage, named `ensemble/<candidate>`, with the
-    candidate's own resources: proposes beam candidates and scores every pool's summaries."""
-
-    def __init__(self, job: Any, log_file: str):
-        setup_logging(log_file=Path(log_file), prefix=f"ensemble/{job.name}", console=False)
-        from models.ensemble.members import MemberModel
-
-        setup_logging(log_file=Path(log_file), prefix=f"ensemble/{job.name}", console=False)
-        self.member = MemberModel(job)
-
-    def propose(self, rows: list[dict[str, Any]], candidates: int, beams: int) -> list[list[str]]:
-        return self.member.propose(rows, candidates, beams)
-
-    def score(self, pairs: list[tuple[str, str]]) -> list[float]:
-        return self.member.score(pairs)

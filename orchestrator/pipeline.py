@@ -49,7 +49,9 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
         outcomes = run_training(config, data, labels, cluster, run_dir, printer, verdicts)
         stages["train"] = {"wall_s": round(time.time() - stage_started, 2)}
         stage_started = time.time()
-        ensemble = isolated_stage("ensemble", run_dir, run_ensemble, config, outcomes, data, labels, run_dir, cluster)
+        ensemble = isolated_stage(
+            "ensemble", run_dir, run_ensemble, config, outcomes, data, labels, run_dir, cluster, printer
+        )
         stages["ensemble"] = {"wall_s": round(time.time() - stage_started, 2)}
     finally:
         disconnect()

@@ -1,5 +1,6 @@
-"""Apply a finished run's ensemble to new inputs: every member predicts, the saved
-meta-learner (or MBR / averaging) combines, exactly as on the test split."""
+"""Apply a finished run's ensemble to new inputs: every member predicts (and, for stacked
+summaries, proposes and scores candidates), the saved meta-learner (or MBR / averaging)
+combines, exactly as on the test split."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import numpy as np
 import yaml
 
 from models.data.files import read_rows, write_jsonl
-from models.ensemble.members import MemberModel
+from orchestrator.cluster import connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
-from orchestrator.stages.train import member_job
+from orchestrator.progress import EventPrinter
+from orchestrator.stages.members import Members, TooFewMembers
 
 log = logging.getLogger(__name__)
 
@@ -32,36 +34,46 @@ def load_run(run_dir: Path) -> tuple[ExperimentConfig, dict[str, Any]]:
     return ExperimentConfig.model_validate(raw), json.loads(ensemble_path.read_text(encoding="utf-8"))
 
 
-def predict(run_dir: Path, input_path: Path, output_path: Path) -> Path:
+def predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool = True) -> Path:
+    """Write the ensemble's output for every row of `input_path`. The members run as supervised
+    Ray actors on a private cluster (or `ray.address`), concurrently where resources allow."""
     config, ensemble = load_run(run_dir)
     source = config.task.resolved_input_column()
     rows = read_rows(input_path, required=[source])
     members, labels = ensemble["members"], tuple(ensemble.get("labels", ()))
-    models = {m: MemberModel(member_job(config, run_dir, m, labels)) for m in members}
-    outputs = {m: model.predict(rows) for m, model in models.items()}
     strategy = ensemble["strategy"]
     meta = joblib.load(ensemble["meta_learner"]) if ensemble.get("meta_learner") else None
+    config.ensemble.min_models = len(members)  # the saved meta-learner needs every member's features
+    printer = EventPrinter(quiet=quiet)
+    cluster = connect(config.ray)
+    try:
+        team = Members(config, run_dir.resolve(), list(members), labels, cluster, printer)
+        if config.task.type == "classification":
+            from models.ensemble.classification import features
 
-    if config.task.type == "classification":
-        from models.ensemble.classification import features
-
-        probabilities = {m: np.array([p["probabilities"] for p in outputs[m]]) for m in members}
-        chosen = meta.predict(features(probabilities, members)) if strategy == "stacking" else (
-            np.mean([probabilities[m] for m in members], axis=0).argmax(1))
-        results = [{"id": r.get("id", ""), "prediction": labels[int(c)]} for r, c in zip(rows, chosen, strict=True)]
-    else:
-        from models.ensemble.summarization import build_pool, candidate_features, consensus, pick
-
-        greedy = {m: [p["prediction"] for p in outputs[m]] for m in members}
-        sources = [str(r[source]) for r in rows]
-        if strategy == "stacking":
-            settings = config.ensemble
-            proposals = {m: model.propose(rows, settings.num_candidates, settings.num_beams) for m, model in models.items()}
-            pool = build_pool(members, sources, greedy, proposals, lambda pairs: {m: x.score(pairs) for m, x in models.items()})
-            x, _ = candidate_features(pool, config.task.language)
-            chosen = pick(pool, meta.predict(x))
+            outputs = team.predictions({"input": rows})["input"]
+            probabilities = {m: np.array([p["probabilities"] for p in outputs[m]]) for m in members}
+            chosen = meta.predict(features(probabilities, members)) if strategy == "stacking" else (
+                np.mean([probabilities[m] for m in members], axis=0).argmax(1))
+            results = [{"id": r.get("id", ""), "prediction": labels[int(c)]}
+                       for r, c in zip(rows, chosen, strict=True)]
         else:
-            pool = build_pool(members, sources, greedy)
-            chosen = pick(pool, consensus(pool, config.task.language))
-        results = [{"id": r.get("id", ""), "prediction": pool.texts[i][c]} for i, (r, c) in enumerate(zip(rows, chosen, strict=True))]
+            from models.ensemble.summarization import candidate_features, consensus, pick
+
+            pool = team.pools({"input": rows}, None, stacking=strategy == "stacking")["input"]
+            if strategy == "stacking":
+                x, _ = candidate_features(pool, config.task.language)
+                chosen = pick(pool, meta.predict(x))
+            else:
+                chosen = pick(pool, consensus(pool, config.task.language))
+            results = [{"id": r.get("id", ""), "prediction": pool.texts[i][c]}
+                       for i, (r, c) in enumerate(zip(rows, chosen, strict=True))]
+    except TooFewMembers as exc:
+        raise PredictError(f"the ensemble needs all its members: {exc}") from None
+    finally:
+        disconnect()
     return write_jsonl(output_path, results)
+
+
+class PredictError(Exception):
+    """A member could not run on the new inputs; the message says which and where its log is."""

@@ -25,6 +25,7 @@ class EventPrinter:
         self._finished: set[str] = set()
 
     def __call__(self, name: str, kind: str, info: dict[str, Any]) -> None:
+        """`name` is `<stage>/<candidate>`."""
         now = time.monotonic()
         if name in self._finished:
             return  # the board's last phase can arrive after the outcome
@@ -58,12 +59,12 @@ class EventPrinter:
             if self.quiet:
                 return
             text = kind
-        self.console.print(f"{now - self.started:7.1f}s  train/{escape(name):<24} {text}")
+        self.console.print(f"{now - self.started:7.1f}s  {escape(name):<30} {text}")
 
 
 def _progress_text(info: dict[str, Any]) -> str:
-    if info.get("phase") == "predicting" and "predicted" in info:
-        return f"predicting {info.get('split', '')} {info['predicted']}/{info.get('to_predict', '?')}"
+    if "predicted" in info and info.get("phase") not in ("training", "first_step"):
+        return f"{info.get('phase', '')} {info.get('split', '')} {info['predicted']}/{info.get('to_predict', '?')}"
     parts = [f"step {info.get('step', '?')}/{info.get('total_steps', '?')}"]
     if info.get("loss") is not None:
         parts.append(f"loss {info['loss']:.3f}")

@@ -1,6 +1,7 @@
 """Actor lifecycle: queue, launch, watch, time out, collect, retry or record, kill.
 
-One training actor per candidate attempt. Candidates start in config order as soon as the
+One actor per work item and attempt: a candidate's training, or its part in a later stage
+(`orchestrator.work`). Items start in config order as soon as the
 cluster has their resources free (the driver keeps the queue, so order and timeouts are its own,
 not Ray's pending-actor order). Every poll judges each running candidate against its phase
 limits. A candidate that ends, by success, exception, crash or timeout, is killed so its
@@ -23,16 +24,17 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from models.job import TrainingJob
-from orchestrator.actors import CandidateTrainer
+from orchestrator.actors import StageWorker
 from orchestrator.cluster import ClusterInfo
 from orchestrator.failures import Failure, classify, decide, timeout_failure
 from orchestrator.status import StatusBoard, last_logged_phase
+from orchestrator.work import WorkItem
 
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[str, str, dict[str, Any]], None]
 LOG_TAIL_LINES = 60
-ACTIVE_PHASES = ("training", "evaluating", "saving", "predicting")
+STARTING_PHASES = ("queued", "loading", "first_step")  # judged by the load and first-step limits
 
 
 @dataclass
@@ -61,7 +63,7 @@ class Outcome:
 
 @dataclass
 class _Running:
-    job: TrainingJob
+    item: WorkItem
     actor: Any
     ref: Any
     launched: float
@@ -75,21 +77,17 @@ def actor_resources(job: TrainingJob, cluster: ClusterInfo) -> dict[str, float]:
     return {"CPU": res.cpus, "GPU": gpus}
 
 
-def actor_name(job: TrainingJob) -> str:
-    """`train/<name>` in the Ray dashboard; a retry gets a name of its own."""
-    return f"train/{job.name}" + (f"/attempt{job.attempt}" if job.attempt > 1 else "")
-
-
 class Supervisor:
     def __init__(
         self,
-        jobs: list[TrainingJob],
+        items: list[WorkItem],
         cluster: ClusterInfo,
         run_dir: Path,
         on_event: EventSink,
         poll_s: float = 0.5,
     ):
-        self.queue = deque(jobs)
+        self.queue = deque(items)
+        self.stage = items[0].stage if items else "train"
         self.cluster = cluster
         self.run_dir = run_dir
         self.on_event = on_event
@@ -104,16 +102,16 @@ class Supervisor:
     # ------------------------------------------------------------------ main loop
 
     def run(self) -> list[Outcome]:
-        order = [job.name for job in self.queue]
-        for job in list(self.queue):
-            if (reason := self._unschedulable(job)) is not None:
-                self.queue.remove(job)
+        order = [item.name for item in self.queue]
+        for item in list(self.queue):
+            if (reason := self._unschedulable(item.job)) is not None:
+                self.queue.remove(item)
                 self._record(
-                    job, "skipped", "queued", reason, hint="lower the candidate's resources or add nodes",
+                    item, "skipped", "queued", reason, hint="lower the candidate's resources or add nodes",
                     failure_kind="config",
                 )
             else:
-                self.on_event(job.name, "queued", {})
+                self.on_event(item.label, "queued", {})
         try:
             while self.queue or self.running:
                 self._launch_what_fits()
@@ -147,8 +145,8 @@ class Supervisor:
 
     def _launch_what_fits(self) -> None:
         while self.queue:
-            job = self.queue[0]
-            need = actor_resources(job, self.cluster)
+            item = self.queue[0]
+            need = actor_resources(item.job, self.cluster)
             used = self._used()
             fits = used["CPU"] + need["CPU"] <= self.cluster.cpus + 1e-9 and (
                 used["GPU"] + need["GPU"] <= self.cluster.gpus + 1e-9
@@ -156,21 +154,20 @@ class Supervisor:
             if self.running and not fits:
                 return
             self.queue.popleft()
-            self._launch(job, need)
+            self._launch(item, need)
 
-    def _launch(self, job: TrainingJob, need: dict[str, float]) -> None:
+    def _launch(self, item: WorkItem, need: dict[str, float]) -> None:
+        job = item.job
         job.output_dir.mkdir(parents=True, exist_ok=True)
-        options: dict[str, Any] = {"name": actor_name(job), "num_cpus": need["CPU"], "num_gpus": need["GPU"]}
+        options: dict[str, Any] = {"name": item.actor_name, "num_cpus": need["CPU"], "num_gpus": need["GPU"]}
         if job.settings.resources.memory_gb:
             options["memory"] = int(job.settings.resources.memory_gb * 2**30)
-        actor = CandidateTrainer.options(**options).remote(
-            job.name, str(job.output_dir / "train.log"), job.settings.resources.memory_gb
-        )
-        ref = actor.train.remote(job, self.board)
+        actor = StageWorker.options(**options).remote(item.label, str(item.log_file), job.settings.resources.memory_gb)
+        ref = actor.run.remote(item, self.board)
         now = time.time()
-        self.running[ref] = _Running(job, actor, ref, now, need)
-        self.first_launch.setdefault(job.name, now)
-        self.on_event(job.name, "launched", {"resources": need, "attempt": job.attempt})
+        self.running[ref] = _Running(item, actor, ref, now, need)
+        self.first_launch.setdefault(item.name, now)
+        self.on_event(item.label, "launched", {"resources": need, "attempt": job.attempt})
 
     # ------------------------------------------------------------------ results
 
@@ -179,41 +176,42 @@ class Supervisor:
             result = ray.get(entry.ref)
         except RayTaskError as exc:
             cause = exc.cause if exc.cause is not None else exc
-            failure = classify(cause, log_tail=self._log_tail(entry.job))
+            failure = classify(cause, log_tail=self._log_tail(entry.item))
             self._handle_failure(entry, failure, str(exc), phase=getattr(cause, "phase", None))
             return
         except RayActorError as exc:
-            tail = self._log_tail(entry.job)
+            tail = self._log_tail(entry.item)
             failure = classify(exc, died=True, log_tail=tail)
             self._handle_failure(entry, failure, str(exc), phase=last_logged_phase(tail))
             return
         finally:
             ray.kill(entry.actor, no_restart=True)
         self._record(
-            entry.job, "succeeded", "done", None,
+            entry.item, "succeeded", "done", None,
             metrics=result.get("metrics", {}), checkpoint=result.get("checkpoint"), details=result,
         )
 
     def _handle_failure(self, entry: _Running, failure: Failure, detail: str, phase: str | None = None) -> None:
         """Log the failure, then retry (at the head of the queue) or record it, as the policy says."""
-        job = entry.job
+        item, job = entry.item, entry.item.job
         phase = phase or self.snapshot.get(job.name, {}).get("phase", "queued")
-        log_path = self._write_error_log(job, failure, detail)
+        log_path = self._write_error_log(item, failure, detail)
         decision = decide(failure, job)
-        log.info("%s: %s -> %s", job.name, failure.reason, decision.why)
+        log.info("%s: %s -> %s", item.label, failure.reason, decision.why)
         if decision.retry and decision.job is not None:
             self.retry_notes.setdefault(job.name, []).append(f"attempt {job.attempt}: {failure.reason}; {decision.why}")
-            self.queue.appendleft(decision.job)
+            self.queue.appendleft(item.with_job(decision.job))
             self.board.reset.remote(job.name)
             self.snapshot.pop(job.name, None)
-            self.on_event(job.name, "retrying", {"reason": failure.reason, "why": decision.why})
+            self.on_event(item.label, "retrying", {"reason": failure.reason, "why": decision.why})
             return
         self._record(
-            job, failure.status, phase, failure.reason, hint=failure.hint, log=str(log_path),
+            item, failure.status, phase, failure.reason, hint=failure.hint, log=str(log_path),
             failure_kind=failure.kind.value,
         )
 
-    def _record(self, job: TrainingJob, status: str, phase: str, error: str | None, **extra: Any) -> None:
+    def _record(self, item: WorkItem, status: str, phase: str, error: str | None, **extra: Any) -> None:
+        job = item.job
         started = self.first_launch.get(job.name, time.time())
         outcome = Outcome(
             name=job.name, status=status, phase=phase, error=error,
@@ -221,26 +219,28 @@ class Supervisor:
             retries=self.retry_notes.get(job.name, []), **extra,
         )
         self.outcomes[job.name] = outcome
-        self.on_event(job.name, status, outcome.to_dict())
+        self.on_event(item.label, status, outcome.to_dict())
 
-    def _log_tail(self, job: TrainingJob) -> str:
-        train_log = job.output_dir / "train.log"
-        if not train_log.is_file():
+    @staticmethod
+    def _log_tail(item: WorkItem) -> str:
+        if not item.log_file.is_file():
             return ""
-        lines = train_log.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = item.log_file.read_text(encoding="utf-8", errors="replace").splitlines()
         return "\n".join(lines[-LOG_TAIL_LINES:])
 
-    def _write_error_log(self, job: TrainingJob, failure: Failure, detail: str) -> Path:
-        """errors/<name>.log: the reason, the full error (remote traceback included) and the last
-        lines of the candidate's own log; an earlier attempt's log is kept as <name>.attempt<N>.log."""
-        path = self.run_dir / "errors" / f"{job.name}.log"
+    def _write_error_log(self, item: WorkItem, failure: Failure, detail: str) -> Path:
+        """errors/<name>.log (errors/<stage>-<name>.log after training): the reason, the full error
+        (remote traceback included) and the last lines of the item's own log; an earlier attempt's
+        log is kept as <name>.attempt<N>.log."""
+        job, base = item.job, item.error_log_name
+        path = self.run_dir / "errors" / f"{base}.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() and job.attempt > 1:
-            path.replace(path.with_name(f"{job.name}.attempt{job.attempt - 1}.log"))
+            path.replace(path.with_name(f"{base}.attempt{job.attempt - 1}.log"))
         path.write_text(
-            f"candidate: {job.name} (attempt {job.attempt})\nkind: {failure.kind.value}\n"
+            f"{item.stage}: {job.name} (attempt {job.attempt})\nkind: {failure.kind.value}\n"
             f"reason: {failure.reason}\nhint: {failure.hint}\n\n--- error ---\n{detail}\n\n"
-            f"--- last {LOG_TAIL_LINES} lines of {job.output_dir / 'train.log'} ---\n{self._log_tail(job)}\n",
+            f"--- last {LOG_TAIL_LINES} lines of {item.log_file} ---\n{self._log_tail(item)}\n",
             encoding="utf-8",
         )
         return path
@@ -255,10 +255,11 @@ class Supervisor:
             return
         for name, state in snapshot.items():
             before = self.snapshot.get(name, {})
+            label = f"{self.stage}/{name}"
             if state.get("phase") != before.get("phase"):
-                self.on_event(name, "phase", state)
+                self.on_event(label, "phase", state)
             elif state.get("last_heartbeat") != before.get("last_heartbeat"):
-                self.on_event(name, "heartbeat", state)
+                self.on_event(label, "heartbeat", state)
         self.snapshot = snapshot
 
     def _enforce_limits(self) -> None:
@@ -270,14 +271,14 @@ class Supervisor:
             limit, phase, seconds = fired
             self.running.pop(ref)
             ray.kill(entry.actor, no_restart=True)
-            failure = timeout_failure(limit, phase, seconds, entry.job.name)
+            failure = timeout_failure(limit, phase, seconds, entry.item.name)
             detail = f"{failure.reason}; killed {now - entry.launched:.1f} s after launch"
             self._handle_failure(entry, failure, detail)
 
     def _limit_fired(self, entry: _Running, now: float) -> tuple[str, str, float] | None:
         """The limit a running candidate has passed, if any: (setting, phase, seconds)."""
-        limits = entry.job.settings.timeouts
-        state = self.snapshot.get(entry.job.name, {})
+        limits = entry.item.job.settings.timeouts
+        state = self.snapshot.get(entry.item.name, {})
         phase = state.get("phase", "queued")
         if now - entry.launched > limits.total:
             return "total", phase, limits.total
@@ -287,19 +288,26 @@ class Supervisor:
         if phase == "first_step" and now - since > limits.first_step:
             return "first_step", phase, limits.first_step
         last = max(state.get("last_report", entry.launched), entry.launched)
-        if phase in ACTIVE_PHASES and now - last > limits.stall:
+        if phase not in STARTING_PHASES and now - last > limits.stall:
             return "stall", phase, limits.stall
         return None
 
     def _write_status(self) -> None:
-        status = {
-            "updated": time.time(),
-            "running": sorted(e.job.name for e in self.running.values()),
-            "queued": [job.name for job in self.queue],
+        """status.json: one section per stage (queued, running, live state, finished), rewritten
+        atomically every poll, so another process can read it during and after the run."""
+        path = self.run_dir / "status.json"
+        try:
+            status = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            status = {}
+        stages = status.get("stages", {})
+        stages[self.stage] = {
+            "running": sorted(e.item.name for e in self.running.values()),
+            "queued": [item.name for item in self.queue],
             "live": self.snapshot,
             "finished": {name: o.to_dict() for name, o in self.outcomes.items()},
         }
-        path = self.run_dir / "status.json"
+        status = {"updated": time.time(), "stage": self.stage, "stages": stages}
         tmp = path.with_suffix(".json.partial")
         tmp.write_text(json.dumps(status, indent=1, default=str), encoding="utf-8")
         tmp.replace(path)

@@ -74,11 +74,11 @@ def summaries(n: int, seed: int, scored: bool = False) -> tuple[Candidates, list
         greedy["noise"].append(" ".join(rng.choice(words, 3)))
     sources = [f"{ref} filler words here" for ref in refs]
 
-    def scorer(pairs: list[tuple[str, str]]) -> dict[str, list[float]]:
-        overlap = [len(set(s.split()) & set(t.split())) / max(len(t.split()), 1) for s, t in pairs]
-        return {m: [o + rng.normal(0, 0.05) for o in overlap] for m in greedy}
-
-    return build_pool(list(greedy), sources, greedy, scorer=scorer if scored else None), refs
+    pool = build_pool(list(greedy), sources, greedy)
+    if scored:
+        overlap = {(s, t): len(set(s.split()) & set(t.split())) / max(len(t.split()), 1) for s, t in pool.pairs()}
+        pool.add_log_likelihoods({m: {p: o + rng.normal(0, 0.05) for p, o in overlap.items()} for m in greedy})
+    return pool, refs
 
 
 def test_summarization_stacking_mbr_and_grouped_folds() -> None:

@@ -11,7 +11,7 @@ import pytest
 from models.checkpoint import read_manifest, verify_checkpoint
 from models.data.builtin import write_builtin_splits
 from models.job import DataFiles, TrainingJob
-from models.reporting import PHASES, RecordingReporter
+from models.reporting import TRAINING_PHASES, RecordingReporter
 from models.sources import SourceError
 from models.training import train_candidate
 from orchestrator.config import validate_raw
@@ -46,7 +46,7 @@ def run(job: TrainingJob) -> tuple[dict[str, Any], RecordingReporter]:
 
 
 def assert_complete_run(job: TrainingJob, result: dict[str, Any], reporter: RecordingReporter) -> None:
-    assert reporter.phases == [p for p in PHASES if p != "queued"]
+    assert reporter.phases == [p for p in TRAINING_PHASES if p != "queued"]
     checkpoint = Path(result["checkpoint"])
     assert verify_checkpoint(checkpoint, job.fingerprint, hashes=True) is None
     assert not checkpoint.with_name("checkpoint.partial").exists()

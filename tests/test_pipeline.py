@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from models.checkpoint import verify_checkpoint
+from models.job import DataFiles
+from orchestrator.cluster import connect, disconnect
 from orchestrator.config import load_config
+from orchestrator.stages.ensemble import run_ensemble
+from orchestrator.supervisor import Outcome
 from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
 from tests.faults import faulty_bart
 
@@ -88,6 +92,32 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
         assert (run_dir / name).is_file(), name
     report = (run_dir / "report.md").read_text(encoding="utf-8")
     assert "broken" in report and "Failures" in report and "lead baseline" in report and "## Ensemble" in report
+    status = read_json(run_dir / "status.json")
+    assert {"train", "ensemble-propose", "ensemble-score"} <= set(status["stages"])
+    assert set(status["stages"]["ensemble-score"]["finished"]) == {"bart", "llama", "t5"}
+
+    member_failure_costs_only_itself(config_path, run_dir, tmp_path)
+
+
+def member_failure_costs_only_itself(config_path: Path, run_dir: Path, tmp_path: Path) -> None:
+    """A member that cannot load in the ensemble stage drops out with its reason and log; the
+    others still make the ensemble. `predict`, which needs every member, says which one failed."""
+    (run_dir / "models" / "llama" / "checkpoint" / "model.safetensors").unlink()
+    predicted = run_cli("predict", str(run_dir), "--input", str(run_dir / "data" / "test.jsonl"),
+                        "--output", str(tmp_path / "out2.jsonl"), cwd=tmp_path)
+    assert predicted.returncode == 1 and "Traceback" not in predicted.stderr, predicted.stderr
+    assert "llama" in predicted.stderr and "errors/ensemble-propose-llama.log" in predicted.stderr
+
+    config = load_config(config_path)
+    outcomes = [Outcome(name, "succeeded", "done") for name in ("bart", "llama", "t5")]
+    data = DataFiles(*(run_dir / "data" / f"{split}.jsonl" for split in ("train", "validation", "test")))
+    cluster = connect(config.ray)
+    try:
+        section = run_ensemble(config, outcomes, data, (), run_dir, cluster)
+    finally:
+        disconnect()
+    assert section["status"] == "ok" and section["members"] == ["bart", "t5"], section
+    assert "no file named" in section["dropped"]["llama"] and "ensemble-propose-llama.log" in section["dropped"]["llama"]
 
 
 def test_validate_command_checks_without_starting_anything(tmp_path: Path) -> None:

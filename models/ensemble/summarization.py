@@ -25,9 +25,6 @@ from sklearn.base import BaseEstimator
 from models.ensemble.meta import REGRESSORS, cross_fit, explain
 from models.metrics import rouge_per_example, rouge_scores
 
-# members -> (source, summary) pairs -> {member: log-likelihood per pair}
-Scorer = Callable[[list[tuple[str, str]]], dict[str, list[float]]]
-
 
 @dataclass
 class Candidates:
@@ -51,16 +48,25 @@ class Candidates:
         """Split one row per candidate (inputs in order) into one array per input's pool."""
         return np.split(flat, np.cumsum(self.sizes)[:-1])
 
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (source, candidate) pair, inputs in order: what each member scores."""
+        return [(source, text) for source, texts in zip(self.sources, self.texts, strict=True) for text in texts]
+
+    def add_log_likelihoods(self, scores: dict[str, dict[tuple[str, str], float]]) -> None:
+        """Each member's log-likelihood of each candidate as extra features; `scores[member]`
+        maps (source, summary) to the score and may hold more pairs than this pool."""
+        flat = np.array([[scores[m][pair] for m in self.members] for pair in self.pairs()]).reshape(-1, len(self.members))
+        self.extra = self.per_input(flat)
+        self.extra_names = [f"loglik:{m}" for m in self.members]
+
 
 def build_pool(
     members: list[str],
     sources: list[str],
     greedy: dict[str, list[str]],
     proposals: dict[str, list[list[str]]] | None = None,
-    scorer: Scorer | None = None,
 ) -> Candidates:
-    """Pools from each member's greedy summary plus its proposals, de-duplicated; scored by every
-    member when a scorer is given."""
+    """Pools from each member's greedy summary plus its proposals, de-duplicated."""
     texts, proposed, own = [], [], []
     for i in range(len(sources)):
         pool: dict[str, np.ndarray] = {}
@@ -71,14 +77,7 @@ def build_pool(
         texts.append(ordered)
         proposed.append(np.array([pool[t] for t in ordered]))
         own.append([ordered.index(greedy[m][i]) for m in members])
-    candidates = Candidates(members, sources, texts, proposed, own)
-    if scorer is not None:
-        pairs = [(source, text) for source, pool_texts in zip(sources, texts, strict=True) for text in pool_texts]
-        scores = scorer(pairs)
-        flat = np.stack([np.array(scores[m]) for m in members], axis=1)
-        candidates.extra = candidates.per_input(flat)
-        candidates.extra_names = [f"loglik:{m}" for m in members]
-    return candidates
+    return Candidates(members, sources, texts, proposed, own)
 
 
 @dataclass

@@ -10,23 +10,24 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
-import ray
-from ray.exceptions import GetTimeoutError
 
 from models.data.files import read_rows, write_jsonl
 from models.job import DataFiles
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
-from orchestrator.supervisor import Outcome
+from orchestrator.stages.members import Members, TooFewMembers
+from orchestrator.supervisor import EventSink, Outcome
 
 log = logging.getLogger(__name__)
+
+
+def ignore_events(label: str, kind: str, info: dict[str, Any]) -> None:
+    """The event sink when nobody is watching."""
 
 
 def skipped(reason: str) -> dict[str, Any]:
@@ -35,8 +36,11 @@ def skipped(reason: str) -> dict[str, Any]:
 
 def run_ensemble(
     config: ExperimentConfig, outcomes: list[Outcome], data: DataFiles, labels: tuple[str, ...], run_dir: Path,
-    cluster: ClusterInfo | None = None,
+    cluster: ClusterInfo | None = None, on_event: EventSink | None = None,
 ) -> dict[str, Any]:
+    """The `ensemble` section of summary.json: ok (with scores and verdict) or skipped with why.
+    Classification needs only the members' saved predictions; summarization runs the members
+    (on `cluster`) to propose and score candidates."""
     started = time.time()
     settings = config.ensemble
     members = sorted(o.name for o in outcomes if o.status == "succeeded")
@@ -57,12 +61,18 @@ def run_ensemble(
     common = {"meta_learner": settings.meta_learner, "folds": settings.folds,
               "seed": config.defaults.seed, "metric": config.task.resolved_metric()}
 
-    if config.task.type == "classification":
-        result: Any = _classification(config, members, predictions, gold, labels, common)
-    else:
-        result = _summarization(config, members, predictions, gold, common, run_dir, cluster)
+    team = Members(config, run_dir, members, labels, cluster, on_event or ignore_events)
+    try:
+        if config.task.type == "classification":
+            result: Any = _classification(config, members, predictions, gold, labels, common)
+        else:
+            result = _summarization(config, team, predictions, gold, common)
+    except TooFewMembers as exc:
+        return {**skipped(str(exc)), "dropped": team.dropped}
 
     section = {"status": "ok", **result.summary(), "wall_s": round(time.time() - started, 2)}
+    if team.dropped:
+        section["dropped"] = team.dropped
     if labels:
         section["labels"] = list(labels)
     section["verdict"] = verdict(section, config.task.resolved_metric())
@@ -93,84 +103,29 @@ def _classification(
 
 
 def _summarization(
-    config: ExperimentConfig, members: list[str], predictions: dict[str, Any], gold: dict[str, Any],
-    common: dict[str, Any], run_dir: Path, cluster: ClusterInfo | None,
+    config: ExperimentConfig, members: Members, predictions: dict[str, Any], gold: dict[str, Any],
+    common: dict[str, Any],
 ) -> Any:
     """Pools per dialogue (members' summaries; for stacking also their beams, scored by every
-    member through Ray actors), then the selection; the chosen test summaries are written out."""
-    from models.ensemble.summarization import build_pool, ensemble_summaries
+    member), then the selection; the chosen test summaries are written out."""
+    from models.ensemble.summarization import ensemble_summaries
 
     settings = config.ensemble
-    source, target = config.task.resolved_input_column(), config.task.resolved_target_column()
-    pools = {}
-    with member_services(config, run_dir, members, cluster, enabled=settings.strategy == "stacking") as services:
-        for split in ("validation", "test"):
-            greedy = {m: [p["prediction"] for p in predictions[split][m]] for m in members}
-            proposals = services.propose(gold[split], settings.num_candidates, settings.num_beams) if services else None
-            pools[split] = build_pool(
-                members, [str(r[source]) for r in gold[split]], greedy, proposals,
-                services.score if services else None,
-            )
+    target = config.task.resolved_target_column()
+    own = {split: {m: [p["prediction"] for p in by_member[m]] for m in members.names}
+           for split, by_member in predictions.items()}
+    pools = members.pools(gold, own, stacking=settings.strategy == "stacking")
     result = ensemble_summaries(
         settings.strategy, pools["validation"], pools["test"],
         [str(r[target]) for r in gold["validation"]], [str(r[target]) for r in gold["test"]],
         config.task.language, **common,
     )
     if result.chosen_test:
-        write_jsonl(run_dir / "ensemble" / "test_predictions.jsonl", (
+        write_jsonl(members.run_dir / "ensemble" / "test_predictions.jsonl", (
             {"id": gold["test"][i].get("id", ""), "prediction": pools["test"].texts[i][c]}
             for i, c in enumerate(result.chosen_test)
         ))
     return result
-
-
-class MemberServices:
-    """The members as Ray actors (`ensemble/<name>`, each with its training resources), asked
-    concurrently; every call waits at most the members' longest `timeouts.total`."""
-
-    def __init__(self, handles: dict[str, Any], timeout_s: float):
-        self.handles, self.timeout_s = handles, timeout_s
-
-    def _all(self, method: str, *args: Any) -> dict[str, Any]:
-        refs = {name: getattr(handle, method).remote(*args) for name, handle in self.handles.items()}
-        try:
-            return {name: ray.get(ref, timeout=self.timeout_s) for name, ref in refs.items()}
-        except GetTimeoutError:
-            raise TimeoutError(
-                f"ensemble members did not finish {method} within {self.timeout_s:g} s (timeouts.total)"
-            ) from None
-
-    def propose(self, rows: list[dict[str, Any]], candidates: int, beams: int) -> dict[str, list[list[str]]]:
-        return self._all("propose", rows, candidates, beams)
-
-    def score(self, pairs: list[tuple[str, str]]) -> dict[str, list[float]]:
-        return self._all("score", pairs)
-
-
-@contextmanager
-def member_services(
-    config: ExperimentConfig, run_dir: Path, members: list[str], cluster: ClusterInfo | None, *, enabled: bool
-) -> Iterator[MemberServices | None]:
-    if not enabled or cluster is None:
-        yield None
-        return
-    from orchestrator.actors import EnsembleMember
-    from orchestrator.stages.train import member_job
-    from orchestrator.supervisor import actor_resources
-
-    handles, limits = {}, []
-    for name in members:
-        job = member_job(config, run_dir, name)
-        need = actor_resources(job, cluster)
-        handles[name] = EnsembleMember.options(
-            name=f"ensemble/{name}", num_cpus=need["CPU"], num_gpus=need["GPU"]
-        ).remote(job, str(job.output_dir / "ensemble.log"))
-        limits.append(job.settings.timeouts.total)
-    try:
-        yield MemberServices(handles, max(limits))
-    finally:
-        for handle in handles.values():
-            ray.kill(handle, no_restart=True)
 
 
 def verdict(section: dict[str, Any], metric: str) -> str:

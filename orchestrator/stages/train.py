@@ -13,6 +13,7 @@ from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.preflight import CandidatePreflight
 from orchestrator.supervisor import EventSink, Outcome, Supervisor
+from orchestrator.work import training_item
 
 
 def candidate_job(
@@ -80,7 +81,7 @@ def run_training(
             decided[job.name] = done
         else:
             continue
-        on_event(job.name, decided[job.name].status, decided[job.name].to_dict())
-    to_train = [job for job in jobs if job.name not in decided]
+        on_event(f"train/{job.name}", decided[job.name].status, decided[job.name].to_dict())
+    to_train = [training_item(job) for job in jobs if job.name not in decided]
     trained = {o.name: o for o in Supervisor(to_train, cluster, run_dir, on_event).run()} if to_train else {}
     return [decided.get(job.name) or trained[job.name] for job in jobs]
