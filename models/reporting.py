@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 Phase = Literal[
     "queued", "loading", "first_step", "training", "evaluating", "saving", "predicting", "done",
     "proposing", "scoring",  # the ensemble stage's members
+    "quantizing", "benchmarking",  # the optimize stage
 ]
 TRAINING_PHASES: tuple[Phase, ...] = (
     "queued", "loading", "first_step", "training", "evaluating", "saving", "predicting", "done"

@@ -599,6 +599,7 @@ def load_raw(path: Path) -> dict[str, Any]:
         raise ConfigError([ConfigIssue("", f"cannot read {path}: {exc}")], str(path)) from None
     if not isinstance(raw, dict):
         raise ConfigError([ConfigIssue("", "the file must hold a mapping of sections")], str(path))
+    raw.pop("resolved_settings", None)  # a run directory's config.yaml: what each candidate ran with, for people
     return raw
 
 
@@ -636,6 +637,13 @@ def load_config(
     if issues:
         raise ConfigError(issues, str(config_path))
     return validate_raw(raw, str(config_path))
+
+
+def load_run_config(run_dir: Path, overrides: Iterable[str] = ()) -> ExperimentConfig:
+    """The config an earlier run saved in its directory, with `overrides` applied."""
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError([ConfigIssue("RUN_DIR", f"{run_dir} holds no config.yaml; is it a run directory?")])
+    return load_config(run_dir / "config.yaml", overrides, output_dir=str(run_dir.resolve().parent))
 
 
 def _filter_candidates(raw: dict[str, Any], only: list[str]) -> list[ConfigIssue]:

@@ -42,10 +42,23 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tu
             paths[split] = write_jsonl(out / f"{split}.jsonl", rows[:limit] if limit else rows)
         if issues:
             raise ConfigError(issues)
-    labels: tuple[str, ...] = ()
-    if task.type == "classification":
-        labels = tuple(sorted({str(r[columns[1]]) for r in read_rows(paths["train"])}))
-    return DataFiles(paths["train"], paths.get("validation"), paths.get("test")), labels
+    files = DataFiles(paths["train"], paths.get("validation"), paths.get("test"))
+    return files, label_order(config, files)
+
+
+def label_order(config: ExperimentConfig, files: DataFiles) -> tuple[str, ...]:
+    """The classes in a fixed order (sorted, from the training split); empty for summarization."""
+    if config.task.type != "classification":
+        return ()
+    target = config.task.resolved_target_column()
+    return tuple(sorted({str(r[target]) for r in read_rows(files.train)}))
+
+
+def run_data_files(run_dir: Path) -> DataFiles:
+    """The splits an earlier run wrote into its run directory."""
+    out = run_dir / "data"
+    existing = {split: out / f"{split}.jsonl" for split in ("validation", "test")}
+    return DataFiles(out / "train.jsonl", *(p if p.is_file() else None for p in existing.values()))
 
 
 def lead_baseline_scores(config: ExperimentConfig, data: DataFiles) -> dict[str, dict[str, float]]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from models.job import TrainingJob
+from models.memory import OUT_OF_MEMORY
 
 
 class FailureKind(str, Enum):
@@ -47,10 +48,7 @@ HINTS = {
     FailureKind.UNKNOWN: "see the log for the full traceback",
 }
 
-_OOM = re.compile(
-    r"out of memory|OutOfMemoryError|can't allocate memory|Cannot allocate memory|MemoryError|std::bad_alloc",
-    re.IGNORECASE,
-)
+_OOM = OUT_OF_MEMORY
 # What Ray says when *it* killed a worker for memory; its generic death message only lists the
 # OOM killer among possible causes, which is no evidence.
 _RAY_MEMORY_KILL = re.compile(r"memory monitor|running low on memory|OutOfMemoryError", re.IGNORECASE)

@@ -1,7 +1,8 @@
-"""The whole run, top to bottom: data, cluster, training, summary."""
+"""The whole run, top to bottom: data, cluster, training, ensemble, optimize, summary."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -13,13 +14,14 @@ from typing import Any
 import yaml
 
 from orchestrator.cluster import connect, disconnect
-from orchestrator.config import ExperimentConfig
-from orchestrator.data import lead_baseline_scores, prepare_data
+from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
+from orchestrator.data import label_order, lead_baseline_scores, prepare_data, run_data_files
 from orchestrator.failures import one_line
 from orchestrator.preflight import cluster_probe, run_preflight
-from orchestrator.progress import EventPrinter, print_preflight, print_summary
+from orchestrator.progress import EventPrinter, print_optimize, print_preflight, print_summary
 from orchestrator.report.summary import build_summary, exit_code, write_summary
 from orchestrator.stages.ensemble import run_ensemble
+from orchestrator.stages.optimize import run_optimize
 from orchestrator.stages.train import run_training
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
     started = time.time()
     run_dir = config.run_dir.resolve()
     if fresh:
-        for name in ("models", "errors", "ensemble", "summary.json", "report.md", "status.json"):
+        for name in ("models", "errors", "ensemble", "optimize", "summary.json", "report.md", "status.json"):
             path = run_dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -53,15 +55,48 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
             "ensemble", run_dir, run_ensemble, config, outcomes, data, labels, run_dir, cluster, printer
         )
         stages["ensemble"] = {"wall_s": round(time.time() - stage_started, 2)}
+        stage_started = time.time()
+        survivors = [o.name for o in outcomes if o.status == "succeeded"]
+        optimize = isolated_stage(
+            "optimize", run_dir, run_optimize, config, survivors, data, labels, run_dir, cluster, printer
+        )
+        stages["optimize"] = {"wall_s": round(time.time() - stage_started, 2)}
     finally:
         disconnect()
     summary = build_summary(config, outcomes, cluster, run_dir, started, stages)
     summary["baselines"] = {"lead": lead_baseline_scores(config, data)}
     summary["ensemble"] = ensemble
+    summary["optimize"] = optimize
     write_summary(summary, run_dir)
     print_summary(summary, printer.console)
     log.info("run %s: %s; summary in %s", config.experiment, summary["status"], run_dir / "summary.json")
     return exit_code(summary)
+
+
+def rerun_optimize(config: ExperimentConfig, run_dir: Path, *, quiet: bool = False) -> int:
+    """`optimize RUN_DIR`: the optimize stage again on what the run trained; summary.json and
+    report.md get the new section. Exit 0 when at least one model was optimized, else 1."""
+    summary_path = run_dir / "summary.json"
+    if not summary_path.is_file():
+        raise ConfigError([ConfigIssue("RUN_DIR", f"{run_dir} has no summary.json; run (or resume) it first")])
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    survivors = [name for name, m in summary["models"].items() if m["status"] == "succeeded"]
+    data = run_data_files(run_dir)
+    printer = EventPrinter(quiet=quiet)
+    started = time.time()
+    cluster = connect(config.ray)
+    try:
+        section = isolated_stage(
+            "optimize", run_dir, run_optimize, config, survivors, data, label_order(config, data), run_dir, cluster,
+            printer,
+        )
+    finally:
+        disconnect()
+    summary["optimize"] = section
+    summary.setdefault("stages", {})["optimize"] = {"wall_s": round(time.time() - started, 2)}
+    write_summary(summary, run_dir)
+    print_optimize(section, printer.console)
+    return 0 if section["status"] == "ok" else 1
 
 
 def isolated_stage(name: str, run_dir: Path, stage: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:

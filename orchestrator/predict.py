@@ -11,11 +11,10 @@ from typing import Any
 
 import joblib
 import numpy as np
-import yaml
 
 from models.data.files import read_rows, write_jsonl
 from orchestrator.cluster import connect, disconnect
-from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
+from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, load_run_config
 from orchestrator.progress import EventPrinter
 from orchestrator.stages.members import Members, TooFewMembers
 
@@ -24,14 +23,11 @@ log = logging.getLogger(__name__)
 
 def load_run(run_dir: Path) -> tuple[ExperimentConfig, dict[str, Any]]:
     """The config a run used and its ensemble section, or a ConfigError saying what is missing."""
-    config_path, ensemble_path = run_dir / "config.yaml", run_dir / "ensemble" / "ensemble.json"
-    if not config_path.is_file():
-        raise ConfigError([ConfigIssue("RUN_DIR", f"{run_dir} holds no config.yaml; is it a run directory?")])
+    config = load_run_config(run_dir)
+    ensemble_path = run_dir / "ensemble" / "ensemble.json"
     if not ensemble_path.is_file():
         raise ConfigError([ConfigIssue("RUN_DIR", f"{run_dir} has no ensemble (see its summary.json)")])
-    raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    raw.pop("resolved_settings", None)
-    return ExperimentConfig.model_validate(raw), json.loads(ensemble_path.read_text(encoding="utf-8"))
+    return config, json.loads(ensemble_path.read_text(encoding="utf-8"))
 
 
 def predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool = True) -> Path:

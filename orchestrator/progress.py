@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from orchestrator.report.summary import fmt_number
+from orchestrator.report.numbers import fmt_number
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "red", "skipped": "yellow"}
 
@@ -37,7 +37,7 @@ class EventPrinter:
         elif kind == "phase":
             if self.quiet:
                 return
-            text = info.get("phase", "?")
+            text = " ".join(str(info[k]) for k in ("phase", "variant", "split") if info.get(k))
         elif kind in _STATUS_STYLE:
             self._finished.add(name)
             style = _STATUS_STYLE[kind]
@@ -63,6 +63,8 @@ class EventPrinter:
 
 
 def _progress_text(info: dict[str, Any]) -> str:
+    if info.get("detail"):
+        return str(info["detail"])
     if "predicted" in info and info.get("phase") not in ("training", "first_step"):
         return f"{info.get('phase', '')} {info.get('split', '')} {info['predicted']}/{info.get('to_predict', '?')}"
     parts = [f"step {info.get('step', '?')}/{info.get('total_steps', '?')}"]
@@ -105,8 +107,38 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         console.print(f"ensemble: {escape(ensemble['verdict'])}")
     elif ensemble:
         console.print(f"ensemble {ensemble['status']}: {escape(ensemble.get('reason', ''))}")
+    print_optimize(summary.get("optimize"), console)
     console.print(f"run directory: {summary['run_dir']}")
 
+
+
+def print_optimize(section: dict[str, Any] | None, console: Console) -> None:
+    """Per optimized model: each variant's size, quality verdict and best throughput; the pick."""
+    from rich.table import Table
+
+    from orchestrator.report.optimize import recommendation_text, variant_rows
+
+    if not section:
+        return
+    if section["status"] == "skipped":
+        console.print(f"optimize skipped: {escape(section['reason'])}")
+        return
+    table = Table(title=f"quantization and batch size (benchmarked {section['benchmarked']})")
+    for column in ("model", "variant", "size", "quantized layers", "val metric", "verdict", "best batch", "vs fp32"):
+        table.add_column(column)
+    for name, model in section["models"].items():
+        if model["status"] != "ok":
+            table.add_row(name, "-", "-", "-", "-", f"[red]{model['status']}[/red]: {escape(model.get('error') or '')}")
+            continue
+        for row in variant_rows(model):
+            style = "red" if row["verdict"].startswith(("rejected", "failed")) else ""
+            verdict = f"[{style}]{escape(row['verdict'])}[/{style}]" if style else escape(row["verdict"])
+            table.add_row(name, row["variant"], row.get("size", "-"), row.get("layers", "-"), row.get("metric", "-"),
+                          verdict, row.get("best", "-"), row.get("speedup", "-"))
+    console.print(table)
+    for name, model in section["models"].items():
+        if model["status"] == "ok":
+            console.print(f"{name}: {recommendation_text(model).replace('**', '')}")
 
 
 def print_preflight(verdicts: dict[str, Any], console: Console | None = None) -> None:

@@ -85,13 +85,17 @@ class Supervisor:
         run_dir: Path,
         on_event: EventSink,
         poll_s: float = 0.5,
+        max_concurrent: int | None = None,
     ):
+        """`max_concurrent` caps how many items run at once beyond what resources allow (the
+        optimize stage runs one at a time where models would share CPU cores and skew timings)."""
         self.queue = deque(items)
         self.stage = items[0].stage if items else "train"
         self.cluster = cluster
         self.run_dir = run_dir
         self.on_event = on_event
         self.poll_s = poll_s
+        self.max_concurrent = max_concurrent
         self.board = StatusBoard.options(name=f"status/{run_dir.name}-{time.time_ns()}").remote()
         self.running: dict[Any, _Running] = {}
         self.first_launch: dict[str, float] = {}
@@ -151,7 +155,7 @@ class Supervisor:
             fits = used["CPU"] + need["CPU"] <= self.cluster.cpus + 1e-9 and (
                 used["GPU"] + need["GPU"] <= self.cluster.gpus + 1e-9
             )
-            if self.running and not fits:
+            if self.running and (not fits or len(self.running) >= (self.max_concurrent or len(self.running) + 1)):
                 return
             self.queue.popleft()
             self._launch(item, need)

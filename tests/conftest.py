@@ -38,6 +38,7 @@ def tiny_experiment(tmp_path: Path, models: list[dict[str, Any]], **sections: An
             "timeouts": {"load": 240, "first_step": 240, "total": 600, "stall": 240},
         },
         "models": models,
+        "optimize": {"enabled": False},  # tests that quantize say so
     }
     for key, value in sections.items():
         raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value

@@ -40,6 +40,8 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
     ])
     raw["defaults"]["resources"] = {"cpus": 0.4}
     raw["defaults"]["max_steps"] = 30
+    raw["optimize"] = {"enabled": True, "models": ["bart"], "backends": ["torch_dynamic", "onnxruntime"],
+                       "batch_sizes": [1, 4], "warmup": 1, "repeats": 2}
     config_path = write_yaml(tmp_path / "exp.yaml", raw)
 
     proc = run_cli("run", str(config_path), cwd=tmp_path)
@@ -96,7 +98,42 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
     assert {"train", "ensemble-propose", "ensemble-score"} <= set(status["stages"])
     assert set(status["stages"]["ensemble-score"]["finished"]) == {"bart", "llama", "t5"}
 
+    optimized_models_are_measured_and_reloadable(run_dir, tmp_path)
     member_failure_costs_only_itself(config_path, run_dir, tmp_path)
+
+
+def optimized_models_are_measured_and_reloadable(run_dir: Path, tmp_path: Path) -> None:
+    """The run's optimize stage quantized bart with both CPU backends, checked quality, swept the
+    batch sizes and recommended one; `optimize RUN_DIR` reruns the stage for another model."""
+    section = read_json(run_dir / "summary.json")["optimize"]
+    assert section["status"] == "ok" and list(section["models"]) == ["bart"], section
+    assert "one model at a time" in section["benchmarked"]
+    bart = section["models"]["bart"]
+    assert set(bart["variants"]) == {"fp32", "torch_dynamic", "onnxruntime"}
+    for name, variant in bart["variants"].items():
+        assert variant["status"] == "ok", (name, variant)
+        assert [p["batch_size"] for p in variant["points"]] == [1, 4]
+        assert all(p["status"] == "ok" and len(p["latencies_s"]) == 2 for p in variant["points"])
+        assert "rougeL" in variant["quality"]
+        if name != "fp32":
+            assert variant["layer_ratio"] >= 3.5 and variant["size_bytes"] < bart["variants"]["fp32"]["size_bytes"]
+            assert "metric_change" in variant and isinstance(variant["accepted"], bool)
+            assert Path(variant["path"]).is_relative_to(run_dir / "models" / "bart" / "quantized")
+    recommended = bart["recommendation"]
+    assert recommended["variant"] in [n for n, v in bart["variants"].items() if v["accepted"]]
+    assert recommended["batch_size"] in (1, 4)
+    for plot in ("throughput", "latency"):
+        assert (run_dir / "optimize" / "bart" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "## Quantization and batch size" in report and "optimize/bart/throughput.png" in report
+
+    again = run_cli("optimize", str(run_dir), "--set", "optimize.models=[t5]", "--set",
+                    "optimize.backends=[torch_dynamic]", "--set", "optimize.batch_sizes=[2]", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "t5: " in again.stdout and "at batch size 2" in again.stdout
+    section = read_json(run_dir / "summary.json")["optimize"]
+    assert list(section["models"]) == ["t5"] and set(section["models"]["t5"]["variants"]) == {"fp32", "torch_dynamic"}
+    assert "optimize/t5/throughput.png" in (run_dir / "report.md").read_text(encoding="utf-8")
 
 
 def member_failure_costs_only_itself(config_path: Path, run_dir: Path, tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
+from orchestrator.report.numbers import fmt_number
+from orchestrator.report.optimize import optimize_markdown
 from orchestrator.supervisor import Outcome
 
 EXIT_OK, EXIT_NOTHING_USABLE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -104,6 +106,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"{fmt_number(lead.get('test', {}).get(metric))} | - | - | - |"
         )
     lines += ensemble_markdown(summary.get("ensemble"), metric)
+    lines += optimize_markdown(summary.get("optimize"), metric, Path(summary["run_dir"]))
     failures = [(n, m) for n, m in summary["models"].items() if m["status"] != "succeeded"]
     if failures:
         lines += ["", "## Failures", ""]
@@ -135,10 +138,6 @@ def ensemble_markdown(section: dict[str, Any] | None, metric: str) -> list[str]:
         top = sorted(section["weights"].items(), key=lambda kv: -abs(kv[1]))[:8]
         lines += ["", "Meta-learner weights (largest): " + ", ".join(f"`{k}` {v:+.3f}" for k, v in top)]
     return lines
-
-
-def fmt_number(value: Any) -> str:
-    return f"{value:.2f}" if isinstance(value, int | float) else "-"
 
 
 def _params(params: dict[str, int]) -> str:

@@ -1,0 +1,73 @@
+"""The optimize stage: INT8 variants of the survivors, their quality, and batch-size benchmarks.
+
+Each chosen survivor runs `models.optimize.stage.optimize_member` in its own supervised actor
+(`optimize/<name>`) with the resources it trained with. Timings are only worth something when
+nothing else competes for the hardware: models run concurrently when each has a GPU of its own,
+and one at a time when they would share CPU cores. The section says which.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from models.data.files import read_rows
+from models.job import DataFiles
+from models.optimize.stage import optimize_member
+from orchestrator.cluster import ClusterInfo
+from orchestrator.config import ExperimentConfig
+from orchestrator.names import canonical_name
+from orchestrator.stages.train import member_job
+from orchestrator.supervisor import EventSink, Supervisor, actor_resources
+from orchestrator.work import WorkItem
+
+
+def skipped(reason: str) -> dict[str, Any]:
+    return {"status": "skipped", "reason": reason}
+
+
+def run_optimize(
+    config: ExperimentConfig, survivors: list[str], data: DataFiles, labels: tuple[str, ...], run_dir: Path,
+    cluster: ClusterInfo, on_event: EventSink,
+) -> dict[str, Any]:
+    """The `optimize` section of summary.json."""
+    started = time.time()
+    settings = config.optimize
+    if not settings.enabled:
+        return skipped("optimize.enabled is false")
+    wanted = [canonical_name(n) for n in settings.models] if settings.models is not None else None
+    chosen = [name for name in survivors if wanted is None or canonical_name(name) in wanted]
+    missing = [c.name for c in config.models if wanted is not None and canonical_name(c.name) in wanted
+               and c.name not in survivors]
+    if not chosen:
+        return skipped("no surviving candidate to optimize" + (f" (not trained: {', '.join(missing)})" if missing else ""))
+    if data.validation is None:
+        return skipped("the quality check needs a validation split")
+    rows = read_rows(data.validation)
+    items = [
+        WorkItem("optimize", member_job(config, run_dir, name, labels), optimize_member,
+                 (settings, rows, str(run_dir / "optimize" / name)))
+        for name in chosen
+    ]
+    own_gpus = cluster.gpus > 0 and all(actor_resources(item.job, cluster)["GPU"] >= 1 for item in items)
+    concurrency = ("concurrently, each model on a GPU of its own" if own_gpus
+                   else "one model at a time, as the models would share CPU cores and skew each other's timings")
+    outcomes = Supervisor(items, cluster, run_dir, on_event, max_concurrent=None if own_gpus else 1).run()
+    models: dict[str, Any] = {}
+    for outcome in outcomes:
+        if outcome.status == "succeeded":
+            models[outcome.name] = {"status": "ok", **outcome.details}
+        else:
+            models[outcome.name] = {"status": outcome.status, "error": outcome.error, "hint": outcome.hint,
+                                    "log": outcome.log}
+    section: dict[str, Any] = {
+        "status": "ok" if any(m["status"] == "ok" for m in models.values()) else "failed",
+        "backends": list(settings.backends),
+        "benchmarked": concurrency,
+        "models": models,
+        "wall_s": round(time.time() - started, 2),
+    }
+    if missing:
+        section["not_optimized"] = {name: "did not survive training" for name in missing}
+    return section
