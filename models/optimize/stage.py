@@ -23,19 +23,12 @@ from models.job import TrainingJob
 from models.memory import return_freed_memory_to_os
 from models.optimize.benchmark import Point, recommend, sweep
 from models.optimize.plots import plot_sweeps
-from models.optimize.quantize import load_quantized, quantize, unavailable_reason
+from models.optimize.quantize import load_quantized, quantize, unavailable_reason, weights_size
 from models.precision import decide_precision, detect_hardware
 from models.registry import load_family
 from models.reporting import Reporter
 
 Row = dict[str, Any]
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx", ".onnx_data")
-
-
-def weights_size(directory: Path) -> int:
-    """Bytes of a model directory's weight files (not its tokenizer or configs)."""
-    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
-
 
 def optimize_member(
     job: TrainingJob, reporter: Reporter, settings: Any, rows: list[Row], out_dir: str
@@ -57,6 +50,8 @@ def optimize_member(
             variants[backend] = {"backend": backend, "status": "skipped", "reason": reason}
             continue
         variants[backend] = quantize(backend, job, job.output_dir / "quantized" / backend).to_dict()
+        if variants[backend].get("fp32_size_bytes"):  # for adapters: the merged fp32 model, not the adapter
+            variants["fp32"]["size_bytes"] = variants[backend]["fp32_size_bytes"]
 
     sweeps: dict[str, list[Point]] = {}
     for name, entry in variants.items():
@@ -68,6 +63,7 @@ def optimize_member(
         predictions = family.predict(model, tokenizer, rows, _progress(reporter, name))
         entry["quality"] = family.score(predictions, rows)
         reporter.phase("benchmarking", variant=name)
+        sweep_started = time.perf_counter()
         sweeps[name] = sweep(
             _batch_runner(job, model, tokenizer, rows), settings.batch_sizes,
             max_batch_size=settings.max_batch_size, warmup=settings.warmup, repeats=settings.repeats,
@@ -75,6 +71,7 @@ def optimize_member(
             count_tokens=None if job.family == "classifier" else _token_counter(tokenizer),
             progress=lambda point, name=name: reporter.heartbeat(detail=_point_text(name, point)),
         )
+        entry["sweep_s"] = round(time.perf_counter() - sweep_started, 2)
         entry["points"] = [p.to_dict() for p in sweeps[name]]
         del model
         gc.collect()
