@@ -50,6 +50,10 @@ def throughput(variant: dict[str, Any], size: int) -> float | None:
                  and p["status"] == "ok"), None)
 
 
+def ratio(value: float | None) -> str:
+    return f"{value:.2f}x" if value else "-"
+
+
 def table(section: dict[str, Any], metric: str) -> list[str]:
     head = (f"{'model':<12} {'variant':<14} {'MB':>6} {'smaller':>8} {'layers':>7} {'val ' + metric:>13} "
             + " ".join(f"{'bs' + str(s) + '/s':>8}" for s in SHOWN)
@@ -70,8 +74,7 @@ def table(section: dict[str, Any], metric: str) -> list[str]:
             quality = f"{v['quality'][metric]:.2f}{change}"
             lines.append(
                 f"{name:<12} {variant_name:<14} {v['size_bytes'] / 2**20:>6.1f} "
-                f"{(str(v.get('size_ratio', '')) + 'x') if v.get('size_ratio') else '-':>8} "
-                f"{(str(v.get('layer_ratio', '')) + 'x') if v.get('layer_ratio') else '-':>7} {quality:>13} "
+                f"{ratio(v.get('size_ratio')):>8} {ratio(v.get('layer_ratio')):>7} {quality:>13} "
                 + " ".join(f"{r:>8.1f}" if r else f"{'-':>8}" for r in rates) + " "
                 + " ".join(f"{r / b:>5.2f}x" if r and b else f"{'-':>6}" for r, b in zip(rates, base, strict=True))
                 + f" {v.get('sweep_s', 0):>8.1f}"

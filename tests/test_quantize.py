@@ -16,11 +16,11 @@ from transformers import AutoTokenizer
 
 from models.checkpoint import MANIFEST, verify_checkpoint
 from models.job import TrainingJob
+from models.optimize.backends.ort import cpu_instruction_set
 from models.optimize.quantize import (
     BACKENDS,
     DESCRIPTOR,
     QuantizedVariant,
-    cpu_instruction_set,
     load_quantized,
     quantization_backend,
     quantize,
