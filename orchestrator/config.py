@@ -142,7 +142,7 @@ class Resources(Strict):
 class Timeouts(Strict):
     """Seconds; each limit names itself when it fires."""
 
-    load: float = Field(600, gt=0)
+    load: float = Field(600, gt=0, description="From the actor's launch until the model is loaded.")
     first_step: float = Field(600, gt=0)
     total: float = Field(4 * 3600, gt=0)
     stall: float = Field(300, gt=0)

@@ -242,7 +242,7 @@ class Supervisor:
         if path.exists() and job.attempt > 1:
             path.replace(path.with_name(f"{base}.attempt{job.attempt - 1}.log"))
         path.write_text(
-            f"{item.stage}: {job.name} (attempt {job.attempt})\nkind: {failure.kind.value}\n"
+            f"candidate: {job.name} (stage {item.stage}, attempt {job.attempt})\nkind: {failure.kind.value}\n"
             f"reason: {failure.reason}\nhint: {failure.hint}\n\n--- error ---\n{detail}\n\n"
             f"--- last {LOG_TAIL_LINES} lines of {item.log_file} ---\n{self._log_tail(item)}\n",
             encoding="utf-8",
@@ -286,9 +286,9 @@ class Supervisor:
         phase = state.get("phase", "queued")
         if now - entry.launched > limits.total:
             return "total", phase, limits.total
-        since = max(state.get("phase_since", entry.launched), entry.launched)
-        if phase in ("queued", "loading") and now - since > limits.load:
+        if phase in ("queued", "loading") and now - entry.launched > limits.load:  # actor start, imports, model load
             return "load", phase, limits.load
+        since = max(state.get("phase_since", entry.launched), entry.launched)
         if phase == "first_step" and now - since > limits.first_step:
             return "first_step", phase, limits.first_step
         last = max(state.get("last_report", entry.launched), entry.launched)
