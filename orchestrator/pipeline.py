@@ -8,21 +8,25 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from orchestrator.cluster import connect, disconnect
+from models.job import DataFiles
+from orchestrator.cluster import ClusterInfo, connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
 from orchestrator.data import label_order, lead_baseline_scores, prepare_data, run_data_files
 from orchestrator.failures import one_line
+from orchestrator.live import live_status
 from orchestrator.preflight import cluster_probe, run_preflight
 from orchestrator.progress import EventPrinter, print_optimize, print_preflight, print_summary
 from orchestrator.report.summary import build_summary, exit_code, write_summary
 from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.stages.optimize import run_optimize
 from orchestrator.stages.train import run_training
+from orchestrator.supervisor import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +46,17 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
     save_resolved_config(config, run_dir)
     data, labels = prepare_data(config, run_dir)
     printer = EventPrinter(quiet=quiet)
+    live = printer.console.is_terminal and not quiet  # a table redrawn in place; plain lines otherwise
+    printer.quiet = quiet or live  # under the live table, lines only for outcomes and retries
     stages: dict[str, dict[str, float]] = {}
     cluster = connect(config.ray)
     try:
+        if cluster.dashboard_url:
+            printer.console.print(f"Ray dashboard: {cluster.dashboard_url} (actors are named <stage>/<candidate>)")
         verdicts = run_preflight(config, run_dir, cluster_probe(cluster.gpus), cluster.gpus)
         print_preflight(verdicts, printer.console)
-        stage_started = time.time()
-        outcomes = run_training(config, data, labels, cluster, run_dir, printer, verdicts)
-        stages["train"] = {"wall_s": round(time.time() - stage_started, 2)}
-        stage_started = time.time()
-        ensemble = isolated_stage(
-            "ensemble", run_dir, run_ensemble, config, outcomes, data, labels, run_dir, cluster, printer
-        )
-        stages["ensemble"] = {"wall_s": round(time.time() - stage_started, 2)}
-        stage_started = time.time()
-        survivors = [o.name for o in outcomes if o.status == "succeeded"]
-        optimize = isolated_stage(
-            "optimize", run_dir, run_optimize, config, survivors, data, labels, run_dir, cluster, printer
-        )
-        stages["optimize"] = {"wall_s": round(time.time() - stage_started, 2)}
+        with live_status(run_dir, printer.console) if live else nullcontext():
+            outcomes, ensemble, optimize = run_stages(config, data, labels, cluster, run_dir, printer, verdicts, stages)
     finally:
         disconnect()
     summary = build_summary(config, outcomes, cluster, run_dir, started, stages)
@@ -71,6 +67,25 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
     print_summary(summary, printer.console)
     log.info("run %s: %s; summary in %s", config.experiment, summary["status"], run_dir / "summary.json")
     return exit_code(summary)
+
+
+def run_stages(
+    config: ExperimentConfig, data: DataFiles, labels: tuple[str, ...], cluster: ClusterInfo, run_dir: Path,
+    printer: EventPrinter, verdicts: dict[str, Any], stages: dict[str, dict[str, float]],
+) -> tuple[list[Outcome], dict[str, Any], dict[str, Any]]:
+    """Training, then the stages that use its survivors; each stage's wall time goes to `stages`."""
+    stage_started = time.time()
+    outcomes = run_training(config, data, labels, cluster, run_dir, printer, verdicts)
+    stages["train"] = {"wall_s": round(time.time() - stage_started, 2)}
+    stage_started = time.time()
+    ensemble = isolated_stage("ensemble", run_dir, run_ensemble, config, outcomes, data, labels, run_dir, cluster, printer)
+    stages["ensemble"] = {"wall_s": round(time.time() - stage_started, 2)}
+    stage_started = time.time()
+    survivors = [o.name for o in outcomes if o.status == "succeeded"]
+    optimize = isolated_stage("optimize", run_dir, run_optimize, config, survivors, data, labels, run_dir, cluster,
+                              printer)
+    stages["optimize"] = {"wall_s": round(time.time() - stage_started, 2)}
+    return outcomes, ensemble, optimize
 
 
 def rerun_optimize(config: ExperimentConfig, run_dir: Path, *, quiet: bool = False) -> int:

@@ -37,6 +37,8 @@ class StatusBoard:
         if kind == "phase":
             if payload.get("phase") != state.get("phase"):
                 state["phase_since"] = now
+            if payload.get("phase") == "training":
+                state.setdefault("training_since", now)  # for the ETA: steps done over time spent
             state.update(payload)
         else:
             state.update(payload)

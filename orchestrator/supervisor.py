@@ -86,9 +86,12 @@ class Supervisor:
         on_event: EventSink,
         poll_s: float = 0.5,
         max_concurrent: int | None = None,
+        decided: dict[str, Outcome] | None = None,
     ):
         """`max_concurrent` caps how many items run at once beyond what resources allow (the
-        optimize stage runs one at a time where models would share CPU cores and skew timings)."""
+        optimize stage runs one at a time where models would share CPU cores and skew timings).
+        `decided` are outcomes known without running (skipped by preflight, resumed), shown in
+        status.json beside the rest."""
         self.queue = deque(items)
         self.stage = items[0].stage if items else "train"
         self.cluster = cluster
@@ -100,7 +103,7 @@ class Supervisor:
         self.running: dict[Any, _Running] = {}
         self.first_launch: dict[str, float] = {}
         self.retry_notes: dict[str, list[str]] = {}
-        self.outcomes: dict[str, Outcome] = {}
+        self.outcomes: dict[str, Outcome] = dict(decided or {})
         self.snapshot: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ main loop
@@ -306,7 +309,8 @@ class Supervisor:
             status = {}
         stages = status.get("stages", {})
         stages[self.stage] = {
-            "running": sorted(e.item.name for e in self.running.values()),
+            "running": {e.item.name: {"launched": e.launched, "attempt": e.item.job.attempt}
+                        for e in self.running.values()},
             "queued": [item.name for item in self.queue],
             "live": self.snapshot,
             "finished": {name: o.to_dict() for name, o in self.outcomes.items()},

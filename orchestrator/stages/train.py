@@ -83,5 +83,5 @@ def run_training(
             continue
         on_event(f"train/{job.name}", decided[job.name].status, decided[job.name].to_dict())
     to_train = [training_item(job) for job in jobs if job.name not in decided]
-    trained = {o.name: o for o in Supervisor(to_train, cluster, run_dir, on_event).run()} if to_train else {}
+    trained = {o.name: o for o in Supervisor(to_train, cluster, run_dir, on_event, decided=decided).run()}
     return [decided.get(job.name) or trained[job.name] for job in jobs]
