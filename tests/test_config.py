@@ -31,6 +31,15 @@ def test_shipped_configs_exist() -> None:
     assert any(p.name == "full.yaml" for p in SHIPPED)
 
 
+def test_gpu_config_gives_each_real_model_a_gpu_and_qlora_to_the_large_ones() -> None:
+    config = load_config("configs/korean_summarization_gpu.yaml")  # found by spelling, like solar_10.7b
+    settings = {c.name: config.settings_for(c) for c in config.models}
+    assert {name: s.resources.gpus for name, s in settings.items()} == dict.fromkeys(settings, 1)
+    qlora = {c.name for c in config.models if c.lora is not None and c.quantization == "4bit"}
+    assert qlora == {"llama-3.2-korean-3b", "qwen3-4b", "solar-10.7b"}
+    assert all(not c.source.startswith("scratch:") for c in config.models)
+
+
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
     raw = tiny_experiment(tmp_path, [
         {"name": "a", "source": "scratch:bart-tny", "family": "seq2seq", "learnig_rate": 1e-3},
