@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shutil
 import time
 from pathlib import Path
@@ -19,18 +18,16 @@ from transformers import AutoConfig, PrinterCallback, Trainer, TrainerCallback, 
 
 from models.checkpoint import write_checkpoint
 from models.data.files import read_rows, write_jsonl
+from models.errors import NonFiniteLossError
 from models.families.base import ModelFamily
 from models.job import TrainingJob
 from models.precision import PrecisionPlan, decide_precision, detect_hardware, saved_dtype
 from models.registry import PRESETS, load_family, parse_source
 from models.reporting import Reporter
+from models.schedule import training_schedule
 from models.sources import ResolvedSource, resolve_source
 
 log = logging.getLogger(__name__)
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss was NaN or infinite on more steps than `max_nonfinite_steps` allows."""
 
 
 class GuardedTrainer(Trainer):
@@ -67,11 +64,17 @@ class HeartbeatCallback(TrainerCallback):
         self.examples_per_step = examples_per_step
         self.interval_s = interval_s
         self.loss: float | None = None
+        self.evaluations = 0
+        self._training = False
         self._started = 0.0
         self._last_sent = 0.0
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._started = time.monotonic()
+        self._training = True
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._training = False
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         if not logs:
@@ -79,6 +82,18 @@ class HeartbeatCallback(TrainerCallback):
         log.info("step %d: %s", state.global_step, ", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
         if "loss" in logs:
             self.loss = float(logs["loss"])
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
+                    **kwargs: Any) -> None:
+        """Each evaluation during training, with its loss and number (the final evaluation after
+        training is not one of them): a learning-rate sweep's early stopping decides on these."""
+        if not self._training or not metrics or "eval_loss" not in metrics:
+            return
+        self.evaluations += 1
+        self.reporter.heartbeat(
+            step=state.global_step, total_steps=state.max_steps, epoch=round(state.epoch or 0.0, 3),
+            eval_loss=round(float(metrics["eval_loss"]), 5), evaluation=self.evaluations,
+        )
 
     def on_prediction_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         """Evaluation batches count as signs of life too (a long eval is not a stall)."""
@@ -215,9 +230,8 @@ def _build_trainer(
 ) -> Any:
     s = job.settings
     examples_per_step = s.batch_size * s.gradient_accumulation
-    steps_per_epoch = max(1, math.ceil(len(train_features) / examples_per_step))
-    total_steps = s.max_steps or max(1, math.ceil(s.epochs * steps_per_epoch))
-    eval_every = min(steps_per_epoch, total_steps)
+    schedule = training_schedule(s, len(train_features))
+    total_steps, eval_every = schedule.total_steps, schedule.eval_every
     has_eval = bool(eval_features)
     args = TrainingArguments(
         output_dir=str(job.output_dir / "trainer"),

@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     create_model,
 )
@@ -62,6 +63,33 @@ def _auto_or_number(value: Any) -> Any:
 
 
 AutoFloat = Annotated[float | None, BeforeValidator(_auto_or_number)]
+
+
+def _rate_or_tuned(value: Any) -> Any:
+    """A learning rate: a number > 0, or 'tuned' (the best rate of the last `tune` sweep, put in
+    its place before anything trains)."""
+    if value is None:
+        return None  # per-candidate overrides are optional
+    if isinstance(value, str):
+        if canonical_name(value) == "tuned":
+            return "tuned"
+        try:
+            value = float(value)  # YAML reads 1e-3 (no dot) as a string
+        except ValueError:
+            raise PydanticCustomError(
+                "choice",
+                "{value} is not a learning rate; use a number greater than 0, or tuned (the best rate of the "
+                "last `tune` sweep){hint}",
+                {"value": repr(value), "hint": suggestion_text(value, ["tuned"])},
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise PydanticCustomError(
+            "choice", "{value} is invalid: use a number greater than 0, or tuned", {"value": repr(value)}
+        )
+    return float(value)
+
+
+LearningRate = Annotated[float | Literal["tuned"], BeforeValidator(_rate_or_tuned)]
 
 Precision = _choice("auto", "fp32", "fp16", "bf16")
 Family = _choice("seq2seq", "causal", "classifier")
@@ -165,7 +193,9 @@ class TrainingSettings(Strict):
 
     epochs: float = Field(3.0, gt=0)
     max_steps: int | None = Field(None, gt=0, description="Overrides epochs when set.")
-    learning_rate: float = Field(5e-4, gt=0)
+    learning_rate: LearningRate = Field(
+        5e-4, description="A number, or tuned: the best rate of the last `tune` sweep (<run dir>/tune/tune.json)."
+    )
     batch_size: int = Field(16, gt=0)
     eval_batch_size: int = Field(32, gt=0)
     gradient_accumulation: int = Field(1, gt=0)
@@ -248,10 +278,11 @@ class LearningRateSpace(Strict):
 
 class TuneConfig(Strict):
     learning_rate: LearningRateSpace = LearningRateSpace(min=1e-5, max=1e-2)
-    samples: int = Field(4, ge=1)
+    samples: int = Field(4, ge=1, description="Draws from a min/max range; a list of values is tried whole.")
     scheduler: _choice("asha", "none") = "asha"
-    max_concurrent: int | None = Field(None, ge=1)
-    grace_period: int = Field(1, ge=1)
+    max_concurrent: int | None = Field(None, ge=1, description="Default: as many trials as the cluster fits.")
+    grace_period: int = Field(1, ge=1, description="Evaluations (epochs) every trial gets before ASHA may stop it.")
+    reduction_factor: int = Field(2, ge=2, description="ASHA keeps the best 1/reduction_factor at each rung.")
     models: list[str] | None = None
 
 
@@ -266,10 +297,16 @@ class ExperimentConfig(Strict):
     ensemble: EnsembleConfig = EnsembleConfig()
     optimize: OptimizeConfig = OptimizeConfig()
     tune: TuneConfig = TuneConfig()
+    _source_file: str = PrivateAttr("")
 
     @property
     def run_dir(self) -> Path:
         return Path(self.output_dir) / self.experiment
+
+    @property
+    def source_file(self) -> str:
+        """The file this config was loaded from, for messages that give a command to run."""
+        return self._source_file or "<config>"
 
     def settings_for(self, candidate: Any) -> TrainingSettings:
         """The candidate's training settings: `defaults`, deep-merged with its own overrides."""
@@ -433,11 +470,10 @@ def _semantic_issues(raw: dict[str, Any]) -> list[ConfigIssue]:
             issues.append(ConfigIssue(
                 "tune.learning_rate", "give either min and max (log-uniform) or values, not both"
             ))
-        elif has_range and not (
-            isinstance(space.get("min"), int | float) and isinstance(space.get("max"), int | float)
-            and space["min"] < space["max"]
-        ):
-            issues.append(ConfigIssue("tune.learning_rate", "needs numbers min < max"))
+        elif has_range:
+            low, high = _number_or_none(space.get("min")), _number_or_none(space.get("max"))
+            if low is None or high is None or not low < high:
+                issues.append(ConfigIssue("tune.learning_rate", "needs numbers min < max"))
 
     candidates = raw.get("models") if isinstance(raw.get("models"), list) else []
     seen: dict[str, int] = {}
@@ -495,6 +531,16 @@ def _semantic_issues(raw: dict[str, Any]) -> list[ConfigIssue]:
                         f"no candidate named {name!r}{suggestion_text(str(name), names)}",
                     ))
     return issues
+
+
+def _number_or_none(value: Any) -> float | None:
+    """A number as pydantic will read it (YAML reads 1e-3, without a dot, as a string)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 # --------------------------------------------------------------------------- loading
@@ -636,7 +682,9 @@ def load_config(
         issues += _filter_candidates(raw, list(only))
     if issues:
         raise ConfigError(issues, str(config_path))
-    return validate_raw(raw, str(config_path))
+    config = validate_raw(raw, str(config_path))
+    config._source_file = str(config_path)
+    return config
 
 
 def load_run_config(run_dir: Path, overrides: Iterable[str] = ()) -> ExperimentConfig:

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from models.errors import NonFiniteLossError
 from models.job import TrainingJob
 from models.memory import OUT_OF_MEMORY
 
@@ -87,8 +88,6 @@ def one_line(exc: BaseException | str) -> str:
 
 def classify(exc: BaseException | None, *, died: bool = False, log_tail: str = "") -> Failure:
     """A raised exception (the original, unwrapped from RayTaskError) or an actor death."""
-    from models.training import NonFiniteLossError  # the actor's own error type
-
     if exc is not None and isinstance(exc, NonFiniteLossError):
         return Failure(FailureKind.NON_FINITE_LOSS, one_line(exc), HINTS[FailureKind.NON_FINITE_LOSS])
     name = type(exc).__name__ if exc is not None else ""

@@ -26,20 +26,25 @@ from orchestrator.report.summary import build_summary, exit_code, write_summary
 from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.stages.optimize import run_optimize
 from orchestrator.stages.train import run_training
+from orchestrator.stages.tune import resolve_learning_rates
 from orchestrator.supervisor import Outcome
 
 log = logging.getLogger(__name__)
 
 
-def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool = False) -> int:
+def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool = False, use_tuned: bool = False) -> int:
     """Run every stage of `config`; returns the process exit status (0, 1 or 3).
 
     Rerunning the same config resumes: candidates with a complete checkpoint for the same
-    settings are kept, the rest train. `fresh` discards earlier results first."""
+    settings are kept, the rest train. `fresh` discards earlier results first. Tuned learning
+    rates (`learning_rate: tuned`, or every candidate's with `use_tuned`) are put in first, so
+    everything after, config.yaml and fingerprints included, sees the numbers."""
+    config = resolve_learning_rates(config, use_tuned=use_tuned)
     started = time.time()
     run_dir = config.run_dir.resolve()
     if fresh:
-        for name in ("models", "errors", "ensemble", "optimize", "summary.json", "report.md", "status.json"):
+        for name in ("models", "errors", "ensemble", "optimize", "summary.json", "report.md", "report.html",
+                     "status.json"):
             path = run_dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -112,6 +117,44 @@ def rerun_optimize(config: ExperimentConfig, run_dir: Path, *, quiet: bool = Fal
     write_summary(summary, run_dir)
     print_optimize(section, printer.console)
     return 0 if section["status"] == "ok" else 1
+
+
+def tune_experiment(config: ExperimentConfig, names: list[str] | None, *, quiet: bool = False) -> int:
+    """`tune`: sweep the learning rate of each chosen candidate (`names`, else every one) and
+    write `tune/` in the run directory; a summary.json already there gets the section too.
+    Exit 0 when every candidate got a best rate, 3 when some did, 1 when none did."""
+    from rich.console import Console
+
+    from orchestrator.report.tune import print_tune
+    from orchestrator.stages.tune import chosen_candidates, run_sweep, write_tune
+
+    run_dir = config.run_dir.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    candidates = chosen_candidates(config, names)
+    data, labels = prepare_data(config, run_dir)
+    if data.validation is None:
+        raise ConfigError([ConfigIssue("data.validation", "a learning-rate sweep judges trials on a validation "
+                                                          "split; give data.validation (or builtin validation_size)")])
+    console = Console(highlight=False, soft_wrap=True)
+    cluster = connect(config.ray)
+    try:
+        verdicts = run_preflight(config.model_copy(update={"models": candidates}), run_dir,
+                                 cluster_probe(cluster.gpus), cluster.gpus)
+        print_preflight(verdicts, console)
+        models = run_sweep(config, candidates, data, labels, cluster, run_dir, None if quiet else console, verdicts)
+    finally:
+        disconnect()
+    section = write_tune(config, models, run_dir)
+    summary_path = run_dir / "summary.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        summary["tune"] = section
+        write_summary(summary, run_dir)
+    print_tune({**section, "models": models}, console)
+    console.print(f"tuned rates in {run_dir / 'tune' / 'tune.json'}; train with them: "
+                  f"python -m orchestrator run {config.source_file} --use-tuned")
+    found = sum(m["learning_rate"] is not None for m in models.values())
+    return 0 if found == len(models) else (3 if found else 1)
 
 
 def isolated_stage(name: str, run_dir: Path, stage: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:

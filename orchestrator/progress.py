@@ -120,8 +120,9 @@ def print_optimize(section: dict[str, Any] | None, console: Console) -> None:
 
     if not section:
         return
-    if section["status"] == "skipped":
-        console.print(f"optimize skipped: {escape(section['reason'])}")
+    if "models" not in section:  # skipped, or the stage itself failed
+        log_path = f" (log: {section['log']})" if section.get("log") else ""
+        console.print(f"optimize {section['status']}: {escape(section.get('reason', ''))}{escape(log_path)}")
         return
     table = Table(title=f"quantization and batch size (benchmarked {section['benchmarked']})")
     for column in ("model", "variant", "size", "quantized layers", "val metric", "verdict", "best batch", "vs fp32"):

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
 from models.job import TrainingJob
 from orchestrator.actors import StageWorker
 from orchestrator.cluster import ClusterInfo
-from orchestrator.failures import Failure, classify, decide, timeout_failure
+from orchestrator.failures import Failure, classify, decide, one_line, timeout_failure
 from orchestrator.status import StatusBoard, last_logged_phase
 from orchestrator.work import WorkItem
 
@@ -95,6 +95,7 @@ class Supervisor:
         self.queue = deque(items)
         self.stage = items[0].stage if items else "train"
         self.cluster = cluster
+        self.capacity = {"CPU": cluster.cpus, "GPU": cluster.gpus}  # follows nodes joining and leaving
         self.run_dir = run_dir
         self.on_event = on_event
         self.poll_s = poll_s
@@ -121,6 +122,7 @@ class Supervisor:
                 self.on_event(item.label, "queued", {})
         try:
             while self.queue or self.running:
+                self._refresh_capacity()
                 self._launch_what_fits()
                 ready, _ = ray.wait(list(self.running), num_returns=len(self.running), timeout=self.poll_s)
                 self._poll_board()  # before collecting, so a failure is told with its last phase
@@ -146,17 +148,27 @@ class Supervisor:
 
     def _unschedulable(self, job: TrainingJob) -> str | None:
         need = actor_resources(job, self.cluster)
-        total = {"CPU": self.cluster.cpus, "GPU": self.cluster.gpus}
+        total = self.capacity
         short = [f"{need[k]:g} {k}s (the cluster has {total[k]:g})" for k in need if need[k] > total[k]]
         return f"needs {' and '.join(short)}" if short else None
+
+    def _refresh_capacity(self) -> None:
+        """The cluster's CPUs and GPUs now: a node that leaves takes its share with it, so the
+        queue waits instead of launching actors Ray cannot place."""
+        resources = ray.cluster_resources()
+        capacity = {"CPU": float(resources.get("CPU", 0)), "GPU": float(resources.get("GPU", 0))}
+        if capacity != self.capacity:
+            log.info("cluster capacity now %g CPUs, %g GPUs (was %g, %g)", capacity["CPU"], capacity["GPU"],
+                     self.capacity["CPU"], self.capacity["GPU"])
+            self.capacity = capacity
 
     def _launch_what_fits(self) -> None:
         while self.queue:
             item = self.queue[0]
             need = actor_resources(item.job, self.cluster)
             used = self._used()
-            fits = used["CPU"] + need["CPU"] <= self.cluster.cpus + 1e-9 and (
-                used["GPU"] + need["GPU"] <= self.cluster.gpus + 1e-9
+            fits = used["CPU"] + need["CPU"] <= self.capacity["CPU"] + 1e-9 and (
+                used["GPU"] + need["GPU"] <= self.capacity["GPU"] + 1e-9
             )
             if self.running and (not fits or len(self.running) >= (self.max_concurrent or len(self.running) + 1)):
                 return
@@ -259,6 +271,9 @@ class Supervisor:
             snapshot = ray.get(self.board.snapshot.remote(), timeout=10)
         except GetTimeoutError:
             log.warning("the status board did not answer within 10 s; keeping the last snapshot")
+            return
+        except (RayActorError, ActorUnavailableError) as exc:  # phases and stalls go unseen; results still arrive
+            log.warning("the status board is unavailable (%s); keeping the last snapshot", one_line(exc))
             return
         for name, state in snapshot.items():
             before = self.snapshot.get(name, {})

@@ -47,3 +47,13 @@ def test_a_variant_that_loses_too_much_quality_is_rejected() -> None:
     assert [v["accepted"] for v in variants.values()] == [True, True, False, True, False]
     assert variants["far"]["metric_change"] == -1.5 and "more than optimize.max_quality_drop (1)" in variants["far"]["reason"]
     assert variants["skipped"]["reason"] == "no GPU"
+
+
+def test_a_failed_or_skipped_stage_reads_as_one_line_in_the_report() -> None:
+    from orchestrator.report.optimize import optimize_markdown
+
+    failed = {"status": "failed", "reason": "ActorUnavailableError: the board died", "log": "/r/errors/optimize.log"}
+    assert optimize_markdown(failed, "rougeL", Path("/r"))[-1] == (
+        "failed: ActorUnavailableError: the board died (log: `/r/errors/optimize.log`)")
+    assert optimize_markdown({"status": "skipped", "reason": "optimize.enabled is false"}, "rougeL",
+                             Path("/r"))[-1] == "skipped: optimize.enabled is false"

@@ -14,13 +14,14 @@ from orchestrator.cli import optimize as optimize_command
 from orchestrator.cli import predict as predict_command
 from orchestrator.cli import run as run_command
 from orchestrator.cli import status as status_command
+from orchestrator.cli import tune as tune_command
 from orchestrator.cli import validate as validate_command
 from orchestrator.config import ConfigError
 from orchestrator.report.summary import EXIT_USAGE
 
 COMMANDS = {
     "run": run_command, "validate": validate_command, "predict": predict_command, "optimize": optimize_command,
-    "status": status_command,
+    "status": status_command, "tune": tune_command,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "quantize a finished run's survivors and benchmark batch sizes (updates summary.json and report.md)"
+HELP = "quantize a finished run's survivors and benchmark batch sizes (updates summary.json and the reports)"
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:

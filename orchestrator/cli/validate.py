@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         res = settings.resources
         table.add_row(
             candidate.name, candidate.family, f"{source.kind}: {source.value}", adapters,
-            settings.precision, f"{settings.learning_rate:g}",
+            settings.precision, str(settings.learning_rate),  # a number, or "tuned" (put in by `run`)
             f"{res.cpus:g} CPU, {'auto' if res.gpus is None else f'{res.gpus:g}'} GPU",
         )
     console = Console(highlight=False, soft_wrap=True)

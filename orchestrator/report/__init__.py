@@ -1,1 +1,1 @@
-"""What a run leaves behind for people and for later stages: summary.json and report.md."""
+"""What a run leaves behind for people and for later stages: summary.json, report.md and report.html."""

@@ -58,8 +58,9 @@ def optimize_markdown(section: dict[str, Any] | None, metric: str, run_dir: Path
     if not section:
         return []
     lines = ["", "## Quantization and batch size", ""]
-    if section["status"] == "skipped":
-        return lines + [f"skipped: {section['reason']}"]
+    if "models" not in section:  # skipped, or the stage itself failed
+        return lines + [f"{section['status']}: {section.get('reason', '')}"
+                        + (f" (log: `{section['log']}`)" if section.get("log") else "")]
     lines += [f"Benchmarked {section['benchmarked']}. Quality is {metric} on the validation split; a variant "
               "that loses more than `optimize.max_quality_drop` against fp32 is rejected and never recommended."]
     for name, model in section["models"].items():

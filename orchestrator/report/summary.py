@@ -1,4 +1,4 @@
-"""summary.json (data for later stages and tools) and report.md (for people)."""
+"""summary.json (data for later stages and tools), report.md and report.html (for people)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from typing import Any
 
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
+from orchestrator.report.html import render_html
 from orchestrator.report.numbers import fmt_number
 from orchestrator.report.optimize import optimize_markdown
+from orchestrator.report.tune import tune_markdown, tune_section
 from orchestrator.supervisor import Outcome
 
 EXIT_OK, EXIT_NOTHING_USABLE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -52,6 +54,7 @@ def build_summary(
         "stages": stages,
         "leaderboard": leaderboard(models, metric),
         "models": models,
+        "tune": tune_section(run_dir),
     }
 
 
@@ -74,7 +77,9 @@ def exit_code(summary: dict[str, Any]) -> int:
 def write_summary(summary: dict[str, Any], run_dir: Path) -> Path:
     path = run_dir / "summary.json"
     path.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    (run_dir / "report.md").write_text(render_markdown(summary), encoding="utf-8")
+    markdown = render_markdown(summary)
+    (run_dir / "report.md").write_text(markdown, encoding="utf-8")
+    (run_dir / "report.html").write_text(render_html(markdown, run_dir), encoding="utf-8")
     return path
 
 
@@ -105,6 +110,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"| *lead baseline (first turn)* | - | - | {fmt_number(lead.get('validation', {}).get(metric))} | "
             f"{fmt_number(lead.get('test', {}).get(metric))} | - | - | - |"
         )
+    lines += tune_markdown(summary.get("tune"))
     lines += ensemble_markdown(summary.get("ensemble"), metric)
     lines += optimize_markdown(summary.get("optimize"), metric, Path(summary["run_dir"]))
     failures = [(n, m) for n, m in summary["models"].items() if m["status"] != "succeeded"]

@@ -1,0 +1,497 @@
+"""The learning-rate sweep: Ray Tune trials per candidate, ASHA early stopping, the best rate kept
+in `<run_dir>/tune/tune.json` for `run --use-tuned` (or `learning_rate: tuned`).
+
+One Tuner per chosen candidate, one after the other, since ASHA ranks trials by validation loss,
+which only compares trials of the same model. A trial is one call of
+`models.training.train_candidate`, the code `run` trains with, in a Tune actor with the
+candidate's resources, writing into `<run_dir>/tune/trials/<model>/<trial id>/` (never into
+`models/`, where `run` keeps its checkpoints). As many trials of a sweep run at once as the
+cluster fits, or `tune.max_concurrent`.
+
+A trial reports its validation loss after every evaluation during training (once an epoch;
+cheap, no generation), which ASHA stops trials on, and at the end its task metric on the
+validation split, which chooses the best rate (`best_trial`). A trial that raises, dies or
+passes `timeouts.total` is classified like a failed candidate (`failures.classify`) and recorded
+with its one-line reason; it never ends the sweep.
+"""
+
+from __future__ import annotations
+
+import csv
+import ctypes
+import dataclasses
+import json
+import logging
+import math
+import os
+import pickle
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.exceptions import RayActorError, RayTaskError
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import BasicVariantGenerator
+from rich.console import Console
+from rich.markup import escape
+
+from models.job import DataFiles, TrainingJob
+from models.schedule import training_schedule
+from orchestrator.cluster import ClusterInfo
+from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, TrainingSettings, TuneConfig
+from orchestrator.failures import Failure, classify, timeout_failure
+from orchestrator.logging_setup import setup_logging
+from orchestrator.names import canonical_name
+from orchestrator.preflight import CandidatePreflight
+from orchestrator.report.numbers import fmt_number
+from orchestrator.report.tune import PLOT, fmt_rate, plot_sweep, tune_section
+from orchestrator.stages.train import candidate_job
+from orchestrator.supervisor import actor_resources
+
+log = logging.getLogger(__name__)
+
+ASHA_METRIC = "eval_loss"  # reported after every evaluation during training; lower is better
+TIME_ATTR = "evaluation"  # ASHA's clock: evaluations done (epochs, or one when shorter)
+FINAL_METRIC = "validation_metric"  # the task metric on validation, reported once at the end
+TIMED_OUT_MARK = "timed_out"  # written by a trial that ends itself at its time limit
+TRIAL_STATUSES = ("completed", "stopped_early", "failed")
+LOG_TAIL_LINES = 60
+HARD_EXIT_S = 30.0  # after the time limit, how long a trial stuck in native code gets to notice
+
+
+# --------------------------------------------------------------------------- what is searched
+
+
+def search_space(settings: TuneConfig) -> dict[str, Any]:
+    """Setting name -> Tune domain. Each key is a `TrainingSettings` field a trial overrides, so
+    another hyperparameter joins the sweep by adding its entry here (and its range to TuneConfig)."""
+    space = settings.learning_rate
+    if space.values is not None:
+        return {"learning_rate": tune.grid_search(list(space.values))}
+    return {"learning_rate": tune.loguniform(space.min, space.max)}
+
+
+def num_samples(space: dict[str, Any], samples: int) -> int:
+    """A list of values is tried whole, once each; ranges are sampled `samples` times (times the
+    grid, when a range and a list are combined)."""
+    grids_only = all(isinstance(domain, dict) and "grid_search" in domain for domain in space.values())
+    return 1 if grids_only else samples
+
+
+def trial_settings(settings: TrainingSettings, params: dict[str, Any]) -> TrainingSettings:
+    """The candidate's settings with a trial's values, validated like any config value."""
+    return TrainingSettings.model_validate({**settings.model_dump(), **params})
+
+
+def make_scheduler(settings: TuneConfig, evaluations: int) -> tuple[ASHAScheduler | None, str]:
+    """ASHA on the validation loss, with rungs only before a trial's last evaluation, and trials
+    that pass the last rung kept to the end (`stop_last_trials=False`): a trial that trains to
+    the end always reaches its final metric. Returns the scheduler (None: every trial runs to the
+    end) and a sentence saying which."""
+    if settings.scheduler == "none":
+        return None, "No early stopping (tune.scheduler: none); every trial trained to the end."
+    max_t = evaluations - 1
+    if max_t < settings.grace_period:
+        return None, (
+            f"ASHA had nothing to stop: trials evaluate {evaluations} time(s), and it needs more than "
+            f"tune.grace_period ({settings.grace_period}); train for more epochs to let it stop trials early."
+        )
+    scheduler = ASHAScheduler(
+        time_attr=TIME_ATTR, metric=ASHA_METRIC, mode="min", max_t=max_t,
+        grace_period=settings.grace_period, reduction_factor=settings.reduction_factor, stop_last_trials=False,
+    )
+    return scheduler, (
+        f"ASHA compared trials by validation loss after each of their {evaluations} evaluations (epochs) and "
+        f"stopped those outside the best 1/{settings.reduction_factor}, after at least {settings.grace_period}."
+    )
+
+
+def best_trial(trials: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The finished trial with the highest validation task metric (ties: the lower final loss).
+
+    Not the lowest eval loss, although ASHA stops trials on it: loss is what is cheap to compare
+    after every epoch, but candidates are judged on the task metric (the leaderboard's ROUGE-L or
+    accuracy), and the two can disagree (a rate that lowers teacher-forced loss can still
+    generate worse summaries). Trials stopped early are left out: they have no final metric, and
+    their loss after fewer epochs does not compare with a full run's."""
+    finished = [t for t in trials if t["status"] == "completed" and t.get("validation_metric") is not None]
+    if not finished:
+        return None
+    return max(finished, key=lambda t: (t["validation_metric"], -(t.get("final_eval_loss") or math.inf)))
+
+
+# --------------------------------------------------------------------------- inside a trial
+
+
+class TuneReporter:
+    """The `models.reporting.Reporter` a trial trains with: phases and heartbeats go to the
+    trial's log; every evaluation during training also goes to Tune, where ASHA may stop it."""
+
+    def __init__(self) -> None:
+        self.current_phase = "queued"
+
+    def phase(self, phase: str, **info: Any) -> None:
+        self.current_phase = phase
+        log.info("phase %s", phase)
+
+    def heartbeat(self, **metrics: Any) -> None:
+        if TIME_ATTR not in metrics:
+            return
+        loss = metrics["eval_loss"]
+        tune.report({ASHA_METRIC: loss if math.isfinite(loss) else math.inf, TIME_ATTR: metrics[TIME_ATTR],
+                     "step": metrics.get("step")})
+
+
+class TrialTimeoutError(TimeoutError):
+    """A trial passed its time limit (`timeouts.total`); raised into its training thread."""
+
+
+@contextmanager
+def time_limit(seconds: float, trial_dir: Path, reporter: TuneReporter) -> Iterator[None]:
+    """Tune has no time limit per trial, so a trial keeps its own (`timeouts.total`, counted from
+    the trial's start). Past it, the trial notes its phase in `timed_out` (the driver reads it
+    back as a timeout) and `TrialTimeoutError` is raised in the training thread, which ends at
+    its next Python instruction; one stuck inside native code for `HARD_EXIT_S` more ends its
+    process instead, which Tune records as a failed trial too."""
+    training_thread = threading.get_ident()
+    finished = threading.Event()
+
+    def expire() -> None:
+        (trial_dir / TIMED_OUT_MARK).write_text(reporter.current_phase, encoding="utf-8")
+        log.error("the total limit of %g s passed in phase %s; ending the trial", seconds, reporter.current_phase)
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(training_thread), ctypes.py_object(TrialTimeoutError))
+        if not finished.wait(HARD_EXIT_S):
+            log.error("still running %g s later; ending the process", HARD_EXIT_S)
+            logging.shutdown()
+            os._exit(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        timer.cancel()
+
+
+def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str) -> None:
+    """One trial, in its Tune actor: the candidate's training with the trial's values. Its
+    weights are deleted afterwards (`run` trains the final model); metrics, predictions and the
+    log stay."""
+    from models.training import train_candidate  # torch and transformers load here, not on the driver
+
+    trial_id = tune.get_context().get_trial_id()
+    job = dataclasses.replace(job, settings=trial_settings(job.settings, params), output_dir=job.output_dir / trial_id)
+    job.output_dir.mkdir(parents=True, exist_ok=True)
+    setup_logging(log_file=job.output_dir / "train.log", prefix=f"tune/{job.name}/{trial_id}", console=False)
+    log.info("trial %s: %s", trial_id, ", ".join(f"{k}={v}" for k, v in params.items()))
+    reporter = TuneReporter()
+    with time_limit(job.settings.timeouts.total, job.output_dir, reporter):
+        result = train_candidate(job, reporter)
+    shutil.rmtree(job.output_dir / "checkpoint", ignore_errors=True)
+    metrics = result["metrics"]
+    tune.report({ASHA_METRIC: metrics.get("eval_loss", math.inf),
+                 FINAL_METRIC: metrics.get("validation", {}).get(metric), "wall_s": result["wall_s"]})
+
+
+# --------------------------------------------------------------------------- on the driver
+
+
+class TrialLog(tune.Callback):
+    """Driver side: one line per trial result and ending, and each trial's history for the table."""
+
+    def __init__(self, job: TrainingJob, metric: str, evaluations: int, console: Console | None = None):
+        self.job = job
+        self.name = job.name
+        self.metric = metric
+        self.evaluations = evaluations
+        self.console = console
+        self.trials: dict[str, dict[str, Any]] = {}
+        self.started = time.monotonic()
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles its callbacks with the experiment
+        return {**self.__dict__, "console": None}
+
+    def _print(self, trial: Any, text: str) -> None:
+        if self.console is not None:
+            label = f"tune/{self.name}/{trial.trial_id.rsplit('_', 1)[-1]}"
+            rate = fmt_rate(trial.config.get("learning_rate"))
+            self.console.print(f"{time.monotonic() - self.started:7.1f}s  {escape(label):<30} lr {rate:<8} {text}")
+
+    def _entry(self, trial: Any) -> dict[str, Any]:
+        return self.trials.setdefault(trial.trial_id, {"evaluations": 0, "started": time.time()})
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._entry(trial)["started"] = time.time()
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+        entry = self._entry(trial)
+        if TIME_ATTR in result:
+            entry["evaluations"] = result[TIME_ATTR]
+            entry["last_eval_loss"] = result[ASHA_METRIC]
+            self._print(trial, f"evaluation {result[TIME_ATTR]}/{self.evaluations}  eval loss {result[ASHA_METRIC]:.4f}")
+        elif FINAL_METRIC in result:
+            entry["final_eval_loss"] = result[ASHA_METRIC]
+            entry[FINAL_METRIC] = result[FINAL_METRIC]
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        entry = self._entry(trial)
+        entry["ended"] = time.time()
+        if FINAL_METRIC in entry:
+            self._print(trial, f"[green]completed[/green]: validation {self.metric} {fmt_number(entry[FINAL_METRIC])}")
+        else:
+            self._print(trial, f"[yellow]stopped early[/yellow] after {entry['evaluations']} evaluation(s)")
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._entry(trial)["ended"] = time.time()
+        saved = Path(trial.pickled_error_file or "")  # on the driver's disk now; in storage only later
+        error = pickle.loads(saved.read_bytes()) if saved.is_file() else None
+        reason = trial_failure(error, self.job.output_dir / trial.trial_id, self.job).reason if error else "see below"
+        self._print(trial, f"[red]failed[/red]: {escape(reason)}")
+
+
+def trial_failure(error: BaseException, trial_dir: Path, job: TrainingJob) -> Failure:
+    """Why a trial failed, in the words `run` uses for a failed candidate."""
+    mark = trial_dir / TIMED_OUT_MARK
+    if mark.is_file():
+        return timeout_failure("total", mark.read_text(encoding="utf-8"), job.settings.timeouts.total, job.name)
+    tail = _log_tail(trial_dir / "train.log")
+    if isinstance(error, RayTaskError):
+        return classify(error.cause if error.cause is not None else error, log_tail=tail)
+    if isinstance(error, RayActorError):
+        return classify(error, died=True, log_tail=tail)
+    return classify(error, log_tail=tail)
+
+
+def _log_tail(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:])
+
+
+def _finite(value: Any) -> float | None:
+    return round(float(value), 5) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _trial_dirname(trial: Any) -> str:
+    return trial.trial_id
+
+
+@contextmanager
+def _quiet_tune() -> Iterator[None]:
+    """Tune logs every failed trial's traceback and a summary of incomplete trials; the sweep
+    reports both itself (the table, and `error.log` in the trial's directory)."""
+    loggers = [logging.getLogger(name) for name in ("ray.tune", "ray.air", "ray.train")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def sweep_fingerprint(config: ExperimentConfig, candidate: Any) -> str:
+    """The candidate's config fingerprint with the searched settings left out: a tuned rate was
+    found for exactly these data and settings."""
+    fixed = candidate.model_copy(update=dict.fromkeys(search_space(config.tune), 1.0))
+    return config.fingerprint(fixed)
+
+
+def sweep_candidate(
+    config: ExperimentConfig, candidate: Any, data: DataFiles, labels: tuple[str, ...], cluster: ClusterInfo,
+    run_dir: Path, console: Console | None,
+) -> dict[str, Any]:
+    """One candidate's sweep: its section of tune.json."""
+    started = time.time()
+    name = candidate.name
+    job = candidate_job(config, candidate, DataFiles(data.train, data.validation, None), labels, run_dir)
+    job = dataclasses.replace(job, output_dir=(run_dir / "tune" / "trials" / name).resolve())
+    storage = (run_dir / "tune" / "ray").resolve()
+    for directory in (job.output_dir, storage / name):  # a new sweep replaces the last one's trials
+        shutil.rmtree(directory, ignore_errors=True)
+    need = actor_resources(job, cluster)
+    short = [f"{need[k]:g} {k}s (the cluster has {total:g})"
+             for k, total in (("CPU", cluster.cpus), ("GPU", cluster.gpus)) if need[k] > total]
+    if short:
+        return _not_swept("skipped", f"a trial needs {' and '.join(short)}; lower the candidate's resources", started)
+    fits = min(int(cluster.cpus // need["CPU"]), int(cluster.gpus // need["GPU"]) if need["GPU"] else 10**6)
+    concurrency = config.tune.max_concurrent or max(1, fits)
+    train_examples = sum(1 for line in data.train.open(encoding="utf-8") if line.strip())
+    evaluations = training_schedule(job.settings, train_examples).evaluations
+    scheduler, description = make_scheduler(config.tune, evaluations)
+    space = search_space(config.tune)
+    resources = {"cpu": need["CPU"], "gpu": need["GPU"]}
+    if job.settings.resources.memory_gb:
+        resources["memory"] = int(job.settings.resources.memory_gb * 2**30)
+    trial_log = TrialLog(job, config.task.resolved_metric(), evaluations, console)
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(run_trial, job=job, metric=config.task.resolved_metric()), resources),
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            scheduler=scheduler, num_samples=num_samples(space, config.tune.samples),
+            max_concurrent_trials=concurrency, search_alg=BasicVariantGenerator(random_state=job.settings.seed),
+            trial_dirname_creator=_trial_dirname,
+        ),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0, callbacks=[trial_log],
+                                  failure_config=tune.FailureConfig(max_failures=0)),
+    )
+    log.info("tune/%s: %s trial(s) at a time, %d evaluation(s) each", name, concurrency, evaluations)
+    with _quiet_tune():
+        results = tuner.fit()
+    trials = [_trial_row(result, trial_log, job) for result in results]
+    trials.sort(key=lambda t: t["trial"])
+    best = best_trial(trials)
+    section = {
+        "status": "ok" if best else "failed",
+        "learning_rate": best["learning_rate"] if best else None,
+        "best": ({"trial": best["trial"], "learning_rate": best["learning_rate"],
+                  "validation_metric": best["validation_metric"]} if best else None),
+        "reason": None if best else "no trial finished: " + "; ".join(
+            sorted({t["error"] for t in trials if t.get("error")}) or ["all were stopped early"]),
+        "sweep": describe(config),
+        "evaluations": evaluations,
+        "scheduler": description,
+        "concurrency": concurrency,
+        "counts": {status: sum(t["status"] == status for t in trials) for status in TRIAL_STATUSES},
+        "trials": trials,
+        "fingerprint": sweep_fingerprint(config, candidate),
+        "wall_s": round(time.time() - started, 2),
+    }
+    return section
+
+
+def _trial_row(result: Any, trial_log: TrialLog, job: TrainingJob) -> dict[str, Any]:
+    trial_id = Path(result.path).name
+    trial_dir = job.output_dir / trial_id
+    entry = trial_log.trials.get(trial_id, {})
+    row: dict[str, Any] = {
+        "trial": trial_id,
+        **result.config,
+        "status": "completed" if FINAL_METRIC in entry else "stopped_early",
+        "evaluations": entry.get("evaluations", 0),
+        "last_eval_loss": _finite(entry.get("last_eval_loss")),
+        "final_eval_loss": _finite(entry.get("final_eval_loss")),
+        "validation_metric": _finite(entry.get(FINAL_METRIC)),
+        "wall_s": round(entry["ended"] - entry["started"], 2) if "ended" in entry else None,
+        "error": None,
+        "dir": str(trial_dir),
+    }
+    if result.error is not None:
+        failure = trial_failure(result.error, trial_dir, job)
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        error_log = trial_dir / "error.log"
+        error_log.write_text(
+            f"trial: {trial_id} of {job.name} ({', '.join(f'{k}={v}' for k, v in result.config.items())})\n"
+            f"kind: {failure.kind.value}\nreason: {failure.reason}\nhint: {failure.hint}\n\n--- error ---\n"
+            f"{result.error}\n\n--- last {LOG_TAIL_LINES} lines of train.log ---\n{_log_tail(trial_dir / 'train.log')}\n",
+            encoding="utf-8",
+        )
+        row.update(status="failed", error=failure.reason, failure_kind=failure.kind.value, hint=failure.hint,
+                   log=str(error_log))
+    shutil.rmtree(trial_dir / "trainer", ignore_errors=True)  # a stopped trial's Trainer checkpoints
+    return row
+
+
+def _not_swept(status: str, reason: str, started: float) -> dict[str, Any]:
+    return {"status": status, "learning_rate": None, "best": None, "reason": reason, "trials": [],
+            "wall_s": round(time.time() - started, 2)}
+
+
+def chosen_candidates(config: ExperimentConfig, names: list[str] | None) -> list[Any]:
+    """The candidates to sweep: `names` (tune.models), or every candidate of the config."""
+    wanted = {canonical_name(n) for n in names} if names is not None else None
+    return [c for c in config.models if wanted is None or canonical_name(c.name) in wanted]
+
+
+def run_sweep(
+    config: ExperimentConfig, candidates: list[Any], data: DataFiles, labels: tuple[str, ...], cluster: ClusterInfo,
+    run_dir: Path, console: Console | None, preflight: dict[str, CandidatePreflight],
+) -> dict[str, Any]:
+    """Every chosen candidate's sweep, one after the other: the new models of tune.json. Trials
+    are judged on the validation split, which `data` must have."""
+    models = {}
+    for candidate in candidates:
+        verdict = preflight.get(candidate.name)
+        if verdict is not None and not verdict.ok:
+            models[candidate.name] = _not_swept("skipped", f"preflight: {verdict.reason}; fix: {verdict.fix}", time.time())
+            continue
+        models[candidate.name] = sweep_candidate(config, candidate, data, labels, cluster, run_dir, console)
+    return models
+
+
+def describe(config: ExperimentConfig) -> dict[str, Any]:
+    """A sweep's settings, as recorded with each model's trials in tune.json."""
+    return {
+        "space": {"learning_rate": config.tune.learning_rate.model_dump(exclude_none=True)},
+        "samples": config.tune.samples,
+        "scheduler": config.tune.scheduler,
+        "asha": {"metric": ASHA_METRIC, "time_attr": TIME_ATTR, "grace_period": config.tune.grace_period,
+                 "reduction_factor": config.tune.reduction_factor},
+    }
+
+
+def write_tune(config: ExperimentConfig, models: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, Any]:
+    """tune/tune.json (models swept earlier and not now are kept), tune/trials.csv and the plot;
+    returns the whole section."""
+    out = run_dir / "tune"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "tune.json"
+    earlier = (tune_section(run_dir) or {}).get("models", {})
+    section = {"metric": config.task.resolved_metric(), "models": {**earlier, **models}, "updated": time.time()}
+    if any(m.get("trials") for m in section["models"].values()):
+        plot_sweep(section, run_dir / PLOT)
+        section["plot"] = PLOT
+    path.write_text(json.dumps(section, indent=2, ensure_ascii=False), encoding="utf-8")
+    columns = ["trial", "learning_rate", "status", "evaluations", "last_eval_loss", "final_eval_loss",
+               "validation_metric", "wall_s", "error", "dir"]
+    with (out / "trials.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["model", *columns[:6], f"validation_{section['metric']}", *columns[7:]])
+        for name, model in section["models"].items():
+            for t in model.get("trials", []):
+                writer.writerow([name, *(t.get(k) for k in columns)])
+    return section
+
+
+# --------------------------------------------------------------------------- using the result
+
+
+def resolve_learning_rates(config: ExperimentConfig, *, use_tuned: bool = False) -> ExperimentConfig:
+    """The config with every `learning_rate: tuned` (every candidate's rate, with `use_tuned`)
+    replaced by the best rate of its last sweep, set on the candidate itself: from here on
+    `settings_for`, the fingerprint (so resume never reuses a checkpoint trained at another
+    rate), config.yaml and the jobs all see that number. A candidate without a tuned rate is a
+    config error naming the sweep that makes one."""
+    wanted = [c for c in config.models if use_tuned or config.settings_for(c).learning_rate == "tuned"]
+    if not wanted:
+        return config
+    run_dir = config.run_dir.resolve()
+    section = tune_section(run_dir) or {"models": {}}
+    issues, rates = [], {}
+    for candidate in wanted:
+        index = config.models.index(candidate)
+        model = section["models"].get(candidate.name) or {}
+        where = "--use-tuned" if use_tuned else f"models[{index}].learning_rate"
+        sweep = f"python -m orchestrator tune {config.source_file} --only {candidate.name}"
+        if model.get("learning_rate") is None:
+            found = (f"its sweep found none ({model.get('reason')})" if model
+                     else f"{run_dir / 'tune' / 'tune.json'} has no sweep of it")
+            issues.append(ConfigIssue(where, f"no tuned learning rate for {candidate.name!r}: {found}; run {sweep}"))
+            continue
+        if model.get("fingerprint") != sweep_fingerprint(config, candidate):
+            log.warning("%s: its learning rate was tuned with other data or settings; rerun %s to tune it again",
+                        candidate.name, sweep)
+        rates[candidate.name] = model["learning_rate"]
+        log.info("%s: learning rate %s, tuned (tune/tune.json)", candidate.name, fmt_rate(model["learning_rate"]))
+    if issues:
+        raise ConfigError(issues, config.source_file)
+    models = [c.model_copy(update={"learning_rate": rates[c.name]}) if c.name in rates else c for c in config.models]
+    return config.model_copy(update={"models": models})

@@ -1,0 +1,306 @@
+"""The learning-rate sweep: search space, scheduler, best-rate rule, `learning_rate: tuned`, the
+report; and one real sweep with Ray Tune whose tuned rates a `run` then trains with."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from models.reporting import RecordingReporter
+from models.schedule import training_schedule
+from orchestrator.cli import main
+from orchestrator.config import ConfigError, TuneConfig, load_config, validate_raw
+from orchestrator.pipeline import save_resolved_config
+from orchestrator.report.summary import render_markdown
+from orchestrator.report.tune import tune_markdown
+from orchestrator.stages.tune import (
+    best_trial,
+    make_scheduler,
+    num_samples,
+    resolve_learning_rates,
+    search_space,
+    sweep_fingerprint,
+    trial_settings,
+    write_tune,
+)
+from tests.conftest import read_json, tiny_experiment, write_yaml
+
+MODELS = [
+    {"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
+    {"name": "llama", "source": "scratch:llama-tiny", "family": "causal", "learning_rate": 3e-3},
+]
+
+
+def models() -> list[dict[str, Any]]:
+    return copy.deepcopy(MODELS)
+
+
+def experiment(tmp_path: Path, **sections: Any) -> Path:
+    return write_yaml(tmp_path / "exp.yaml", tiny_experiment(tmp_path, models(), **sections))
+
+
+def write_sweep(config: Any, rates: dict[str, float | None]) -> None:
+    """tune/tune.json as a sweep of `config` that found `rates` would leave it."""
+    path = config.run_dir / "tune" / "tune.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    models = {
+        name: {"learning_rate": rate, "reason": None if rate else "no trial finished: all were stopped early",
+               "fingerprint": sweep_fingerprint(config, config.candidate(name))}
+        for name, rate in rates.items()
+    }
+    path.write_text(json.dumps({"models": models}), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- what is searched
+
+
+def test_search_space_from_a_range_is_sampled_log_uniformly() -> None:
+    settings = TuneConfig(learning_rate={"min": 1e-5, "max": 1e-2}, samples=6)
+    space = search_space(settings)
+    assert list(space) == ["learning_rate"]
+    domain = space["learning_rate"]
+    assert (domain.lower, domain.upper) == (1e-5, 1e-2)
+    assert type(domain.get_sampler()).__name__ == "_LogUniform"
+    assert num_samples(space, settings.samples) == 6
+
+
+def test_search_space_from_a_list_tries_every_value_once_in_order() -> None:
+    settings = TuneConfig(learning_rate={"values": [1e-3, 1e-4, 3e-3]}, samples=6)
+    space = search_space(settings)
+    assert space == {"learning_rate": {"grid_search": [1e-3, 1e-4, 3e-3]}}
+    assert num_samples(space, settings.samples) == 1
+
+
+def test_a_trial_overrides_the_settings_it_searches_and_is_validated(tmp_path: Path) -> None:
+    config = load_config(experiment(tmp_path))
+    settings = config.settings_for(config.models[0])
+    assert trial_settings(settings, {"learning_rate": 7e-4}).learning_rate == 7e-4
+    assert trial_settings(settings, {"learning_rate": 7e-4}).batch_size == settings.batch_size
+    with pytest.raises(ValidationError):
+        trial_settings(settings, {"learning_rate": -1.0})
+
+
+def test_asha_rungs_end_before_the_last_evaluation() -> None:
+    settings = TuneConfig(grace_period=1, reduction_factor=2)
+    scheduler, text = make_scheduler(settings, evaluations=4)
+    assert scheduler is not None and scheduler._max_t == 3 and "4 evaluations" in text
+    assert [milestone for milestone, _ in scheduler._brackets[0]._rungs] == [2, 1]
+    scheduler, text = make_scheduler(settings, evaluations=1)
+    assert scheduler is None and "nothing to stop" in text
+    assert make_scheduler(TuneConfig(scheduler="none"), evaluations=4)[0] is None
+
+
+def test_evaluations_are_one_per_epoch() -> None:
+    config = validate_raw(tiny_experiment(Path("/tmp"), models()[:1]))
+    settings = config.defaults.model_copy(update={"max_steps": None, "epochs": 4, "batch_size": 8})
+    schedule = training_schedule(settings, 64)
+    assert (schedule.total_steps, schedule.eval_every, schedule.evaluations) == (32, 8, 4)
+    assert training_schedule(config.defaults, 96).evaluations == 1  # max_steps 12: one epoch
+
+
+def test_best_rate_is_the_finished_trial_with_the_highest_task_metric() -> None:
+    trials = [
+        {"trial": "a", "learning_rate": 1e-3, "status": "completed", "validation_metric": 30.0, "final_eval_loss": 4.0},
+        {"trial": "b", "learning_rate": 3e-3, "status": "completed", "validation_metric": 32.0, "final_eval_loss": 4.5},
+        {"trial": "c", "learning_rate": 1e-4, "status": "stopped_early", "last_eval_loss": 3.0},
+        {"trial": "d", "learning_rate": 1e30, "status": "failed", "error": "NonFiniteLossError: ..."},
+        {"trial": "e", "learning_rate": 2e-3, "status": "completed", "validation_metric": 32.0, "final_eval_loss": 4.2},
+    ]
+    assert best_trial(trials)["trial"] == "e"  # the tie on the metric goes to the lower loss
+    assert best_trial(trials[2:4]) is None
+
+
+def test_eval_heartbeats_number_the_evaluations_during_training_only() -> None:
+    from models.training import HeartbeatCallback
+
+    reporter = RecordingReporter()
+    callback = HeartbeatCallback(reporter, examples_per_step=8)
+    state = SimpleNamespace(global_step=8, max_steps=32, epoch=1.0)
+    callback.on_train_begin(None, state, None)
+    callback.on_evaluate(None, state, None, metrics={"eval_loss": 4.25})
+    callback.on_evaluate(None, state, None, metrics={"eval_loss": 3.5})
+    callback.on_train_end(None, state, None)
+    callback.on_evaluate(None, state, None, metrics={"eval_loss": 3.5})  # the final one, after training
+    beats = [e for kind, e in reporter.events if kind == "heartbeat"]
+    assert [(b["evaluation"], b["eval_loss"]) for b in beats] == [(1, 4.25), (2, 3.5)]
+
+
+# --------------------------------------------------------------------------- learning_rate: tuned
+
+
+def test_tuned_is_accepted_anywhere_a_rate_is_and_typos_are_caught(tmp_path: Path) -> None:
+    raw = tiny_experiment(tmp_path, models())
+    raw["defaults"]["learning_rate"] = "Tuned"
+    raw["models"][1]["learning_rate"] = "tunned"
+    with pytest.raises(ConfigError) as info:
+        validate_raw(raw)
+    issues = {i.path: i.message for i in info.value.issues}
+    assert list(issues) == ["models[1].learning_rate"]
+    assert "did you mean 'tuned'" in issues["models[1].learning_rate"]
+    raw["models"][1]["learning_rate"] = "1e-3"  # YAML reads this as a string
+    config = validate_raw(raw)
+    assert config.settings_for(config.models[0]).learning_rate == "tuned"
+    assert config.settings_for(config.models[1]).learning_rate == 1e-3
+
+
+def test_tuned_rate_is_what_trains_what_config_yaml_records_and_in_the_fingerprint(tmp_path: Path) -> None:
+    path = experiment(tmp_path, defaults={"learning_rate": "tuned"})
+    config = load_config(path)
+    write_sweep(config, {"bart": 4e-3, "llama": 1e-3})
+    resolved = resolve_learning_rates(config)
+    bart = resolved.candidate("bart")
+    assert resolved.settings_for(bart).learning_rate == 4e-3
+    assert resolved.settings_for(resolved.candidate("llama")).learning_rate == 3e-3  # its own rate stays
+
+    saved = yaml.safe_load(save_resolved_config(resolved, config.run_dir).read_text(encoding="utf-8"))
+    assert saved["resolved_settings"]["bart"]["learning_rate"] == 4e-3
+    assert load_config(config.run_dir / "config.yaml").settings_for(bart).learning_rate == 4e-3  # optimize, predict
+
+    untuned = load_config(path, ["defaults.learning_rate=2e-3"])
+    same_rate = load_config(path, ["defaults.learning_rate=4e-3"])
+    assert resolved.fingerprint(bart) != untuned.fingerprint(untuned.candidate("bart"))
+    assert resolved.fingerprint(bart) == same_rate.fingerprint(same_rate.candidate("bart"))
+
+
+def test_use_tuned_replaces_every_chosen_candidates_rate(tmp_path: Path) -> None:
+    config = load_config(experiment(tmp_path))
+    write_sweep(config, {"bart": 4e-3, "llama": 5e-4})
+    assert resolve_learning_rates(config) is config  # nothing asks for tuned rates
+    resolved = resolve_learning_rates(config, use_tuned=True)
+    assert [resolved.settings_for(c).learning_rate for c in resolved.models] == [4e-3, 5e-4]
+
+
+def test_a_candidate_without_a_tuned_rate_is_a_config_error_with_the_sweep_to_run(tmp_path: Path) -> None:
+    path = experiment(tmp_path, defaults={"learning_rate": "tuned"})
+    config = load_config(path)
+    with pytest.raises(ConfigError) as info:
+        resolve_learning_rates(config)
+    issues = {i.path: i.message for i in info.value.issues}
+    assert set(issues) == {"models[0].learning_rate"}  # llama sets its own rate
+    assert "no tuned learning rate for 'bart'" in issues["models[0].learning_rate"]
+    assert f"python -m orchestrator tune {path} --only bart" in issues["models[0].learning_rate"]
+
+    write_sweep(config, {"bart": None, "llama": 1e-3})
+    with pytest.raises(ConfigError) as info:
+        resolve_learning_rates(config, use_tuned=True)
+    assert [i.path for i in info.value.issues] == ["--use-tuned"]
+    assert "its sweep found none (no trial finished" in info.value.issues[0].message
+
+
+def test_run_exits_2_before_starting_anything_when_a_tuned_rate_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = experiment(tmp_path)
+    assert main(["run", str(path), "--use-tuned", "--only", "llama"]) == 2
+    err = capsys.readouterr().err
+    assert "no tuned learning rate for 'llama'" in err and "--only llama" in err
+    assert not (load_config(path).run_dir / "data").exists()
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def swept(rate: float, status: str, **extra: Any) -> dict[str, Any]:
+    return {"trial": f"t{rate:g}", "learning_rate": rate, "status": status, "evaluations": 4 if status == "completed"
+            else 1, "wall_s": 20.0, "error": None, **extra}
+
+
+def test_tune_outputs_and_report_section(tmp_path: Path) -> None:
+    config = load_config(experiment(tmp_path))
+    run_dir = config.run_dir
+    earlier = {"llama": {"status": "ok", "learning_rate": 1e-3, "best": {"trial": "x", "learning_rate": 1e-3,
+                                                                          "validation_metric": 20.0}, "trials": []}}
+    (run_dir / "tune").mkdir(parents=True)
+    (run_dir / "tune" / "tune.json").write_text(json.dumps({"models": earlier}), encoding="utf-8")
+    trials = [
+        swept(1e-3, "completed", validation_metric=31.5, last_eval_loss=4.1, final_eval_loss=4.1),
+        swept(1e-5, "stopped_early", last_eval_loss=8.2),
+        swept(1e30, "failed", error="NonFiniteLossError: loss was NaN/inf on 6 steps"),
+    ]
+    bart = {"status": "ok", "learning_rate": 1e-3, "best": {"trial": "t0.001", "learning_rate": 1e-3,
+                                                            "validation_metric": 31.5},
+            "reason": None, "evaluations": 4, "scheduler": "ASHA compared trials.", "concurrency": 2,
+            "trials": trials, "wall_s": 60.0}
+    section = write_tune(config, {"bart": bart}, run_dir)
+
+    assert set(section["models"]) == {"llama", "bart"}  # a sweep of one model keeps the others'
+    assert read_json(run_dir / "tune" / "tune.json")["models"]["bart"]["learning_rate"] == 1e-3
+    assert (run_dir / "tune" / "learning_rate.png").read_bytes()[:4] == b"\x89PNG"
+    rows = (run_dir / "tune" / "trials.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("model,trial,learning_rate,status,evaluations,last_eval_loss")
+    assert "validation_rougeL" in rows[0] and len(rows) == 4
+    assert any(",failed," in r and "NonFiniteLossError" in r for r in rows)
+
+    text = "\n".join(tune_markdown(section))
+    assert "## Learning-rate sweep" in text and "best learning rate **0.001**" in text
+    assert "stopped by ASHA after 1 of 4 evaluations" in text and "NonFiniteLossError" in text
+    assert "![validation rougeL and eval loss against learning rate](tune/learning_rate.png)" in text
+
+    summary = {"experiment": "tiny", "status": "ok", "metric": "rougeL", "wall_s": 1.0, "run_dir": str(run_dir),
+               "cluster": {"cpus": 2, "gpus": 0}, "models": {}, "tune": section}
+    report = render_markdown(summary)
+    assert report.index("## Candidates") < report.index("## Learning-rate sweep")
+
+
+# --------------------------------------------------------------------------- the real thing
+
+
+@pytest.mark.integration
+def test_sweep_stops_and_records_trials_then_run_trains_with_the_tuned_rates(tmp_path: Path) -> None:
+    """Two tiny candidates, four rates each, two trials at a time on two cores: ASHA stops the
+    hopeless small rates after their first epoch, 1e30 fails on its non-finite loss without
+    ending the sweep, and `run --use-tuned` trains each candidate at its best rate."""
+    from tests.test_pipeline import run_cli
+
+    raw = tiny_experiment(tmp_path, models(), ensemble={"strategy": "none"},
+                          tune={"learning_rate": {"values": [1e-3, 1e30, 1e-5, 3e-5]}})
+    raw["data"]["builtin"].update(train_size=64)
+    del raw["defaults"]["max_steps"]
+    raw["defaults"]["epochs"] = 4
+    path = write_yaml(tmp_path / "exp.yaml", raw)
+    run_dir = load_config(path).run_dir
+
+    proc = run_cli("tune", str(path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "evaluation 1/4" in proc.stdout and "best learning rate" in proc.stdout
+    section = read_json(run_dir / "tune" / "tune.json")
+    stopped = 0
+    for name in ("bart", "llama"):
+        model = section["models"][name]
+        trials = {t["learning_rate"]: t for t in model["trials"]}
+        assert sorted(trials) == [1e-5, 3e-5, 1e-3, 1e30] and model["evaluations"] == 4
+        assert trials[1e30]["status"] == "failed" and trials[1e30]["failure_kind"] == "non_finite_loss"
+        assert "NonFiniteLossError" in trials[1e30]["error"] and Path(trials[1e30]["log"]).is_file()
+        assert trials[1e-3]["status"] == "completed" and trials[1e-3]["evaluations"] == 4
+        assert trials[1e-3]["validation_metric"] is not None
+        assert model["best"]["learning_rate"] == model["learning_rate"]
+        assert trials[model["learning_rate"]]["status"] == "completed"
+        stopped += model["counts"]["stopped_early"]
+        for t in model["trials"]:
+            assert Path(t["dir"]).is_relative_to(run_dir / "tune" / "trials" / name)
+            assert not (Path(t["dir"]) / "checkpoint").exists()
+    assert stopped >= 1, section
+    assert not (run_dir / "models").exists()  # trials never touch run's checkpoints
+    assert (run_dir / "tune" / "learning_rate.png").is_file() and (run_dir / "tune" / "trials.csv").is_file()
+
+    proc = run_cli("run", str(path), "--use-tuned", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    config = resolve_learning_rates(load_config(path), use_tuned=True)
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    for name in ("bart", "llama"):
+        tuned = section["models"][name]["learning_rate"]
+        assert saved["resolved_settings"][name]["learning_rate"] == tuned
+        manifest = read_json(run_dir / "models" / name / "checkpoint" / "manifest.json")
+        assert manifest["fingerprint"] == config.fingerprint(config.candidate(name))
+    summary = read_json(run_dir / "summary.json")
+    assert summary["status"] == "ok" and set(summary["tune"]["models"]) == {"bart", "llama"}
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "## Learning-rate sweep" in report and "(tune/learning_rate.png)" in report
