@@ -18,6 +18,8 @@ class EventPrinter:
 
     def __init__(self, console: Console | None = None, heartbeat_s: float = 15.0, quiet: bool = False):
         self.console = console or Console(highlight=False, soft_wrap=True)
+        if not self.console.is_terminal:
+            self.console.width = max(self.console.width, 160)  # logs and CI: whole table rows, not ellipses
         self.heartbeat_s = heartbeat_s
         self.quiet = quiet
         self.started = time.monotonic()

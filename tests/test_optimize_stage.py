@@ -57,3 +57,15 @@ def test_a_failed_or_skipped_stage_reads_as_one_line_in_the_report() -> None:
         "failed: ActorUnavailableError: the board died (log: `/r/errors/optimize.log`)")
     assert optimize_markdown({"status": "skipped", "reason": "optimize.enabled is false"}, "rougeL",
                              Path("/r"))[-1] == "skipped: optimize.enabled is false"
+
+
+def test_fp32_is_measured_again_where_auto_stopped_it_short() -> None:
+    from models.optimize.benchmark import Point
+    from models.optimize.stage import _fp32_missing_at
+
+    sweeps = {"fp32": [Point(1, "ok", [0.1] * 3), Point(2, "ok", [0.3] * 3)],
+              "onnxruntime": [Point(8, "ok", [0.1] * 3)]}
+    assert _fp32_missing_at({"variant": "onnxruntime", "batch_size": 8}, sweeps)
+    assert not _fp32_missing_at({"variant": "onnxruntime", "batch_size": 2}, sweeps)
+    assert not _fp32_missing_at({"variant": "fp32", "batch_size": 1}, sweeps)
+    assert not _fp32_missing_at({"variant": None, "batch_size": None}, sweeps)

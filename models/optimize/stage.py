@@ -21,7 +21,7 @@ import torch
 from models.families.base import ModelFamily
 from models.job import TrainingJob
 from models.memory import return_freed_memory_to_os
-from models.optimize.benchmark import Point, recommend, sweep
+from models.optimize.benchmark import Point, measure, recommend, sweep
 from models.optimize.plots import plot_sweeps
 from models.optimize.quantize import load_quantized, quantize, unavailable_reason, weights_size
 from models.precision import decide_precision, detect_hardware
@@ -78,6 +78,21 @@ def optimize_member(
 
     _judge_quality(variants, metric, settings.max_quality_drop)
     usable = [name for name, v in variants.items() if v.get("accepted")]
+    recommendation = recommend(sweeps, usable, settings.memory_budget_mb, settings.latency_slo_ms)
+    if _fp32_missing_at(recommendation, sweeps):
+        # `auto` may have stopped fp32's sweep below the batch size an INT8 variant is best at:
+        # measure fp32 there too, so the speed-up is a comparison at the same batch size.
+        reporter.phase("benchmarking", variant="fp32")
+        model, tokenizer = _load(job, "fp32", variants["fp32"])
+        extra = measure(
+            _batch_runner(job, model, tokenizer, rows), recommendation["batch_size"], warmup=settings.warmup,
+            repeats=settings.repeats, timeout_s=settings.point_timeout_s, device=getattr(model, "device", "cpu"),
+            count_tokens=None if job.family == "classifier" else _token_counter(tokenizer),
+        )
+        del model
+        sweeps["fp32"] = sorted([*sweeps["fp32"], extra], key=lambda p: p.batch_size)
+        variants["fp32"]["points"] = [p.to_dict() for p in sweeps["fp32"]]
+        recommendation = recommend(sweeps, usable, settings.memory_budget_mb, settings.latency_slo_ms)
     result = {
         "name": job.name,
         "metric": metric,
@@ -85,13 +100,19 @@ def optimize_member(
         "threads": torch.get_num_threads(),
         "memory_source": "cuda allocator" if hardware.device == "cuda" else "process RSS",
         "variants": variants,
-        "recommendation": recommend(sweeps, usable, settings.memory_budget_mb, settings.latency_slo_ms),
+        "recommendation": recommendation,
         "plots": plot_sweeps(job.name, sweeps, Path(out_dir)) if sweeps else {},
         "wall_s": round(time.time() - started, 2),
     }
     (Path(out_dir) / "optimize.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     reporter.phase("done")
     return result
+
+
+def _fp32_missing_at(recommendation: dict[str, Any], sweeps: dict[str, list[Point]]) -> bool:
+    size = recommendation.get("batch_size")
+    return (size is not None and recommendation["variant"] != "fp32" and "fp32" in sweeps
+            and all(p.batch_size != size for p in sweeps["fp32"]))
 
 
 def _load(job: TrainingJob, name: str, entry: dict[str, Any]) -> tuple[Any, Any]:
