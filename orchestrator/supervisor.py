@@ -70,6 +70,14 @@ class _Running:
     resources: dict[str, float]
 
 
+def log_tail(path: Path) -> str:
+    """The last LOG_TAIL_LINES lines of a log ("" when there is none yet): what error logs and
+    the failure classification read after a failure."""
+    if not path.is_file():
+        return ""
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:])
+
+
 def actor_resources(job: TrainingJob, cluster: ClusterInfo) -> dict[str, float]:
     """CPUs and GPUs one candidate asks for; `gpus: auto` means one where the cluster has GPUs."""
     res = job.settings.resources
@@ -242,10 +250,7 @@ class Supervisor:
 
     @staticmethod
     def _log_tail(item: WorkItem) -> str:
-        if not item.log_file.is_file():
-            return ""
-        lines = item.log_file.read_text(encoding="utf-8", errors="replace").splitlines()
-        return "\n".join(lines[-LOG_TAIL_LINES:])
+        return log_tail(item.log_file)
 
     def _write_error_log(self, item: WorkItem, failure: Failure, detail: str) -> Path:
         """errors/<name>.log (errors/<stage>-<name>.log after training): the reason, the full error

@@ -20,6 +20,7 @@ from models.data.files import read_rows, write_jsonl
 from models.job import DataFiles
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
+from orchestrator.stages import skipped
 from orchestrator.stages.members import Members, TooFewMembers
 from orchestrator.supervisor import EventSink, Outcome
 
@@ -28,10 +29,6 @@ log = logging.getLogger(__name__)
 
 def ignore_events(label: str, kind: str, info: dict[str, Any]) -> None:
     """The event sink when nobody is watching."""
-
-
-def skipped(reason: str) -> dict[str, Any]:
-    return {"status": "skipped", "reason": reason}
 
 
 def run_ensemble(

@@ -18,13 +18,10 @@ from models.optimize.stage import optimize_member
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.names import canonical_name
+from orchestrator.stages import skipped
 from orchestrator.stages.train import member_job
 from orchestrator.supervisor import EventSink, Supervisor, actor_resources
 from orchestrator.work import WorkItem
-
-
-def skipped(reason: str) -> dict[str, Any]:
-    return {"status": "skipped", "reason": reason}
 
 
 def run_optimize(

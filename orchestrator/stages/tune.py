@@ -51,7 +51,7 @@ from orchestrator.preflight import CandidatePreflight
 from orchestrator.report.numbers import fmt_number
 from orchestrator.report.tune import PLOT, fmt_rate, plot_sweep, tune_section
 from orchestrator.stages.train import candidate_job
-from orchestrator.supervisor import actor_resources
+from orchestrator.supervisor import LOG_TAIL_LINES, actor_resources, log_tail
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,6 @@ TIME_ATTR = "evaluation"  # ASHA's clock: evaluations done (epochs, or one when 
 FINAL_METRIC = "validation_metric"  # the task metric on validation, reported once at the end
 TIMED_OUT_MARK = "timed_out"  # written by a trial that ends itself at its time limit
 TRIAL_STATUSES = ("completed", "stopped_early", "failed")
-LOG_TAIL_LINES = 60
 HARD_EXIT_S = 30.0  # after the time limit, how long a trial stuck in native code gets to notice
 
 
@@ -261,18 +260,12 @@ def trial_failure(error: BaseException, trial_dir: Path, job: TrainingJob) -> Fa
     mark = trial_dir / TIMED_OUT_MARK
     if mark.is_file():
         return timeout_failure("total", mark.read_text(encoding="utf-8"), job.settings.timeouts.total, job.name)
-    tail = _log_tail(trial_dir / "train.log")
+    tail = log_tail(trial_dir / "train.log")
     if isinstance(error, RayTaskError):
         return classify(error.cause if error.cause is not None else error, log_tail=tail)
     if isinstance(error, RayActorError):
         return classify(error, died=True, log_tail=tail)
     return classify(error, log_tail=tail)
-
-
-def _log_tail(path: Path) -> str:
-    if not path.is_file():
-        return ""
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:])
 
 
 def _finite(value: Any) -> float | None:
@@ -391,7 +384,7 @@ def _trial_row(result: Any, trial_log: TrialLog, job: TrainingJob) -> dict[str, 
         error_log.write_text(
             f"trial: {trial_id} of {job.name} ({', '.join(f'{k}={v}' for k, v in result.config.items())})\n"
             f"kind: {failure.kind.value}\nreason: {failure.reason}\nhint: {failure.hint}\n\n--- error ---\n"
-            f"{result.error}\n\n--- last {LOG_TAIL_LINES} lines of train.log ---\n{_log_tail(trial_dir / 'train.log')}\n",
+            f"{result.error}\n\n--- last {LOG_TAIL_LINES} lines of train.log ---\n{log_tail(trial_dir / 'train.log')}\n",
             encoding="utf-8",
         )
         row.update(status="failed", error=failure.reason, failure_kind=failure.kind.value, hint=failure.hint,
