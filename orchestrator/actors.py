@@ -16,6 +16,7 @@ import ray
 
 from orchestrator.logging_setup import setup_logging
 from orchestrator.status import BoardReporter
+from orchestrator.storage import RunStorage
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +43,41 @@ class StageWorker:
     time `run` starts, Ray has unpickled the item, so the stage's imports are done and a memory
     limit covers only the work itself."""
 
-    def __init__(self, label: str, log_file: str, memory_gb: float | None = None):
+    def __init__(self, label: str, log_file: str, memory_gb: float | None = None, storage: RunStorage | None = None):
         self.label = label
-        self.log_file = Path(log_file)
         self.memory_gb = memory_gb
+        self.storage = storage  # None: the run directory is shared; else work in this node's copy
+        self.root = storage.local_root() if storage else None
+        self.log_file = Path(storage.localize(log_file, self.root) if storage else log_file)
         setup_logging(log_file=self.log_file, prefix=label, console=False)
 
     def run(self, item: Any, board: Any) -> dict[str, Any]:
         reporter = BoardReporter(board, item.name)
-        reporter.phase("loading")
+        reporter.phase("loading", node_id=ray.get_runtime_context().get_node_id())  # where Ray placed it
         setup_logging(log_file=self.log_file, prefix=self.label, console=False)  # after transformers' import
         if self.memory_gb:
             limit_memory(self.memory_gb)
+        local = self.storage.localize(item, self.root) if self.storage else item  # paths in this node's copy
         try:
-            return item.run(reporter)
+            if self.storage:
+                self.storage.pull_inputs(item, self.root)
+            result = local.run(reporter)
         except BaseException as exc:
             log.error("%s failed in phase %s:\n%s", item.stage, reporter.current_phase, traceback.format_exc())
             exc.phase = reporter.current_phase  # travels with the pickled exception to the driver
+            self._check_in(local, failed=True)
             raise
+        self._check_in(local, failed=False)
+        return self.storage.to_driver(result, self.root) if self.storage else result
+
+    def _check_in(self, item: Any, *, failed: bool) -> None:
+        """Push what the item wrote to storage: its outputs, or after a failure at least its log.
+        A candidate counts as succeeded only once this is done."""
+        if not self.storage:
+            return
+        try:
+            self.storage.check_in(item, self.root)
+        except Exception:
+            if not failed:
+                raise
+            log.exception("could not push the failed item's files to %s", self.storage.location)

@@ -286,6 +286,20 @@ class TuneConfig(Strict):
     models: list[str] | None = None
 
 
+def _uri_shorthand(value: Any) -> Any:
+    return {"uri": value} if isinstance(value, str) else value
+
+
+class StorageConfig(Strict):
+    """`storage: s3://bucket/experiments` is short for `storage: {uri: s3://bucket/experiments}`."""
+
+    uri: str | None = Field(
+        None, description="Where stages hand artefacts to each other: a path every node sees, or a URI pyarrow "
+                          "opens (s3://, gs://, hdfs://). None: the run directory itself (one machine, or NFS).",
+    )
+    scratch_dir: str | None = Field(None, description="Node-local working copies; default: each node's temp dir.")
+
+
 class ExperimentConfig(Strict):
     experiment: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)
     output_dir: str = "runs"
@@ -297,6 +311,7 @@ class ExperimentConfig(Strict):
     ensemble: EnsembleConfig = EnsembleConfig()
     optimize: OptimizeConfig = OptimizeConfig()
     tune: TuneConfig = TuneConfig()
+    storage: Annotated[StorageConfig, BeforeValidator(_uri_shorthand)] = StorageConfig()
     _source_file: str = PrivateAttr("")
 
     @property
@@ -518,6 +533,16 @@ def _semantic_issues(raw: dict[str, Any]) -> list[ConfigIssue]:
                 f"{where}.quantization",
                 "a quantized base model trains only through adapters (QLoRA); add lora: {} "
                 "or remove quantization",
+            ))
+
+    storage = _uri_shorthand(raw.get("storage"))
+    if isinstance(storage, dict) and isinstance(storage.get("uri"), str):
+        from orchestrator.storage import storage_problem
+
+        if (problem := storage_problem(storage["uri"])) is not None:
+            issues.append(ConfigIssue(
+                "storage.uri",
+                f"{storage['uri']!r}: {problem}",
             ))
 
     names = [c.get("name") for c in candidates if isinstance(c, dict) and isinstance(c.get("name"), str)]

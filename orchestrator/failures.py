@@ -52,6 +52,7 @@ HINTS = {
 _OOM = OUT_OF_MEMORY
 # What Ray says when *it* killed a worker for memory; its generic death message only lists the
 # OOM killer among possible causes, which is no evidence.
+_NODE_LOST = re.compile(r"its node has died\. Node Id: (\w{8})", re.IGNORECASE)
 _RAY_MEMORY_KILL = re.compile(r"memory monitor|running low on memory|OutOfMemoryError", re.IGNORECASE)
 _DTYPE = re.compile(
     r"unscale FP16 gradients|expected scalar type|dtype|not implemented for '(BFloat16|Half)'"
@@ -96,6 +97,10 @@ def classify(exc: BaseException | None, *, died: bool = False, log_tail: str = "
         reason = "the actor process died"
         if _RAY_MEMORY_KILL.search(text) or _OOM.search(log_tail):
             return Failure(FailureKind.OUT_OF_MEMORY, f"{reason}: out of memory", HINTS[FailureKind.OUT_OF_MEMORY])
+        if node := _NODE_LOST.search(text):
+            return Failure(FailureKind.CRASH, f"{reason} with its node ({node.group(1)}…), which left the cluster",
+                           "its work is retried on another node; checkpoints already in storage are safe. "
+                           "If nodes keep leaving, look at the cluster (preemption, the node's own memory)")
         detail = _exit_detail(text)
         return Failure(FailureKind.CRASH, f"{reason}{detail}", HINTS[FailureKind.CRASH])
     for kind, pattern in (

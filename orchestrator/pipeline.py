@@ -27,6 +27,7 @@ from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.stages.optimize import run_optimize
 from orchestrator.stages.train import run_training
 from orchestrator.stages.tune import resolve_learning_rates
+from orchestrator.storage import open_run_storage
 from orchestrator.supervisor import Outcome
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
     run_dir.mkdir(parents=True, exist_ok=True)
     save_resolved_config(config, run_dir)
     data, labels = prepare_data(config, run_dir)
+    open_run_storage(config.storage, run_dir, fresh=fresh)
     printer = EventPrinter(quiet=quiet)
     live = printer.console.is_terminal and not quiet  # a table redrawn in place; plain lines otherwise
     printer.quiet = quiet or live  # under the live table, lines only for outcomes and retries
@@ -102,6 +104,7 @@ def rerun_optimize(config: ExperimentConfig, run_dir: Path, *, quiet: bool = Fal
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     survivors = [name for name, m in summary["models"].items() if m["status"] == "succeeded"]
     data = run_data_files(run_dir)
+    open_run_storage(config.storage, run_dir)
     printer = EventPrinter(quiet=quiet)
     started = time.time()
     cluster = connect(config.ray)

@@ -28,6 +28,7 @@ from orchestrator.actors import StageWorker
 from orchestrator.cluster import ClusterInfo
 from orchestrator.failures import Failure, classify, decide, one_line, timeout_failure
 from orchestrator.status import StatusBoard, last_logged_phase
+from orchestrator.storage import RunStorage
 from orchestrator.work import WorkItem
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,13 @@ class Supervisor:
         poll_s: float = 0.5,
         max_concurrent: int | None = None,
         decided: dict[str, Outcome] | None = None,
+        storage: RunStorage | None = None,
     ):
         """`max_concurrent` caps how many items run at once beyond what resources allow (the
         optimize stage runs one at a time where models would share CPU cores and skew timings).
         `decided` are outcomes known without running (skipped by preflight, resumed), shown in
-        status.json beside the rest."""
+        status.json beside the rest. `storage` (when the run directory is not shared) is where
+        actors hand in their outputs; the driver copies them into the run directory as each ends."""
         self.queue = deque(items)
         self.stage = items[0].stage if items else "train"
         self.cluster = cluster
@@ -114,6 +117,7 @@ class Supervisor:
         self.retry_notes: dict[str, list[str]] = {}
         self.outcomes: dict[str, Outcome] = dict(decided or {})
         self.snapshot: dict[str, dict[str, Any]] = {}
+        self.storage = storage
 
     # ------------------------------------------------------------------ main loop
 
@@ -189,7 +193,9 @@ class Supervisor:
         options: dict[str, Any] = {"name": item.actor_name, "num_cpus": need["CPU"], "num_gpus": need["GPU"]}
         if job.settings.resources.memory_gb:
             options["memory"] = int(job.settings.resources.memory_gb * 2**30)
-        actor = StageWorker.options(**options).remote(item.label, str(item.log_file), job.settings.resources.memory_gb)
+        actor = StageWorker.options(**options).remote(
+            item.label, str(item.log_file), job.settings.resources.memory_gb, self.storage
+        )
         ref = actor.run.remote(item, self.board)
         now = time.time()
         self.running[ref] = _Running(item, actor, ref, now, need)
@@ -202,6 +208,7 @@ class Supervisor:
         try:
             result = ray.get(entry.ref)
         except RayTaskError as exc:
+            self._bring_back(entry.item, required=False)
             cause = exc.cause if exc.cause is not None else exc
             failure = classify(cause, log_tail=self._log_tail(entry.item))
             self._handle_failure(entry, failure, str(exc), phase=getattr(cause, "phase", None))
@@ -213,6 +220,11 @@ class Supervisor:
             return
         finally:
             ray.kill(entry.actor, no_restart=True)
+        try:
+            self._bring_back(entry.item, required=True)
+        except Exception as exc:  # noqa: BLE001 - storage unreachable: this item fails, the run goes on
+            self._handle_failure(entry, classify(exc), f"fetching its outputs from {self.storage.location}: {exc}")
+            return
         self._record(
             entry.item, "succeeded", "done", None,
             metrics=result.get("metrics", {}), checkpoint=result.get("checkpoint"), details=result,
@@ -247,6 +259,19 @@ class Supervisor:
         )
         self.outcomes[job.name] = outcome
         self.on_event(item.label, status, outcome.to_dict())
+
+    def _bring_back(self, item: WorkItem, *, required: bool) -> None:
+        """Copy what an ended item pushed to storage into the run directory. A success whose
+        outputs cannot be fetched fails (the error is classified like any other); after a
+        failure, a missing log only means a shorter error report."""
+        if self.storage is None:
+            return
+        try:
+            self.storage.collect(item)
+        except Exception as exc:
+            if required:
+                raise
+            log.warning("%s: could not fetch its files from %s: %s", item.label, self.storage.location, one_line(exc))
 
     @staticmethod
     def _log_tail(item: WorkItem) -> str:

@@ -54,3 +54,23 @@ def write_yaml(path: Path, raw: dict[str, Any]) -> Path:
 
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def s3_bucket() -> Any:
+    """An S3 server on localhost (moto) with an empty bucket; yields the `storage` URI of a prefix
+    in it, credentials and endpoint included, as a user would write for MinIO or Ceph."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    boto3.client(
+        "s3", endpoint_url=f"http://{host}:{port}", aws_access_key_id="test", aws_secret_access_key="test",
+        region_name="us-east-1",
+    ).create_bucket(Bucket="experiments")
+    try:
+        yield f"s3://test:test@experiments/runs?endpoint_override={host}:{port}&scheme=http&region=us-east-1"
+    finally:
+        server.stop()

@@ -38,6 +38,11 @@ def test_a_dead_actor_is_a_crash_or_out_of_memory() -> None:
     assert classify(RuntimeError("The actor died unexpectedly"), died=True).kind == FailureKind.CRASH
     oom = classify(RuntimeError("Worker was killed by the memory monitor"), died=True)
     assert oom.kind == FailureKind.OUT_OF_MEMORY
+    # Ray's words when a node leaves the cluster (measured in tests/test_multinode.py)
+    lost = classify(RuntimeError("The actor died unexpectedly before finishing this task.\n\tname: train/llama\n"
+                                 "The actor died because its node has died. Node Id: b3985ab8f2097fb3caf54f\n"
+                                 "\tthe actor's node was terminated expectedly: received SIGTERM"), died=True)
+    assert lost.kind == FailureKind.CRASH and "b3985ab8" in lost.reason and "another node" in lost.hint
 
 
 def test_policy(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from models.ensemble.summarization import Candidates, build_pool
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.stages.train import member_job
+from orchestrator.storage import run_storage
 from orchestrator.supervisor import EventSink, Supervisor
 from orchestrator.work import StageFunction, WorkItem
 
@@ -50,7 +51,8 @@ class Members:
             for name in self.names
         ]
         results = {}
-        for outcome in Supervisor(items, self.cluster, self.run_dir, self.on_event).run():
+        for outcome in Supervisor(items, self.cluster, self.run_dir, self.on_event,
+                                  storage=run_storage(self.config.storage, self.run_dir)).run():
             if outcome.status == "succeeded":
                 results[outcome.name] = outcome.details
             else:

@@ -20,6 +20,7 @@ from orchestrator.config import ExperimentConfig
 from orchestrator.names import canonical_name
 from orchestrator.stages import skipped
 from orchestrator.stages.train import member_job
+from orchestrator.storage import run_storage
 from orchestrator.supervisor import EventSink, Supervisor, actor_resources
 from orchestrator.work import WorkItem
 
@@ -50,7 +51,8 @@ def run_optimize(
     own_gpus = cluster.gpus > 0 and all(actor_resources(item.job, cluster)["GPU"] >= 1 for item in items)
     concurrency = ("concurrently, each model on a GPU of its own" if own_gpus
                    else "one model at a time, as the models would share CPU cores and skew each other's timings")
-    outcomes = Supervisor(items, cluster, run_dir, on_event, max_concurrent=None if own_gpus else 1).run()
+    outcomes = Supervisor(items, cluster, run_dir, on_event, max_concurrent=None if own_gpus else 1,
+                          storage=run_storage(config.storage, run_dir)).run()
     models: dict[str, Any] = {}
     for outcome in outcomes:
         if outcome.status == "succeeded":

@@ -12,6 +12,7 @@ from models.job import DataFiles, TrainingJob
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.preflight import CandidatePreflight
+from orchestrator.storage import run_storage
 from orchestrator.supervisor import EventSink, Outcome, Supervisor
 from orchestrator.work import training_item
 
@@ -83,5 +84,6 @@ def run_training(
             continue
         on_event(f"train/{job.name}", decided[job.name].status, decided[job.name].to_dict())
     to_train = [training_item(job) for job in jobs if job.name not in decided]
-    trained = {o.name: o for o in Supervisor(to_train, cluster, run_dir, on_event, decided=decided).run()}
+    trained = {o.name: o for o in Supervisor(to_train, cluster, run_dir, on_event, decided=decided,
+                                                 storage=run_storage(config.storage, run_dir)).run()}
     return [decided.get(job.name) or trained[job.name] for job in jobs]

@@ -1,0 +1,283 @@
+"""Where a run's stages hand artefacts to each other when the run directory is not shared.
+
+Without a `storage` setting, the run directory is the storage: every node writes into it, which
+needs one filesystem that the driver and every node see (one machine, or an NFS mount). With
+`storage: s3://bucket/experiments` (or any path or URI pyarrow's filesystems open), each actor
+works in a node-local copy of the run directory (`<scratch>/<node id>/<run name>`):
+
+1. before its work, it pulls what it reads (the prepared data; a trained candidate's directory);
+2. its job and path arguments are re-rooted into the local copy;
+3. afterwards, on success or failure, it pushes what it wrote (the candidate's directory, the
+   item's own output folders) to `<storage>/<run name>/` under the same relative paths;
+4. the driver pulls the item's outputs into its run directory when it collects the result, so
+   summary, report and resume read local files as before.
+
+A node that dies takes its local copy with it, never a finished checkpoint: a candidate succeeds
+only after its push. Copies are incremental: a file is copied when the other side lacks it or
+differs in size or modification time, and a copy leaves both sides with the same mtime.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow.fs
+
+    from orchestrator.work import WorkItem
+
+log = logging.getLogger(__name__)
+
+
+def open_uri(uri: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    """pyarrow's filesystem and base path for a storage setting: a local path or a URI."""
+    import pyarrow.fs
+
+    if "://" not in uri:
+        return pyarrow.fs.LocalFileSystem(), str(Path(uri).expanduser().resolve())
+    return pyarrow.fs.FileSystem.from_uri(uri)
+
+
+SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss")  # what pyarrow.fs opens by URI
+
+
+def storage_problem(uri: str) -> str | None:
+    """Why `uri` cannot be storage, judged from its spelling alone (opening an s3:// URI already
+    talks to the network); `RunStorage.check_writable` tries the real thing before training."""
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else None
+    if scheme is not None and scheme not in SCHEMES:
+        return f"pyarrow has no filesystem for {scheme}://; use a path or one of {', '.join(s + '://' for s in SCHEMES)}"
+    return None
+
+
+def _files(fs: pyarrow.fs.FileSystem, base: str) -> dict[str, Any]:
+    """Every file under `base`, by path relative to it: {relpath: FileInfo}. A single file's
+    relative path is ""; nothing there is {}."""
+    import pyarrow.fs
+
+    info = fs.get_file_info(base)
+    if info.type == pyarrow.fs.FileType.File:
+        return {"": info}
+    selector = pyarrow.fs.FileSelector(base, recursive=True, allow_not_found=True)
+    return {
+        entry.path[len(base):].lstrip("/"): entry
+        for entry in fs.get_file_info(selector)
+        if entry.type == pyarrow.fs.FileType.File
+    }
+
+
+def _differs(source: Any, target: Any | None) -> bool:
+    return target is None or source.size != target.size or source.mtime_ns != target.mtime_ns
+
+
+def _join(base: str, relpath: str) -> str:
+    return f"{base}/{relpath}" if relpath else base
+
+
+@dataclass(frozen=True)
+class RunStorage:
+    """One run's artefacts in storage, and the way between them and a node's local copy.
+
+    Picklable (it travels with every work item); the filesystem is opened where it is used."""
+
+    uri: str  # the storage setting, e.g. s3://bucket/experiments or /mnt/shared/experiments
+    run_dir: Path  # the driver's run directory; relative paths are taken against it
+    scratch_dir: str | None = None  # root of node-local copies; None: the node's temp directory
+
+    @property
+    def run_name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def location(self) -> str:
+        """Where this run's artefacts live, for messages: credentials in the URI are masked."""
+        uri = re.sub(r"://[^/@]+@", "://***@", self.uri)
+        return f"{uri.rstrip('/')}/{self.run_name}" if "?" not in uri else f"{uri} ({self.run_name}/)"
+
+    def _remote(self) -> tuple[pyarrow.fs.FileSystem, str]:
+        fs, base = open_uri(self.uri)
+        return fs, f"{base.rstrip('/')}/{self.run_name}"
+
+    def relpath(self, path: Path | str) -> str:
+        return Path(path).relative_to(self.run_dir).as_posix()
+
+    # ------------------------------------------------------------------ copying
+
+    def push(self, local_root: Path, relpath: str) -> int:
+        """Copy what changed under `local_root/relpath` to storage; the number of files copied."""
+        import pyarrow.fs
+
+        fs, base = self._remote()
+        return _copy_changed(pyarrow.fs.LocalFileSystem(), str(local_root / relpath), fs, _join(base, relpath))
+
+    def pull(self, relpath: str, local_root: Path) -> int:
+        """Copy what changed under `relpath` in storage to `local_root/relpath`."""
+        import pyarrow.fs
+
+        fs, base = self._remote()
+        return _copy_changed(fs, _join(base, relpath), pyarrow.fs.LocalFileSystem(), str(local_root / relpath))
+
+    def check_writable(self) -> None:
+        """Write, read back and delete a probe file: a wrong bucket, credential or mount fails here,
+        before any candidate trains, instead of at the first checkpoint."""
+        fs, base = self._remote()
+        probe = f"{base}/.orchestrator-probe-{os.getpid()}"
+        fs.create_dir(base, recursive=True)
+        with fs.open_output_stream(probe) as stream:
+            stream.write(b"ok")
+        with fs.open_input_stream(probe) as stream:
+            if stream.read() != b"ok":
+                raise OSError(f"{probe} did not read back what was written")
+        fs.delete_file(probe)
+
+    # ------------------------------------------------------------------ the worker's side
+
+    def local_root(self) -> Path:
+        """This node's copy of the run directory."""
+        import ray
+
+        scratch = Path(self.scratch_dir) if self.scratch_dir else Path(tempfile.gettempdir()) / "orchestrator"
+        node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "driver"
+        return scratch / node / self.run_name
+
+    def localize(self, value: Any, root: Path) -> Any:
+        """`value` with paths inside the run directory re-rooted under `root` (paths, path strings,
+        and the same inside dataclasses, tuples, lists and dicts)."""
+        return _reroot(value, str(self.run_dir), str(root))
+
+    def pull_inputs(self, item: WorkItem, root: Path) -> None:
+        """Pull what the (driver's) item reads into `root`: the prepared data, and for stages after
+        training the candidate's directory."""
+        inputs = [self.relpath(item.job.data.train.parent)]
+        if item.stage != "train":
+            inputs.append(self.relpath(item.job.output_dir))
+        copied = sum(self.pull(relpath, root) for relpath in inputs)
+        log.info("pulled %d changed file(s) of %s from %s into %s", copied, ", ".join(inputs), self.location, root)
+
+    def check_in(self, item: WorkItem, root: Path) -> None:
+        """Push what the (localized) item wrote under `root` to storage."""
+        copied = sum(self.push(root, relpath) for relpath in self.outputs(item, root))
+        log.info("pushed %d file(s) to %s", copied, self.location)
+
+    def outputs(self, item: WorkItem, root: Path | None = None) -> list[str]:
+        """The item's output folders relative to the run: its candidate directory and any path
+        argument inside the run directory (e.g. the optimize stage's plot folder)."""
+        root = root or self.run_dir
+        paths = [item.job.output_dir, *(Path(a) for a in item.args if isinstance(a, (str, Path)))]
+        return sorted({Path(p).relative_to(root).as_posix() for p in paths if Path(p).is_relative_to(root)})
+
+    # ------------------------------------------------------------------ the driver's side
+
+    def collect(self, item: WorkItem) -> None:
+        """Bring a finished item's outputs into the driver's run directory (after success, or what
+        a failed attempt managed to push: its log)."""
+        for relpath in self.outputs(item):
+            self.pull(relpath, self.run_dir)
+
+    def publish(self, relpath: str) -> None:
+        """Put something the driver prepared (the data) where every node can pull it."""
+        self.push(self.run_dir, relpath)
+
+    def restore(self, relpath: str) -> int:
+        """Bring what storage holds under `relpath` into the driver's run directory: a rerun on
+        another machine resumes from the checkpoints in storage."""
+        return self.pull(relpath, self.run_dir)
+
+    def clear(self) -> None:
+        """Delete this run's artefacts in storage (`run --fresh`)."""
+        fs, base = self._remote()
+        fs.delete_dir_contents(base, missing_dir_ok=True)
+
+    def to_driver(self, value: Any, root: Path) -> Any:
+        """A result made on a node, with its local paths as the driver's run directory has them."""
+        return _reroot(value, str(root), str(self.run_dir))
+
+
+def _copy_changed(
+    source_fs: pyarrow.fs.FileSystem, source: str, target_fs: pyarrow.fs.FileSystem, target: str
+) -> int:
+    """Copy the files under `source` that `target` lacks or has in another size or mtime. After a
+    copy both sides carry the same mtime (the target's, when only the source is a local file), so
+    a file goes each way once: pulled back or pushed again only after it changed."""
+    import pyarrow.fs
+
+    have = _files(target_fs, target)
+    copied = 0
+    for relpath, info in _files(source_fs, source).items():
+        if not _differs(info, have.get(relpath)):
+            continue
+        origin, destination = _join(source, relpath), _join(target, relpath)
+        target_fs.create_dir(destination.rsplit("/", 1)[0], recursive=True)
+        if isinstance(target_fs, pyarrow.fs.LocalFileSystem):
+            # written aside and renamed: an actor reading the file never sees half of it
+            written = f"{destination}.partial-{os.getpid()}"
+            pyarrow.fs.copy_files(origin, written, source_filesystem=source_fs, destination_filesystem=target_fs)
+            os.utime(written, ns=(info.mtime_ns, info.mtime_ns))
+            os.replace(written, destination)
+        else:
+            pyarrow.fs.copy_files(origin, destination, source_filesystem=source_fs, destination_filesystem=target_fs)
+            if isinstance(source_fs, pyarrow.fs.LocalFileSystem):
+                stored = target_fs.get_file_info(destination).mtime_ns
+                os.utime(origin, ns=(stored, stored))
+        copied += 1
+    return copied
+
+
+def _reroot(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, Path):
+        return Path(_reroot(str(value), old, new))
+    if isinstance(value, str):
+        return new + value[len(old):] if value == old or value.startswith(old + "/") else value
+    if isinstance(value, tuple):
+        return tuple(_reroot(v, old, new) for v in value)
+    if isinstance(value, list):
+        return [_reroot(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _reroot(v, old, new) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _reroot(getattr(value, f.name), old, new) for f in dataclasses.fields(value) if f.init}
+        return dataclasses.replace(value, **changes)
+    return value
+
+
+def run_storage(setting: Any, run_dir: Path) -> RunStorage | None:
+    """The run's storage from the config's `storage` section; None when the run directory is it.
+    A local path is made absolute here, on the driver, as actors run in other directories."""
+    if setting is None or setting.uri is None:
+        return None
+    uri = setting.uri if "://" in setting.uri else str(Path(setting.uri).expanduser().resolve())
+    return RunStorage(uri=uri, run_dir=run_dir.resolve(), scratch_dir=setting.scratch_dir)
+
+
+def open_run_storage(setting: Any, run_dir: Path, *, fresh: bool = False) -> RunStorage | None:
+    """Ready the run's storage before anything trains: it must take a write (a wrong bucket,
+    credential or mount is a config error, exit 2, not a failure after training); `fresh` empties
+    it; what it holds of an earlier attempt comes into the run directory, so a rerun resumes from
+    it, even on another machine; and the prepared data goes up for the nodes."""
+    from orchestrator.config import ConfigError, ConfigIssue
+    from orchestrator.failures import one_line
+
+    storage = run_storage(setting, run_dir)
+    if storage is None:
+        return None
+    try:
+        storage.check_writable()
+        if fresh:
+            storage.clear()
+        restored = storage.restore("models")
+        storage.publish("data")
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError and its own errors alike
+        raise ConfigError([ConfigIssue(
+            "storage.uri",
+            f"cannot use {storage.location}: {one_line(exc)}; check the path or bucket, the credentials "
+            "(for s3://, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an instance role) and the region",
+        )]) from exc
+    log.info("storage %s ready%s", storage.location, f"; {restored} file(s) of earlier work restored" if restored else "")
+    return storage
