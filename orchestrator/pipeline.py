@@ -135,6 +135,7 @@ def tune_experiment(config: ExperimentConfig, names: list[str] | None, *, quiet:
     run_dir.mkdir(parents=True, exist_ok=True)
     candidates = chosen_candidates(config, names)
     data, labels = prepare_data(config, run_dir)
+    open_run_storage(config.storage, run_dir)
     if data.validation is None:
         raise ConfigError([ConfigIssue("data.validation", "a learning-rate sweep judges trials on a validation "
                                                           "split; give data.validation (or builtin validation_size)")])

@@ -179,21 +179,25 @@ class RunStorage:
         """Bring a finished item's outputs into the driver's run directory (after success, or what
         a failed attempt managed to push: its log)."""
         for relpath in self.outputs(item):
-            self.pull(relpath, self.run_dir)
+            self.restore(relpath)
 
     def publish(self, relpath: str) -> None:
         """Put something the driver prepared (the data) where every node can pull it."""
         self.push(self.run_dir, relpath)
 
     def restore(self, relpath: str) -> int:
-        """Bring what storage holds under `relpath` into the driver's run directory: a rerun on
-        another machine resumes from the checkpoints in storage."""
+        """Bring what storage holds under `relpath` into the driver's run directory (a rerun on
+        another machine resumes from the checkpoints in storage)."""
         return self.pull(relpath, self.run_dir)
 
     def clear(self) -> None:
         """Delete this run's artefacts in storage (`run --fresh`)."""
+        self.delete("")
+
+    def delete(self, relpath: str) -> None:
+        """Delete what storage holds under `relpath` ("" for the whole run)."""
         fs, base = self._remote()
-        fs.delete_dir_contents(base, missing_dir_ok=True)
+        fs.delete_dir_contents(_join(base, relpath), missing_dir_ok=True)
 
     def to_driver(self, value: Any, root: Path) -> Any:
         """A result made on a node, with its local paths as the driver's run directory has them."""

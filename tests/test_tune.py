@@ -256,11 +256,14 @@ def test_tune_outputs_and_report_section(tmp_path: Path) -> None:
 def test_sweep_stops_and_records_trials_then_run_trains_with_the_tuned_rates(tmp_path: Path) -> None:
     """Two tiny candidates, four rates each, two trials at a time on two cores: ASHA stops the
     hopeless small rates after their first epoch, 1e30 fails on its non-finite loss without
-    ending the sweep, and `run --use-tuned` trains each candidate at its best rate."""
+    ending the sweep, and `run --use-tuned` trains each candidate at its best rate. Both hand
+    their files over through `storage` (a path here): trials and actors work in a scratch copy."""
     from tests.test_pipeline import run_cli
 
+    shared, scratch = tmp_path / "shared", tmp_path / "scratch"
     raw = tiny_experiment(tmp_path, models(), ensemble={"strategy": "none"},
-                          tune={"learning_rate": {"values": [1e-3, 1e30, 1e-5, 3e-5]}})
+                          tune={"learning_rate": {"values": [1e-3, 1e30, 1e-5, 3e-5]}},
+                          storage={"uri": str(shared), "scratch_dir": str(scratch)})
     raw["data"]["builtin"].update(train_size=64)
     del raw["defaults"]["max_steps"]
     raw["defaults"]["epochs"] = 4
@@ -287,6 +290,10 @@ def test_sweep_stops_and_records_trials_then_run_trains_with_the_tuned_rates(tmp
         for t in model["trials"]:
             assert Path(t["dir"]).is_relative_to(run_dir / "tune" / "trials" / name)
             assert not (Path(t["dir"]) / "checkpoint").exists()
+            stored = shared / "tiny" / Path(t["dir"]).relative_to(run_dir)
+            assert (stored / "train.log").is_file() and (Path(t["dir"]) / "train.log").is_file()
+        (node,) = scratch.iterdir()  # one node: every trial worked in its copy
+        assert (node / "tiny" / "tune" / "trials" / name).is_dir()
     assert stopped >= 1, section
     assert not (run_dir / "models").exists()  # trials never touch run's checkpoints
     assert (run_dir / "tune" / "learning_rate.png").is_file() and (run_dir / "tune" / "trials.csv").is_file()
@@ -300,6 +307,7 @@ def test_sweep_stops_and_records_trials_then_run_trains_with_the_tuned_rates(tmp
         assert saved["resolved_settings"][name]["learning_rate"] == tuned
         manifest = read_json(run_dir / "models" / name / "checkpoint" / "manifest.json")
         assert manifest["fingerprint"] == config.fingerprint(config.candidate(name))
+        assert read_json(shared / "tiny" / "models" / name / "checkpoint" / "manifest.json") == manifest
     summary = read_json(run_dir / "summary.json")
     assert summary["status"] == "ok" and set(summary["tune"]["models"]) == {"bart", "llama"}
     report = (run_dir / "report.md").read_text(encoding="utf-8")

@@ -51,6 +51,7 @@ from orchestrator.preflight import CandidatePreflight
 from orchestrator.report.numbers import fmt_number
 from orchestrator.report.tune import PLOT, fmt_rate, plot_sweep, tune_section
 from orchestrator.stages.train import candidate_job
+from orchestrator.storage import RunStorage, run_storage
 from orchestrator.supervisor import LOG_TAIL_LINES, actor_resources, log_tail
 
 log = logging.getLogger(__name__)
@@ -179,14 +180,27 @@ def time_limit(seconds: float, trial_dir: Path, reporter: TuneReporter) -> Itera
         timer.cancel()
 
 
-def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str) -> None:
+def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, storage: RunStorage | None = None) -> None:
     """One trial, in its Tune actor: the candidate's training with the trial's values. Its
     weights are deleted afterwards (`run` trains the final model); metrics, predictions and the
-    log stay."""
-    from models.training import train_candidate  # torch and transformers load here, not on the driver
-
+    log stay, and go to `storage` (when the run has one) whatever happens."""
     trial_id = tune.get_context().get_trial_id()
     job = dataclasses.replace(job, settings=trial_settings(job.settings, params), output_dir=job.output_dir / trial_id)
+    if storage is None:
+        _train_trial(job, params, trial_id, metric)
+        return
+    root = storage.local_root()
+    storage.pull(storage.relpath(job.data.train.parent), root)
+    local = storage.localize(job, root)
+    try:
+        _train_trial(local, params, trial_id, metric)
+    finally:
+        storage.push(root, storage.relpath(job.output_dir))
+
+
+def _train_trial(job: TrainingJob, params: dict[str, Any], trial_id: str, metric: str) -> None:
+    from models.training import train_candidate  # torch and transformers load here, not on the driver
+
     job.output_dir.mkdir(parents=True, exist_ok=True)
     setup_logging(log_file=job.output_dir / "train.log", prefix=f"tune/{job.name}/{trial_id}", console=False)
     log.info("trial %s: %s", trial_id, ", ".join(f"{k}={v}" for k, v in params.items()))
@@ -300,16 +314,18 @@ def sweep_fingerprint(config: ExperimentConfig, candidate: Any) -> str:
 
 def sweep_candidate(
     config: ExperimentConfig, candidate: Any, data: DataFiles, labels: tuple[str, ...], cluster: ClusterInfo,
-    run_dir: Path, console: Console | None,
+    run_dir: Path, console: Console | None, storage: RunStorage | None = None,
 ) -> dict[str, Any]:
     """One candidate's sweep: its section of tune.json."""
     started = time.time()
     name = candidate.name
     job = candidate_job(config, candidate, DataFiles(data.train, data.validation, None), labels, run_dir)
     job = dataclasses.replace(job, output_dir=(run_dir / "tune" / "trials" / name).resolve())
-    storage = (run_dir / "tune" / "ray").resolve()
-    for directory in (job.output_dir, storage / name):  # a new sweep replaces the last one's trials
+    tune_dir = (run_dir / "tune" / "ray").resolve()  # Tune's own state, on the driver
+    for directory in (job.output_dir, tune_dir / name):  # a new sweep replaces the last one's trials
         shutil.rmtree(directory, ignore_errors=True)
+    if storage is not None:
+        storage.delete(storage.relpath(job.output_dir))
     need = actor_resources(job, cluster)
     short = [f"{need[k]:g} {k}s (the cluster has {total:g})"
              for k, total in (("CPU", cluster.cpus), ("GPU", cluster.gpus)) if need[k] > total]
@@ -326,19 +342,21 @@ def sweep_candidate(
         resources["memory"] = int(job.settings.resources.memory_gb * 2**30)
     trial_log = TrialLog(job, config.task.resolved_metric(), evaluations, console)
     tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(run_trial, job=job, metric=config.task.resolved_metric()), resources),
+        tune.with_resources(tune.with_parameters(run_trial, job=job, metric=config.task.resolved_metric(), storage=storage), resources),
         param_space=space,
         tune_config=tune.TuneConfig(
             scheduler=scheduler, num_samples=num_samples(space, config.tune.samples),
             max_concurrent_trials=concurrency, search_alg=BasicVariantGenerator(random_state=job.settings.seed),
             trial_dirname_creator=_trial_dirname,
         ),
-        run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0, callbacks=[trial_log],
+        run_config=tune.RunConfig(name=name, storage_path=str(tune_dir), verbose=0, callbacks=[trial_log],
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )
     log.info("tune/%s: %s trial(s) at a time, %d evaluation(s) each", name, concurrency, evaluations)
     with _quiet_tune():
         results = tuner.fit()
+    if storage is not None:
+        storage.restore(storage.relpath(job.output_dir))  # the trials' logs and predictions
     trials = [_trial_row(result, trial_log, job) for result in results]
     trials.sort(key=lambda t: t["trial"])
     best = best_trial(trials)
@@ -416,7 +434,8 @@ def run_sweep(
         if verdict is not None and not verdict.ok:
             models[candidate.name] = _not_swept("skipped", f"preflight: {verdict.reason}; fix: {verdict.fix}", time.time())
             continue
-        models[candidate.name] = sweep_candidate(config, candidate, data, labels, cluster, run_dir, console)
+        models[candidate.name] = sweep_candidate(config, candidate, data, labels, cluster, run_dir, console,
+                                                 run_storage(config.storage, run_dir))
     return models
 
 
