@@ -6,6 +6,7 @@ cannot slow training down.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 Phase = Literal[
@@ -22,6 +23,12 @@ class Reporter(Protocol):
     def phase(self, phase: Phase, **info: Any) -> None: ...
 
     def heartbeat(self, **metrics: Any) -> None: ...
+
+
+def prediction_progress(reporter: Reporter, split: str, **context: Any) -> Callable[[int, int], None]:
+    """The callback a family's predict/propose/score calls after each batch: a heartbeat with how
+    many of the split's inputs are done (and `context`, e.g. the variant being checked)."""
+    return lambda done, total: reporter.heartbeat(split=split, predicted=done, to_predict=total, **context)
 
 
 class RecordingReporter:

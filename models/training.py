@@ -23,7 +23,7 @@ from models.families.base import ModelFamily
 from models.job import TrainingJob
 from models.precision import PrecisionPlan, decide_precision, detect_hardware, saved_dtype
 from models.registry import PRESETS, load_family, parse_source
-from models.reporting import Reporter
+from models.reporting import Reporter, prediction_progress
 from models.schedule import training_schedule
 from models.sources import ResolvedSource, resolve_source
 
@@ -165,10 +165,7 @@ def train_candidate(job: TrainingJob, reporter: Reporter) -> dict[str, Any]:
     reporter.phase("predicting")
     for split in ("validation", "test"):
         if split in rows:
-            predictions = family.predict(
-                model, tokenizer, rows[split],
-                lambda done, total, split=split: reporter.heartbeat(split=split, predicted=done, to_predict=total),
-            )
+            predictions = family.predict(model, tokenizer, rows[split], prediction_progress(reporter, split))
             write_jsonl(job.output_dir / "predictions" / f"{split}.jsonl", predictions)
             metrics[split] = family.score(predictions, rows[split])
 

@@ -42,7 +42,8 @@ def progress_text(state: dict[str, Any]) -> str:
     if state.get("detail") and phase not in ("training", "first_step"):
         return str(state["detail"])
     if "predicted" in state and phase not in ("training", "first_step", "evaluating", "saving"):
-        return f"{state.get('split', '')} {state['predicted']}/{state.get('to_predict', '?')}".strip()
+        where = " ".join(str(state[k]) for k in ("variant", "split") if state.get(k))
+        return f"{where} {state['predicted']}/{state.get('to_predict', '?')}".strip()
     if "step" in state:
         return f"step {state['step']}/{state.get('total_steps', '?')}"
     return ""
@@ -65,13 +66,13 @@ def status_rows(status: dict[str, Any], now: float) -> Iterator[list[str]]:
             state = live.get(name, {})
             reason = outcome.get("error") or ("resumed: checkpoint kept" if outcome.get("resumed") else "")
             yield [name, stage, f"[{style}]{outcome['status']}[/{style}]", outcome.get("phase", ""),
-                   progress_text(state), _loss(state), _speed(state), duration(outcome.get("wall_s")), "",
+                   progress_text(state), loss_text(state), speed_text(state), duration(outcome.get("wall_s")), "",
                    f"[{style}]{escape(reason)}[/{style}]" if reason else ""]
         for name, running in section.get("running", {}).items():
             state = live.get(name, {})
             attempt = f" (attempt {running['attempt']})" if running.get("attempt", 1) > 1 else ""
             yield [name, stage, "[cyan]running[/cyan]" + attempt, state.get("phase", "starting"),
-                   progress_text(state), _loss(state), _speed(state), duration(now - running["launched"]),
+                   progress_text(state), loss_text(state), speed_text(state), duration(now - running["launched"]),
                    duration(eta(state, now)), ""]
         for name in section.get("queued", []):
             yield [name, stage, "[dim]queued[/dim]", "", "", "", "", "", "", ""]
@@ -98,10 +99,10 @@ def live_status(run_dir: Path, console: Console, refresh_per_second: float = 2.0
         yield
 
 
-def _loss(state: dict[str, Any]) -> str:
+def loss_text(state: dict[str, Any]) -> str:
     return f"{state['loss']:.3f}" if isinstance(state.get("loss"), int | float) else ""
 
 
-def _speed(state: dict[str, Any]) -> str:
+def speed_text(state: dict[str, Any]) -> str:
     value = state.get("examples_per_s")
     return f"{value:.0f}" if isinstance(value, int | float) and state.get("phase") == "training" else ""

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from orchestrator.live import loss_text, progress_text, speed_text
 from orchestrator.report.numbers import fmt_number
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "red", "skipped": "yellow"}
@@ -65,16 +66,12 @@ class EventPrinter:
 
 
 def _progress_text(info: dict[str, Any]) -> str:
-    if info.get("detail"):
-        return str(info["detail"])
-    if "predicted" in info and info.get("phase") not in ("training", "first_step"):
-        return f"{info.get('phase', '')} {info.get('split', '')} {info['predicted']}/{info.get('to_predict', '?')}"
-    parts = [f"step {info.get('step', '?')}/{info.get('total_steps', '?')}"]
-    if info.get("loss") is not None:
-        parts.append(f"loss {info['loss']:.3f}")
-    if info.get("examples_per_s"):
-        parts.append(f"{info['examples_per_s']:.0f} ex/s")
-    return "  ".join(parts)
+    """A heartbeat's line: the status table's progress, loss and speed cells, labelled."""
+    progress = progress_text(info)
+    if "predicted" in info and progress and not progress.startswith("step"):
+        progress = f"{info.get('phase', '')} {progress}"
+    loss, speed = loss_text(info), speed_text(info)
+    return "  ".join(part for part in (progress, loss and f"loss {loss}", speed and f"{speed} ex/s") if part)
 
 
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:

@@ -15,7 +15,7 @@ from models.families.base import Progress
 from models.job import TrainingJob
 from models.precision import decide_precision, detect_hardware
 from models.registry import load_family
-from models.reporting import Reporter
+from models.reporting import Reporter, prediction_progress
 
 Row = dict[str, Any]
 
@@ -43,10 +43,6 @@ class MemberModel:
         return self.family.log_likelihoods(self.model, self.tokenizer, pairs, progress)
 
 
-def _progress(reporter: Reporter, split: str) -> Progress:
-    return lambda done, total: reporter.heartbeat(split=split, predicted=done, to_predict=total)
-
-
 def propose(
     job: TrainingJob, reporter: Reporter, inputs: dict[str, list[Row]], own_predictions: bool, candidates: int,
     beams: int,
@@ -59,9 +55,9 @@ def propose(
         reporter.phase("proposing", split=split)
         entry: dict[str, Any] = {}
         if own_predictions:
-            entry["predictions"] = member.predict(rows, _progress(reporter, split))
+            entry["predictions"] = member.predict(rows, prediction_progress(reporter, split))
         if candidates:
-            entry["candidates"] = member.propose(rows, candidates, beams, _progress(reporter, split))
+            entry["candidates"] = member.propose(rows, candidates, beams, prediction_progress(reporter, split))
         out[split] = entry
     reporter.phase("done")
     return out
@@ -73,6 +69,6 @@ def score(job: TrainingJob, reporter: Reporter, pairs: dict[str, list[tuple[str,
     out: dict[str, Any] = {}
     for split, split_pairs in pairs.items():
         reporter.phase("scoring", split=split)
-        out[split] = member.score(split_pairs, _progress(reporter, split))
+        out[split] = member.score(split_pairs, prediction_progress(reporter, split))
     reporter.phase("done")
     return out

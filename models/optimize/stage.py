@@ -26,7 +26,7 @@ from models.optimize.plots import plot_sweeps
 from models.optimize.quantize import load_quantized, quantize, unavailable_reason, weights_size
 from models.precision import decide_precision, detect_hardware
 from models.registry import load_family
-from models.reporting import Reporter
+from models.reporting import Reporter, prediction_progress
 
 Row = dict[str, Any]
 
@@ -60,7 +60,7 @@ def optimize_member(
         model, tokenizer = _load(job, name, entry)
         reporter.phase("evaluating", variant=name)
         family = load_family(job.family)(job)
-        predictions = family.predict(model, tokenizer, rows, _progress(reporter, name))
+        predictions = family.predict(model, tokenizer, rows, prediction_progress(reporter, "validation", variant=name))
         entry["quality"] = family.score(predictions, rows)
         reporter.phase("benchmarking", variant=name)
         sweep_started = time.perf_counter()
@@ -160,10 +160,6 @@ def _token_counter(tokenizer: Any) -> Any:
         return sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
 
     return count
-
-
-def _progress(reporter: Reporter, variant: str) -> Any:
-    return lambda done, total: reporter.heartbeat(detail=f"{variant} validation {done}/{total}")
 
 
 def _point_text(variant: str, point: Point) -> str:
