@@ -118,6 +118,7 @@ class Supervisor:
         self.outcomes: dict[str, Outcome] = dict(decided or {})
         self.snapshot: dict[str, dict[str, Any]] = {}
         self.storage = storage
+        self.earlier_stages = self._read_earlier_stages()
 
     # ------------------------------------------------------------------ main loop
 
@@ -344,15 +345,19 @@ class Supervisor:
             return "stall", phase, limits.stall
         return None
 
+    def _read_earlier_stages(self) -> dict[str, Any]:
+        """The sections earlier stages left in status.json, kept beside this stage's."""
+        try:
+            stages = json.loads((self.run_dir / "status.json").read_text(encoding="utf-8")).get("stages", {})
+        except (OSError, ValueError, AttributeError):
+            return {}
+        return {stage: section for stage, section in stages.items() if stage != self.stage}
+
     def _write_status(self) -> None:
         """status.json: one section per stage (queued, running, live state, finished), rewritten
         atomically every poll, so another process can read it during and after the run."""
         path = self.run_dir / "status.json"
-        try:
-            status = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            status = {}
-        stages = status.get("stages", {})
+        stages = dict(self.earlier_stages)
         stages[self.stage] = {
             "running": {e.item.name: {"launched": e.launched, "attempt": e.item.job.attempt}
                         for e in self.running.values()},

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from models.registry import parse_source
 from orchestrator.cli.common import add_config_arguments, config_from_args
+from orchestrator.storage import run_storage
 
 HELP = "check an experiment file and show what would run"
 
@@ -37,8 +38,10 @@ def run(args: argparse.Namespace) -> int:
         )
     console = Console(highlight=False, soft_wrap=True)
     console.print(table)
+    storage = run_storage(config.storage, config.run_dir)
+    where = f"{config.run_dir}" + (f", handing artefacts over through {storage.location}" if storage else "")
     if args.no_preflight:
-        console.print(f"OK: {len(config.models)} candidate(s); runs write to {config.run_dir}")
+        console.print(f"OK: {len(config.models)} candidate(s); runs write to {where}")
         return 0
     import torch
 
@@ -49,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
     print_preflight(verdicts, console)
     ready = sum(v.ok for v in verdicts.values())
     console.print(
-        f"OK: {len(config.models)} candidate(s), {ready} ready on this machine; runs write to {config.run_dir}"
+        f"OK: {len(config.models)} candidate(s), {ready} ready on this machine; runs write to {where}"
     )
     return 0
