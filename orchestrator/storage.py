@@ -264,7 +264,8 @@ def open_run_storage(setting: Any, run_dir: Path, *, fresh: bool = False) -> Run
     """Ready the run's storage before anything trains: it must take a write (a wrong bucket,
     credential or mount is a config error, exit 2, not a failure after training); `fresh` empties
     it; what it holds of an earlier attempt comes into the run directory, so a rerun resumes from
-    it, even on another machine; and the prepared data goes up for the nodes."""
+    it, even on another machine; and the prepared data goes up for the nodes, with any checkpoint
+    only the run directory has (trained before `storage` was set)."""
     from orchestrator.config import ConfigError, ConfigIssue
     from orchestrator.failures import one_line
 
@@ -276,7 +277,8 @@ def open_run_storage(setting: Any, run_dir: Path, *, fresh: bool = False) -> Run
         if fresh:
             storage.clear()
         restored = storage.restore("models")
-        storage.publish("data")
+        for relpath in ("data", "models"):  # models: what trained here before storage was set
+            storage.publish(relpath)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError and its own errors alike
         raise ConfigError([ConfigIssue(
             "storage.uri",
