@@ -53,7 +53,7 @@ def test_real_candidates_across_nodes_survive_a_lost_node_through_s3_storage(tmp
     models = [
         {"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
         {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq", "max_steps": 30},
-        {"name": "llama", "source": "scratch:llama-tiny", "family": "causal", "max_steps": 400},
+        {"name": "llama", "source": "scratch:llama-tiny", "family": "causal", "max_steps": 150},
     ]
     raw = tiny_experiment(
         tmp_path, models,
