@@ -223,13 +223,15 @@ def _copy_changed(
             # written aside and renamed: an actor reading the file never sees half of it
             written = f"{destination}.partial-{os.getpid()}"
             pyarrow.fs.copy_files(origin, written, source_filesystem=source_fs, destination_filesystem=target_fs)
-            os.utime(written, ns=(info.mtime_ns, info.mtime_ns))
+            if info.mtime_ns is not None:
+                os.utime(written, ns=(info.mtime_ns, info.mtime_ns))
             os.replace(written, destination)
         else:
             pyarrow.fs.copy_files(origin, destination, source_filesystem=source_fs, destination_filesystem=target_fs)
             if isinstance(source_fs, pyarrow.fs.LocalFileSystem):
                 stored = target_fs.get_file_info(destination).mtime_ns
-                os.utime(origin, ns=(stored, stored))
+                if stored is not None:
+                    os.utime(origin, ns=(stored, stored))
         copied += 1
     return copied
 
