@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import re
 import threading
 import time
@@ -24,6 +25,14 @@ OUT_OF_MEMORY = re.compile(
     re.IGNORECASE,
 )
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def release_memory() -> None:
+    """After an out-of-memory error caught in-process: drop what the failed attempt left
+    referenced, and hand the CUDA cache back, before trying again smaller."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -27,6 +27,7 @@ from orchestrator.stages.tune import (
     resolve_learning_rates,
     search_space,
     sweep_fingerprint,
+    train_retrying_out_of_memory,
     trial_settings,
     write_tune,
 )
@@ -85,6 +86,33 @@ def test_a_trial_overrides_the_settings_it_searches_and_is_validated(tmp_path: P
     assert trial_settings(settings, {"learning_rate": 7e-4}).batch_size == settings.batch_size
     with pytest.raises(ValidationError):
         trial_settings(settings, {"learning_rate": -1.0})
+
+
+def test_a_trial_out_of_memory_trains_again_smaller_and_other_errors_end_it(tmp_path: Path) -> None:
+    from models.job import DataFiles
+    from orchestrator.stages.train import build_jobs
+
+    config = load_config(experiment(tmp_path, defaults={"batch_size": 8, "gradient_accumulation": 1}))
+    job = build_jobs(config, DataFiles(tmp_path / "train.jsonl", None, None), (), tmp_path / "run")[0]
+    tried: list[tuple[int, int, int]] = []
+
+    def train(job: Any, reporter: Any) -> dict[str, Any]:
+        tried.append((job.settings.batch_size, job.settings.gradient_accumulation, job.attempt))
+        if len(tried) < 3:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return {"metrics": {}}
+
+    assert train_retrying_out_of_memory(train, job, RecordingReporter()) == {"metrics": {}}
+    assert tried == [(8, 1, 1), (4, 2, 2), (2, 4, 3)]  # the effective batch stays 8
+
+    def broken(job: Any, reporter: Any) -> dict[str, Any]:
+        tried.append((job.settings.batch_size, job.settings.gradient_accumulation, job.attempt))
+        raise ValueError("not a memory problem")
+
+    tried.clear()
+    with pytest.raises(ValueError, match="not a memory problem"):
+        train_retrying_out_of_memory(broken, job, RecordingReporter())
+    assert tried == [(8, 1, 1)]
 
 
 def test_asha_rungs_end_before_the_last_evaluation() -> None:

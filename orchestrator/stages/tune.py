@@ -28,7 +28,7 @@ import pickle
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from models.job import DataFiles, TrainingJob
 from models.schedule import training_schedule
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, TrainingSettings, TuneConfig
-from orchestrator.failures import Failure, classify, timeout_failure
+from orchestrator.failures import Failure, FailureKind, classify, decide, timeout_failure
 from orchestrator.logging_setup import setup_logging
 from orchestrator.names import canonical_name
 from orchestrator.preflight import CandidatePreflight
@@ -206,11 +206,32 @@ def _train_trial(job: TrainingJob, params: dict[str, Any], trial_id: str, metric
     log.info("trial %s: %s", trial_id, ", ".join(f"{k}={v}" for k, v in params.items()))
     reporter = TuneReporter()
     with time_limit(job.settings.timeouts.total, job.output_dir, reporter):
-        result = train_candidate(job, reporter)
+        result = train_retrying_out_of_memory(train_candidate, job, reporter)
     shutil.rmtree(job.output_dir / "checkpoint", ignore_errors=True)
     metrics = result["metrics"]
     tune.report({ASHA_METRIC: metrics.get("eval_loss", math.inf),
                  FINAL_METRIC: metrics.get("validation", {}).get(metric), "wall_s": result["wall_s"]})
+
+
+def train_retrying_out_of_memory(train: Callable[[TrainingJob, Any], dict[str, Any]], job: TrainingJob,
+                                 reporter: Any) -> dict[str, Any]:
+    """`train(job, reporter)`, under `run`'s policy for an out-of-memory error, applied inside the
+    trial: again at half the batch size with twice the accumulation (the same effective batch),
+    as long as `failures.decide` allows. Any other error ends the trial as before. The retry
+    reports its epochs from 1 again; ASHA judges each rung only once per trial."""
+    from models.memory import release_memory  # torch: in the trial, never on the driver
+
+    while True:
+        try:
+            return train(job, reporter)
+        except Exception as exc:
+            failure = classify(exc)
+            decision = decide(failure, job)
+            if failure.kind != FailureKind.OUT_OF_MEMORY or decision.job is None:
+                raise
+            log.warning("%s; %s", failure.reason, decision.why)
+            release_memory()
+            job = decision.job
 
 
 # --------------------------------------------------------------------------- on the driver
