@@ -2,8 +2,14 @@
 
 Both sides train the same candidates with the same settings (data, steps, seeds, one torch
 thread per candidate unless --sequential-threads says otherwise) in one invocation, alternating
-sides each repeat so drift on the machine hits both. The orchestrated side is timed end to end
-(Ray start, actor start, training, summary; the ensemble stage is switched off on both sides), and its training stage alone is reported too.
+which side goes first each repeat so drift on the machine hits both. The orchestrated side is
+timed end to end (Ray start, actor start, training, summary; the ensemble and optimize stages are
+switched off, as the sequential loop has neither), and its training stage alone is reported too,
+with where the stage's time went (summary.json against each candidate's own clock).
+
+There is no separate warm-up run: every orchestrated repeat is a cold start, as a user's run is;
+the sequential side runs in this process, so from its second repeat on its imports are warm,
+which favours the sequential side.
 
     python benchmarks/concurrency.py                      # configs/full.yaml
     python benchmarks/concurrency.py --set defaults.epochs=2 --repeats 3
@@ -14,32 +20,34 @@ Run it on a quiet machine: another job holding a core takes the concurrency gain
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.common import RESULTS_DIR, progress, run_record, write_json  # noqa: E402
+from benchmarks.report import concurrency_section  # noqa: E402
 from models.reporting import RecordingReporter  # noqa: E402
+from models.training import train_candidate  # noqa: E402
 from orchestrator.config import load_config  # noqa: E402
 from orchestrator.data import prepare_data  # noqa: E402
 from orchestrator.logging_setup import setup_logging  # noqa: E402
 from orchestrator.pipeline import run_experiment  # noqa: E402
 from orchestrator.stages.train import build_jobs  # noqa: E402
 
+# Training only on both sides: the sequential loop has no ensemble or optimize stage to compare with.
+TRAINING_ONLY = ["ray.dashboard=false", "ensemble.strategy=none", "optimize.enabled=false"]
+
 
 def sequential(config_path: str, overrides: list[str], workdir: Path, threads: int) -> float:
     """The old way: one process, one candidate after another, with `threads` torch threads."""
-    from models.training import train_candidate
-
     overrides = [*overrides, f"defaults.resources.cpus={threads}"]  # train_candidate sets threads from it
     config = load_config(config_path, overrides, output_dir=str(workdir))
     run_dir = config.run_dir.resolve()
@@ -51,16 +59,52 @@ def sequential(config_path: str, overrides: list[str], workdir: Path, threads: i
     return time.perf_counter() - started
 
 
-def orchestrated(config_path: str, overrides: list[str], workdir: Path) -> tuple[float, float]:
-    """`orchestrator run`, in process; returns (end-to-end seconds, training-stage seconds)."""
+def orchestrated(config_path: str, overrides: list[str], workdir: Path) -> dict[str, Any]:
+    """`orchestrator run`, in process; its end-to-end time and where the time went (`run_record`)."""
     config = load_config(config_path, overrides, output_dir=str(workdir))
     started = time.perf_counter()
     code = run_experiment(config, quiet=True)
     total = time.perf_counter() - started
     if code != 0:
-        raise SystemExit(f"the orchestrated run ended with status {code}; see {config.run_dir}")
-    summary = json.loads((config.run_dir / "summary.json").read_text(encoding="utf-8"))
-    return total, summary["stages"]["train"]["wall_s"]
+        raise RuntimeError(f"the orchestrated run ended with status {code}; see {config.run_dir}")
+    return run_record(config.run_dir.resolve(), end_to_end_s=total)
+
+
+def run(
+    config: str = str(REPO / "configs" / "full.yaml"),
+    overrides: list[str] | None = None,
+    repeats: int = 1,
+    sequential_threads: int = 1,
+) -> dict[str, Any]:
+    """Both sides `repeats` times, alternating which goes first; raw seconds per repeat."""
+    setup_logging("WARNING")
+    overrides = [*(overrides or []), *TRAINING_ONLY]
+    candidates = [c.name for c in load_config(config, overrides).models]
+    result: dict[str, Any] = {
+        "config": str(config), "overrides": overrides, "candidates": candidates,
+        "cpus": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)),
+        "repeats": repeats, "sequential_threads": sequential_threads,
+        "order": [], "sequential_s": [], "orchestrated_s": [], "training_stage_s": [], "orchestrated_runs": [],
+    }
+    for repeat in range(repeats):
+        sides = ("sequential", "orchestrated") if repeat % 2 == 0 else ("orchestrated", "sequential")
+        result["order"].append(f"{sides[0]} first")
+        for side in sides:
+            workdir = Path(tempfile.mkdtemp(prefix=f"bench-{side}-"))
+            try:
+                if side == "sequential":
+                    result["sequential_s"].append(sequential(config, overrides, workdir, sequential_threads))
+                    seconds = result["sequential_s"][-1]
+                else:
+                    record = orchestrated(config, overrides, workdir)
+                    result["orchestrated_runs"].append(record)
+                    result["orchestrated_s"].append(record["end_to_end_s"])
+                    result["training_stage_s"].append(record["stages"]["train"])
+                    seconds = record["end_to_end_s"]
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+            progress(f"  concurrency: repeat {repeat + 1}/{repeats} {side}: {seconds:.1f} s")
+    return result
 
 
 def main() -> None:
@@ -69,55 +113,11 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--sequential-threads", type=int, default=1)
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "concurrency.json"))
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "concurrency.json")
     args = parser.parse_args()
-    setup_logging("WARNING")
-    # Training only on both sides: the sequential loop has no ensemble stage to compare with.
-    overrides = args.overrides + ["ray.dashboard=false", "ensemble.strategy=none"]
-
-    seq, orch, stage = [], [], []
-    for repeat in range(args.repeats):
-        for side in ("sequential", "orchestrated") if repeat % 2 == 0 else ("orchestrated", "sequential"):
-            workdir = Path(tempfile.mkdtemp(prefix=f"bench-{side}-"))
-            try:
-                if side == "sequential":
-                    seq.append(sequential(args.config, overrides, workdir, args.sequential_threads))
-                else:
-                    total, training = orchestrated(args.config, overrides, workdir)
-                    orch.append(total)
-                    stage.append(training)
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
-            print(f"repeat {repeat + 1}/{args.repeats} {side}: done", file=sys.stderr)
-
-    config = load_config(args.config, overrides)
-    result = {
-        "config": args.config,
-        "overrides": overrides,
-        "candidates": [c.name for c in config.models],
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "repeats": args.repeats,
-        "sequential_threads": args.sequential_threads,
-        "sequential_s": seq,
-        "orchestrated_s": orch,
-        "orchestrated_training_stage_s": stage,
-        "median_sequential_s": statistics.median(seq),
-        "median_orchestrated_s": statistics.median(orch),
-        "median_training_stage_s": statistics.median(stage),
-    }
-    result["speedup_end_to_end"] = result["median_sequential_s"] / result["median_orchestrated_s"]
-    result["speedup_training_stage"] = result["median_sequential_s"] / result["median_training_stage_s"]
-    result["ideal_speedup"] = min(len(config.models), os.cpu_count() or 1)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2), encoding="utf-8")
-
-    n = len(config.models)
-    print(f"\n{n} candidates from {args.config}, {args.repeats} repeat(s), {os.cpu_count()} CPUs")
-    print(f"{'':34}{'median s':>10}{'speed-up':>10}")
-    print(f"{f'sequential, one process, {args.sequential_threads} thr':34}{result['median_sequential_s']:10.1f}{1.0:10.2f}")
-    print(f"{'orchestrated, end to end':34}{result['median_orchestrated_s']:10.1f}{result['speedup_end_to_end']:10.2f}")
-    print(f"{'orchestrated, training stage':34}{result['median_training_stage_s']:10.1f}{result['speedup_training_stage']:10.2f}")
-    print(f"{'ideal (min(candidates, CPUs))':34}{'':10}{result['ideal_speedup']:10.2f}")
+    result = run(args.config, args.overrides, args.repeats, args.sequential_threads)
+    write_json(args.out, result)
+    print("\n".join(concurrency_section(result)))
     print(f"written to {args.out}")
 
 

@@ -15,9 +15,9 @@ dominates repeats); the machine has 2 real cores, so actor start-up, not the dri
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -29,6 +29,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.common import RESULTS_DIR, progress, write_json  # noqa: E402
+from benchmarks.report import simulated_cluster_section  # noqa: E402
 from models.job import DataFiles  # noqa: E402
 from orchestrator.cluster import connect  # noqa: E402
 from orchestrator.config import RayConfig, validate_raw  # noqa: E402
@@ -76,33 +78,39 @@ def measure(count: int, nodes: int, gpus_per_node: int, seconds: float, info: An
     }
 
 
+def run(counts: tuple[int, ...] = (32, 64), nodes: int = 8, gpus_per_node: int = 4,
+        seconds: float = 5.0) -> dict[str, Any]:
+    """One supervised run per count on one simulated cluster; a row per count."""
+    setup_logging("WARNING")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-simulated-"))
+    rows = []
+    try:
+        started = time.perf_counter()
+        with simulated_cluster(nodes, gpus_per_node, cpus_per_node=gpus_per_node) as cluster:
+            cluster_start_s = time.perf_counter() - started
+            progress(f"  simulated_cluster: {nodes} nodes x {gpus_per_node} logical GPUs up in {cluster_start_s:.1f} s")
+            info = connect(RayConfig(address=cluster.address))
+            for count in counts:
+                rows.append(measure(count, nodes, gpus_per_node, seconds, info, workdir))
+                progress(f"  simulated_cluster: {count} candidates in {rows[-1]['wall_s']:.1f} s "
+                         f"(ideal {rows[-1]['ideal_s']:.0f} s)")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"nodes": nodes, "gpus_per_node": gpus_per_node, "seconds": seconds, "cpus": os.cpu_count(),
+            "cluster_start_s": cluster_start_s, "results": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", default="32,64,128")
     parser.add_argument("--nodes", type=int, default=8)
     parser.add_argument("--gpus-per-node", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "simulated_cluster.json")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "simulated_cluster.json")
     args = parser.parse_args()
-    setup_logging("WARNING")
-    workdir = Path(tempfile.mkdtemp(prefix="bench-simulated-"))
-    results = []
-    started = time.perf_counter()
-    with simulated_cluster(args.nodes, args.gpus_per_node, cpus_per_node=args.gpus_per_node) as cluster:
-        print(f"cluster of {args.nodes} nodes x {args.gpus_per_node} logical GPUs up in "
-              f"{time.perf_counter() - started:.1f} s; {os.cpu_count()} real CPUs")
-        info = connect(RayConfig(address=cluster.address))
-        print(f"{'candidates':>10} {'wall s':>8} {'ideal s':>8} {'driver ms/cand (thread / process)':>34} "
-              f"{'GPU shared':>10} {'in order':>8}")
-        for count in (int(c) for c in args.candidates.split(",")):
-            row = measure(count, args.nodes, args.gpus_per_node, args.seconds, info, workdir)
-            results.append(row)
-            print(f"{row['candidates']:>10} {row['wall_s']:>8.1f} {row['ideal_s']:>8.1f} "
-                  f"{row['driver_thread_cpu_ms_per_candidate']:>16.1f} / {row['driver_process_cpu_ms_per_candidate']:<15.1f} "
-                  f"{row['gpu_shared_by_two']:>10} {str(row['launched_in_config_order']):>8}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"nodes": args.nodes, "gpus_per_node": args.gpus_per_node,
-                                    "seconds": args.seconds, "results": results}, indent=2), encoding="utf-8")
+    result = run(tuple(int(c) for c in args.candidates.split(",")), args.nodes, args.gpus_per_node, args.seconds)
+    write_json(args.out, result)
+    print("\n".join(simulated_cluster_section(result)))
     print(f"wrote {args.out}")
 
 

@@ -166,7 +166,8 @@ def test_quantization_throughput_is_compared_at_the_same_batch_size() -> None:
 
     results = copy.deepcopy(sample_results())
     results["benchmarks"]["quantization"] = {"status": "ok", "wall_s": 60.0, "result": {
-        "run_dir": "/tmp/run", "trained_here": False, "backends": ["onnxruntime"], "batch_sizes": [1, 8],
+        "run_dir": "/tmp/run", "trained_here": False, "run_label": "the built-in ensemble run",
+        "backends": ["onnxruntime"], "batch_sizes": [1, 8],
         "warmup": 1, "repeats": 3, "metric": "rougeL", "stage_wall_s": 50.0,
         "optimize": {"status": "ok", "wall_s": 40.0, "models": {"a": {
             "status": "ok", "wall_s": 30.0, "recommendation": {"variant": "onnxruntime", "batch_size": 8},
@@ -176,8 +177,10 @@ def test_quantization_throughput_is_compared_at_the_same_batch_size() -> None:
         }}},
     }}
     fig = figures("quantization", results["benchmarks"]["quantization"]["result"])
+    results["benchmarks"]["quantization"]["figures"] = fig
     assert fig["a"]["variants"]["onnxruntime"]["vs_fp32"] == {1: pytest.approx(2.0), 8: pytest.approx(2.0)}
     text = render_markdown(results)
+    assert "| quantization | ok | 60 s | recommended onnxruntime x1; all sweeps of a model 6-6 s; stage ok in 40 s |" in text
     int8 = text.split("## 5. ")[1].split("\n## ")[0]
     assert "| a | onnxruntime | 1.0 | 4.00x | 3.90x | 40.00 (+0.00) | 20.0 (2.00x) | 32.0 (2.00x) | 40 % | yes |" in int8
     sweep = text.split("## 6. ")[1].split("\n## ")[0]

@@ -1,0 +1,574 @@
+"""RESULTS.md from the results that `run_all.py` writes to results.json.
+
+Pure functions of plain data (no Ray, torch or orchestrator import), so a hand-built dict renders
+in milliseconds in the tests. Timings are summarised as median [min-max] with the number of
+samples; every ratio is of two medians measured in the same invocation. Each benchmark also gets
+a `figures` dict (its headline numbers) in results.json, computed by the same functions.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.common import describe, fmt_spread, median_ratio
+
+REGENERATE = "python benchmarks/run_all.py"
+DIALOGSUM_SETTINGS = ("epochs", "train_size", "validation_size", "test_size")
+
+
+def _f(value: float | None, digits: int = 2, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+# ---------------------------------------------------------------------------------------- 1. concurrency
+
+
+def concurrency_figures(result: dict[str, Any]) -> dict[str, Any]:
+    seq, orch, stage = result["sequential_s"], result["orchestrated_s"], result["training_stage_s"]
+    ideal = min(len(result["candidates"]), result["usable_cpus"])
+    end_to_end, training = median_ratio(seq, orch), median_ratio(seq, stage)
+    return {
+        "sequential_s": describe(seq), "orchestrated_s": describe(orch), "training_stage_s": describe(stage),
+        "speedup_end_to_end": end_to_end, "speedup_training_stage": training, "ideal_speedup": ideal,
+        "efficiency_end_to_end": end_to_end / ideal if end_to_end else None,
+        "efficiency_training_stage": training / ideal if training else None,
+    }
+
+
+def concurrency_section(result: dict[str, Any]) -> list[str]:
+    fig = concurrency_figures(result)
+    n = len(result["candidates"])
+    lines = [
+        f"Method: {n} candidates ({', '.join(result['candidates'])}) from `{_short(result['config'])}` with "
+        f"`{' '.join(result['overrides'])}`, trained one after another in one process "
+        f"({result['sequential_threads']} torch thread) and concurrently by `orchestrator run` (one actor each), "
+        f"{result['repeats']} repeat(s) alternating which side goes first; no warm-up (every orchestrated run is a "
+        "cold start; the sequential side's imports are warm after its first repeat, which favours it). "
+        "Statistic: median [min-max] of the repeats; speed-ups are ratios of medians.",
+        "",
+    ]
+    rows = [
+        [f"sequential, one process, {result['sequential_threads']} thread", fmt_spread(result["sequential_s"], 1),
+         str(len(result["sequential_s"])), "1.00x", "-"],
+        ["orchestrated, end to end (Ray start to summary)", fmt_spread(result["orchestrated_s"], 1),
+         str(len(result["orchestrated_s"])), _f(fig["speedup_end_to_end"], suffix="x"),
+         _f(_pct(fig["efficiency_end_to_end"]), 0, " %")],
+        ["orchestrated, training stage only", fmt_spread(result["training_stage_s"], 1),
+         str(len(result["training_stage_s"])), _f(fig["speedup_training_stage"], suffix="x"),
+         _f(_pct(fig["efficiency_training_stage"]), 0, " %")],
+        [f"ideal: min({n} candidates, {result['usable_cpus']} usable cores)", "-", "-",
+         f"{fig['ideal_speedup']:.2f}x", "100 %"],
+    ]
+    return lines + _table(["side", "seconds", "n", "speed-up", "efficiency (of ideal)"], rows)
+
+
+# ---------------------------------------------------------------------------------------- 2. overhead
+
+
+def stage_overhead_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per-stage overhead of the orchestrated runs this invocation made: a stage's wall time in
+    summary.json against the work inside it (the longest candidate's own clock for training; the
+    models' own clocks, one after another, for the optimize stage)."""
+    rows = []
+    concurrency = _ok_result(results, "concurrency")
+    if concurrency and concurrency.get("orchestrated_runs"):
+        runs = concurrency["orchestrated_runs"]
+        rows.append(_train_row("concurrency: orchestrated runs", runs))
+        outside = [r["end_to_end_s"] - sum(v for v in r["stages"].values() if v) for r in runs]
+        rows.append({"run": "concurrency: orchestrated runs",
+                     "stage": "outside the stages: Ray start, data, preflight, summary, shutdown (stage s: the whole run)",
+                     "stage_s": [r["end_to_end_s"] for r in runs], "inside_s": None, "overhead_s": outside,
+                     "share": median_ratio(outside, [r["end_to_end_s"] for r in runs])})
+    ensemble = _ok_result(results, "ensemble")
+    builtin = (ensemble or {}).get("datasets", {}).get("builtin", {})
+    if builtin.get("status") == "ok":
+        rows.append(_train_row("ensemble: builtin run", [builtin["run"]]))
+    quantization = _ok_result(results, "quantization")
+    if quantization:
+        section = quantization["optimize"]
+        inside = sum(m.get("wall_s", 0.0) for m in section.get("models", {}).values() if m.get("status") == "ok")
+        if section.get("wall_s"):
+            rows.append({"run": "quantization", "stage": "optimize (models one at a time)",
+                         "stage_s": [section["wall_s"]], "inside_s": [inside],
+                         "overhead_s": [section["wall_s"] - inside], "share": (section["wall_s"] - inside) / section["wall_s"]})
+    return rows
+
+
+def _train_row(run: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    stage = [r["stages"]["train"] for r in records]
+    longest = [max((c["inside_s"] for c in r["candidates"].values() if c["inside_s"] is not None), default=0.0)
+               for r in records]
+    overhead = [s - w for s, w in zip(stage, longest, strict=True)]
+    per_candidate = [c["supervised_s"] - c["inside_s"] for r in records for c in r["candidates"].values()
+                     if c["inside_s"] is not None and c["supervised_s"] is not None and not c.get("resumed")]
+    return {"run": run, "stage": "train (candidates concurrently)", "stage_s": stage, "inside_s": longest,
+            "overhead_s": overhead, "share": median_ratio(overhead, stage), "per_candidate_s": per_candidate}
+
+
+def overhead_figures(result: dict[str, Any]) -> dict[str, Any]:
+    bare = result["actor_start_s"]["bare"]
+    return {
+        "ray_start_s": {k: describe(v) for k, v in result["ray_start_s"].items()},
+        "actor_start_s": {k: describe(v) for k, v in result["actor_start_s"].items()},
+        "actor_start_vs_bare": {k: median_ratio(v, bare) for k, v in result["actor_start_s"].items()},
+    }
+
+
+def overhead_section(result: dict[str, Any] | None, results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if result is not None:
+        fig = overhead_figures(result)
+        lines += [
+            f"**(a) Ray start.** Method: `orchestrator.cluster.connect` (a private local cluster, as `orchestrator run` "
+            "starts it) until a trivial task returned, then `ray.shutdown`; dashboard off and on alternating, "
+            f"{result['repeats']} repeat(s), no warm-up (a cold start is what is measured). Median [min-max] s.",
+            "",
+            *_table(["variant", "seconds", "n"], [
+                [k.replace("_", " "), fmt_spread(v, 2), str(len(v))] for k, v in result["ray_start_s"].items()
+            ]),
+            "",
+            "**(b) Actor start.** Method: on one running local cluster, from creating the actor to the return of its "
+            "first method call, one actor at a time (1 CPU each), killed after each measurement; kinds rotate within "
+            f"each of {result['repeats']} repeat(s). Median [min-max] s; the ratio is of medians.",
+            "",
+            *_table(["actor", "seconds", "n", "vs bare"], [
+                [ACTOR_LABELS.get(k, k), fmt_spread(v, 2), str(len(v)), _f(fig["actor_start_vs_bare"][k], suffix="x")]
+                for k, v in result["actor_start_s"].items()
+            ]),
+            "",
+        ]
+    else:
+        lines += ["(a) and (b) were not measured: the overhead benchmark did not run or failed (see the overview).", ""]
+    rows = stage_overhead_rows(results)
+    lines.append("**(c) Per-stage overhead** of this invocation's orchestrated runs: a stage's wall time in summary.json "
+                 "against the work inside it (the longest candidate's own clock inside its actor for training; "
+                 "the models' own clocks added up for the optimize stage, which runs them one at a time). "
+                 "Median [min-max] s over the runs.")
+    lines.append("")
+    if not rows:
+        lines.append("Not measured: it reads the orchestrated runs of the concurrency, ensemble or quantization "
+                     "benchmark, and none of them ran successfully in this invocation.")
+        return lines
+    lines += _table(["run", "stage", "stage s", "work inside s", "overhead s", "share", "n"], [
+        [r["run"], r["stage"], fmt_spread(r["stage_s"], 1), fmt_spread(r["inside_s"] or [], 1),
+         fmt_spread(r["overhead_s"], 1), _f(_pct(r["share"]), 0, " %"), str(len(r["stage_s"]))]
+        for r in rows
+    ])
+    per_candidate = [s for r in rows for s in r.get("per_candidate_s", [])]
+    if per_candidate:
+        lines += ["", f"Per candidate, the supervisor's clock (actor launch to result collected) minus the candidate's "
+                      f"own: {fmt_spread(per_candidate, 1)} s over {len(per_candidate)} candidate runs (the actor's process "
+                      "start and its import of the training code before the candidate's clock starts; returning the "
+                      "result and the supervisor's 0.5 s poll after it stops)."]
+    return lines
+
+
+ACTOR_LABELS = {
+    "bare": "bare actor, empty method",
+    "stage_worker": "StageWorker, no-op work item",
+    "stage_worker_training_imports": "StageWorker, item importing models.training",
+}
+
+
+# ---------------------------------------------------------------------------------------- 3. failures
+
+
+def failure_isolation_figures(result: dict[str, Any]) -> dict[str, Any]:
+    scenarios = result["scenarios"]
+    reference = [r["survivor_train_s"] for r in scenarios["reference"]]
+    out = {}
+    for kind, runs in scenarios.items():
+        train = [r["survivor_train_s"] for r in runs]
+        out[kind] = {
+            "survivor_train_s": describe(train),
+            "survivor_vs_reference": median_ratio(train, reference),
+            "detection_s": describe([r["detection_s"] for r in runs if "detection_s" in r]),
+            "past_stall_limit_s": describe([r["past_limit_s"] for r in runs if "past_limit_s" in r]),
+            "neighbour_status": sorted({r["neighbour"] for r in runs}),
+        }
+    return out
+
+
+def failure_isolation_section(result: dict[str, Any]) -> list[str]:
+    fig = failure_isolation_figures(result)
+    lines = [
+        f"Method: each scenario is a real `orchestrator run` of two tiny BARTs on one CPU each, {result['steps']} "
+        f"steps; the neighbour is healthy (reference), kills its own process at step 3 (crash) or hangs at step 3 "
+        f"(hang; stall limit {result['stall_limit_s']:g} s). Detection: from the fault's own timestamp to the "
+        "driver recording the outcome. Survivor: its training time on its own clock. "
+        f"{result['repeats']} repeat(s), scenarios rotating; no warm-up. Median [min-max]; the ratio is of medians.",
+        "",
+    ]
+    rows = []
+    for kind, runs in result["scenarios"].items():
+        f = fig[kind]
+        detection = [r["detection_s"] for r in runs if "detection_s" in r]
+        rows.append([kind, ", ".join(f["neighbour_status"]), fmt_spread([r["survivor_train_s"] for r in runs], 2),
+                     _f(f["survivor_vs_reference"], 3, "x"), fmt_spread(detection, 2), str(len(runs))])
+    lines += _table(["neighbour", "neighbour ended", "survivor train s", "vs reference", "detected after s", "n"], rows)
+    past = [r["past_limit_s"] for r in result["scenarios"].get("hang", []) if "past_limit_s" in r]
+    if past:
+        lines += ["", f"The hang was detected {fmt_spread(past, 2)} s after its {result['stall_limit_s']:g} s stall "
+                      "limit ran out (the limit itself is the setting `timeouts.stall`)."]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------- 4. ensemble
+
+
+def ensemble_figures(result: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, entry in result["datasets"].items():
+        if entry["status"] != "ok":
+            out[name] = {"status": entry["status"], "reason": entry.get("reason")}
+            continue
+        section, metric = entry["ensemble"], entry["metric"]
+        scores = section["scores"]
+        mine, best = scores[section["strategy"]]["test"][metric], scores["best_single"]["test"][metric]
+        out[name] = {"status": "ok", "metric": metric, "strategy": section["strategy"],
+                     "ensemble": mine, "best_single": best, "best_member": section["best_member"],
+                     "gain": mine - best}
+    return out
+
+
+def ensemble_section(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "Method: one real `orchestrator run` of `configs/full.yaml` per data set (optimize stage off); the ensemble is "
+        "fitted on validation (cross-fitted) and scored on test, where the best single model is the member best "
+        "on validation. Training and the ensemble are seeded, so a rerun with the same versions gives the same "
+        "scores: one run per data set, not repeated. Points are on a 0-100 scale.",
+    ]
+    for name, entry in result["datasets"].items():
+        lines += ["", f"**{DATASET_LABELS.get(name, name)}**"]
+        if name == "dialogsum" and entry["status"] == "ok":
+            settings = result.get("dialogsum_settings", {})
+            lines[-1] += " (" + ", ".join(f"{k.replace('_', ' ')} {settings[k]}" for k in DIALOGSUM_SETTINGS
+                                           if k in settings) + ")"
+        lines.append("")
+        if entry["status"] != "ok":
+            lines.append(f"{entry['status'].capitalize()}: {entry.get('reason')}")
+            continue
+        changed = [o for o in entry.get("overrides", []) if o not in HOUSEKEEPING]
+        if name == "builtin" and changed:
+            lines += [f"Run with `{' '.join(changed)}` (not the shipped settings).", ""]
+        section, metric = entry["ensemble"], entry["metric"]
+        scores = section["scores"]
+        best = scores["best_single"]["test"][metric]
+        rows = []
+        for method in dict.fromkeys([section["strategy"], "best_single", "mbr", "oracle", *section["members"]]):
+            if method not in scores:
+                continue
+            label = f"best single ({section['best_member']}, chosen on validation)" if method == "best_single" else method
+            if method == section["strategy"]:
+                label = f"**{method} ensemble**"
+            value = scores[method]["test"][metric]
+            rows.append([label, f"{value:.2f}", f"{value - best:+.2f}"])
+        lead = entry.get("lead", {}).get("test", {}).get(metric)
+        if lead is not None:
+            rows.append(["lead baseline (first turn)", f"{lead:.2f}", f"{lead - best:+.2f}"])
+        lines += _table(["method", f"test {metric}", "vs best single"], rows)
+        if section.get("verdict"):
+            lines += ["", section["verdict"]]
+    return lines
+
+
+HOUSEKEEPING = ("ray.dashboard=false", "optimize.enabled=false")
+DATASET_LABELS = {"builtin": "Built-in Korean dialogues (configs/full.yaml)",
+                  "dialogsum": "DialogSum (../shared/data/dialogsum/)"}
+
+
+# ---------------------------------------------------------------------------------------- 5./6. quantization
+
+
+def _points(variant: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {p["batch_size"]: p for p in variant.get("points", []) if p.get("status") == "ok"}
+
+
+def _shown_sizes(result: dict[str, Any]) -> list[int]:
+    sizes = sorted(result["batch_sizes"])
+    return list(dict.fromkeys([sizes[0], *(s for s in sizes if s == 8), sizes[-1]]))
+
+
+def point_spread(point: dict[str, Any]) -> float | None:
+    """(max - min) / median of a point's timed repeats, as a fraction."""
+    latencies = point.get("latencies_s") or []
+    if len(latencies) < 2:
+        return None
+    return (max(latencies) - min(latencies)) / statistics.median(latencies)
+
+
+def quantization_figures(result: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, model in result["optimize"].get("models", {}).items():
+        if model.get("status") != "ok":
+            out[name] = {"status": model.get("status"), "error": model.get("error")}
+            continue
+        fp32 = _points(model["variants"]["fp32"])
+        variants = {}
+        for vname, v in model["variants"].items():
+            if v.get("status") != "ok":
+                variants[vname] = {"status": v.get("status"), "reason": v.get("reason")}
+                continue
+            points = _points(v)
+            variants[vname] = {
+                "size_mb": v["size_bytes"] / 2**20,
+                "smaller_x": v.get("size_ratio", 1.0), "layers_smaller_x": v.get("layer_ratio"),
+                "quality": v.get("metric"), "quality_change": v.get("metric_change"), "accepted": v.get("accepted"),
+                "samples_per_s": {bs: p["samples_per_s"] for bs, p in points.items()},
+                "vs_fp32": {bs: p["samples_per_s"] / fp32[bs]["samples_per_s"] for bs, p in points.items() if bs in fp32},
+                "sweep_s": v.get("sweep_s"),
+            }
+        out[name] = {"status": "ok", "variants": variants, "recommendation": model.get("recommendation"),
+                     "wall_s": model.get("wall_s")}
+    return out
+
+
+def quantization_section(result: dict[str, Any]) -> list[str]:
+    section, metric = result["optimize"], result["metric"]
+    shown = _shown_sizes(result)
+    lines = [
+        f"Method: the optimize stage (`orchestrator optimize RUN_DIR`) on the survivors of {result['run_label']}, "
+        f"backends {', '.join(result['backends'])}; one model at a time; per variant and batch size "
+        f"{', '.join(map(str, result['batch_sizes']))}: {result['warmup']} warm-up call(s), then {result['repeats']} "
+        "timed call(s) of greedy generation on validation inputs; statistic: the median call; spread: the largest "
+        "(max-min)/median over the variant's points. Quality: "
+        f"validation {metric} against fp32. Throughput ratios are of medians measured in the same stage.",
+        "",
+    ]
+    if section.get("status") != "ok":
+        return [*lines, f"The optimize stage {section.get('status')}: {section.get('reason') or section.get('error')}"]
+    head = ["model", "variant", "MB", "smaller", "quantized layers smaller", f"val {metric} (change)",
+            *(f"samples/s @bs{s} (vs fp32)" for s in shown), "spread", "accepted"]
+    rows = []
+    for name, model in section["models"].items():
+        if model.get("status") != "ok":
+            rows.append([name, f"{model.get('status')}: {model.get('error')}", *[""] * (len(head) - 2)])
+            continue
+        fp32 = _points(model["variants"]["fp32"])
+        for vname, v in model["variants"].items():
+            if v.get("status") != "ok":
+                rows.append([name, vname, f"{v.get('status')}: {v.get('reason')}", *[""] * (len(head) - 3)])
+                continue
+            points = _points(v)
+            rates = []
+            for size in shown:
+                p = points.get(size)
+                ratio = p["samples_per_s"] / fp32[size]["samples_per_s"] if p and size in fp32 else None
+                rates.append("-" if p is None else f"{p['samples_per_s']:.1f}"
+                             + ("" if vname == "fp32" or ratio is None else f" ({ratio:.2f}x)"))
+            spreads = [s for p in points.values() if (s := point_spread(p)) is not None]
+            change = "" if vname == "fp32" else f" ({v.get('metric_change', 0):+.2f})"
+            rows.append([name, vname, f"{v['size_bytes'] / 2**20:.1f}", f"{v.get('size_ratio', 1.0):.2f}x",
+                         _f(v.get("layer_ratio"), suffix="x"), f"{v['metric']:.2f}{change}", *rates, _f(_pct(max(spreads)) if spreads else None, 0, " %"),
+                         "yes" if v.get("accepted") else "**no**"])
+    lines += _table(head, rows)
+    recs = [f"{name}: {m['recommendation'].get('variant')} at batch {m['recommendation'].get('batch_size')}"
+            + (f" ({m['recommendation']['speedup_vs_fp32']:.2f}x fp32 there)"
+               if m["recommendation"].get("speedup_vs_fp32") else "")
+            for name, m in section["models"].items() if m.get("status") == "ok" and m.get("recommendation")]
+    if recs:
+        lines += ["", "Recommended (highest samples/s among accepted variants): " + "; ".join(recs) + "."]
+    return lines
+
+
+def sweep_section(result: dict[str, Any]) -> list[str]:
+    section = result["optimize"]
+    sizes = result["batch_sizes"]
+    lines = [
+        f"Method: the duration of each variant's sweep over {len(sizes)} batch size(s) ({', '.join(map(str, sizes))}; "
+        f"{result['warmup']} warm-up + {result['repeats']} timed call(s) each), from the same optimize stage; "
+        "per model, its actor's whole time (quantizing, quality on validation, every sweep). One stage run, not "
+        "repeated. For scale: the mission statement recalls a manual benchmark taking 18 minutes for one batch size.",
+        "",
+    ]
+    if section.get("status") != "ok":
+        return [*lines, f"The optimize stage {section.get('status')}: {section.get('reason') or section.get('error')}"]
+    models = {n: m for n, m in section["models"].items() if m.get("status") == "ok"}
+    variants = list(dict.fromkeys(v for m in models.values() for v in m["variants"]))
+    rows = []
+    for name, model in models.items():
+        sweeps = [model["variants"].get(v, {}).get("sweep_s") for v in variants]
+        rows.append([name, *(_f(s, 1) for s in sweeps), _f(sum(s for s in sweeps if s), 1), _f(model.get("wall_s"), 1)])
+    lines += _table(["model", *(f"{v} sweep s" for v in variants), "all sweeps s", "model total s"], rows)
+    lines += ["", f"The whole optimize stage ({len(models)} model(s) x {len(variants)} variant(s) x {len(sizes)} batch "
+                  f"sizes, quantization and quality checks included) took {_minutes(section.get('wall_s'))}."]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------- 7. simulated cluster
+
+
+def simulated_cluster_figures(result: dict[str, Any]) -> dict[str, Any]:
+    return {str(r["candidates"]): {"wall_s": r["wall_s"], "ideal_s": r["ideal_s"], "wall_vs_ideal": r["wall_s"] / r["ideal_s"],
+                                   "driver_thread_cpu_ms_per_candidate": r["driver_thread_cpu_ms_per_candidate"]}
+            for r in result["results"]}
+
+
+def simulated_cluster_section(result: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Method: a real multi-node Ray cluster on this machine (`ray.cluster_utils.Cluster`, {result['nodes']} nodes x "
+        f"{result['gpus_per_node']} logical GPUs, up in {result['cluster_start_s']:.1f} s), stand-in candidates that "
+        f"sleep {result['seconds']:g} s instead of training, through the real supervisor; one run per count (the "
+        "cluster start dominates repeats). Ideal: waves of nodes x GPUs candidates. Driver CPU: its main thread / "
+        f"the whole process. The machine has {result['cpus']} real cores, so actor start-up, not the driver, bounds it.",
+        "",
+    ]
+    rows = [[str(r["candidates"]), f"{r['succeeded']}", f"{r['wall_s']:.1f}", f"{r['ideal_s']:.1f}",
+             f"{r['wall_s'] / r['ideal_s']:.1f}x", f"{r['driver_thread_cpu_ms_per_candidate']:.1f} / "
+             f"{r['driver_process_cpu_ms_per_candidate']:.1f}", str(r["gpu_shared_by_two"]),
+             "yes" if r["launched_in_config_order"] else "**no**"] for r in result["results"]]
+    return lines + _table(["candidates", "succeeded", "wall s", "ideal s", "wall / ideal", "driver CPU ms/candidate",
+                           "GPU held by two", "launched in config order"], rows)
+
+
+# ---------------------------------------------------------------------------------------- the whole file
+
+FIGURES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "concurrency": concurrency_figures,
+    "overhead": overhead_figures,
+    "failure_isolation": failure_isolation_figures,
+    "ensemble": ensemble_figures,
+    "quantization": quantization_figures,
+    "simulated_cluster": simulated_cluster_figures,
+}
+
+SECTIONS = [  # (title, benchmark it reads, renderer)
+    ("1. Concurrent vs sequential training", "concurrency", concurrency_section),
+    ("2. Orchestration overhead", "overhead", None),
+    ("3. Crash and hang detection, and a failing neighbour's effect", "failure_isolation", failure_isolation_section),
+    ("4. Ensemble gain over the best single model", "ensemble", ensemble_section),
+    ("5. INT8 size, speed and quality", "quantization", quantization_section),
+    ("6. Batch-size sweep duration", "quantization", sweep_section),
+    ("7. Simulated cluster", "simulated_cluster", simulated_cluster_section),
+]
+
+
+def figures(name: str, result: dict[str, Any]) -> dict[str, Any]:
+    return FIGURES[name](result) if name in FIGURES else {}
+
+
+def headline(name: str, entry: dict[str, Any]) -> str:
+    """One line per benchmark for the overview table."""
+    if entry["status"] != "ok":
+        return entry.get("reason") or ""
+    fig = entry.get("figures") or figures(name, entry["result"])
+    if name == "concurrency":
+        return (f"speed-up {_f(fig['speedup_end_to_end'], suffix='x')} end to end, "
+                f"{_f(fig['speedup_training_stage'], suffix='x')} training stage (ideal {fig['ideal_speedup']:.2f}x)")
+    if name == "overhead":
+        ray_start = fig["ray_start_s"].get("dashboard_off", {}).get("median")
+        actor = fig["actor_start_s"].get("stage_worker", {}).get("median")
+        return f"Ray start {_f(ray_start, 1)} s (no dashboard); StageWorker start {_f(actor, 2)} s"
+    if name == "failure_isolation":
+        return (f"crash detected in {_f(fig['crash']['detection_s']['median'], 2)} s, hang "
+                f"{_f(fig['hang']['past_stall_limit_s']['median'], 2)} s past its limit; survivor "
+                f"{_f(fig['crash']['survivor_vs_reference'], 2, 'x')} / {_f(fig['hang']['survivor_vs_reference'], 2, 'x')}"
+                " of reference")
+    if name == "ensemble":
+        return "; ".join(f"{d}: {f['gain']:+.2f} {f['metric']}" if f["status"] == "ok" else f"{d}: {f['status']}"
+                         for d, f in fig.items())
+    if name == "quantization":
+        section = entry["result"]["optimize"]
+        recs = [m["recommendation"] for m in fig.values() if m["status"] == "ok" and m.get("recommendation")]
+        sweeps = [sum(v["sweep_s"] or 0 for v in m["variants"].values() if "sweep_s" in v)
+                  for m in fig.values() if m["status"] == "ok"]
+        chosen = ", ".join(f"{v} x{n}" for v, n in Counter(r.get("variant") for r in recs).items())
+        speedups = [r["speedup_vs_fp32"] for r in recs if r.get("speedup_vs_fp32")]
+        return (f"recommended {chosen or '-'}"
+                + (f" ({min(speedups):.2f}-{max(speedups):.2f}x fp32 there)" if speedups else "")
+                + (f"; all sweeps of a model {min(sweeps):.0f}-{max(sweeps):.0f} s" if sweeps else "")
+                + f"; stage {section.get('status')} in {_minutes(section.get('wall_s'))}")
+    if name == "simulated_cluster":
+        return "; ".join(f"{n} candidates {f['wall_s']:.0f} s (ideal {f['ideal_s']:.0f} s)" for n, f in fig.items())
+    return ""
+
+
+def machine_lines(machine: dict[str, Any]) -> list[str]:
+    git = machine.get("git", {})
+    dirty = git.get("dirty_paths")
+    versions = machine.get("versions", {})
+    rows = [
+        ["CPU", f"{machine.get('cpu_model')}: {machine.get('logical_cpus')} logical, {machine.get('usable_cpus')} usable"
+                + (f", cgroup quota {machine['cgroup_cpu_quota']:g} CPUs" if machine.get("cgroup_cpu_quota") else "")],
+        ["RAM", _f(machine.get("ram_gib"), 1, " GiB")],
+        ["OS / kernel", f"{machine.get('os')} / {machine.get('kernel')}"],
+        ["Python", str(machine.get("python"))],
+        ["packages", ", ".join(f"{k} {v}" for k, v in versions.items())],
+        ["git", f"{git.get('commit', '?')[:12]}" + ("" if not dirty else f", dirty: {dirty} changed path(s) outside "
+                                                    "benchmarks/results and RESULTS.md") + ("" if dirty else ", clean")],
+        ["date", str(machine.get("date"))],
+        ["load average (1 min)", f"{_f(machine.get('load_1min_start'))} at start, {_f(machine.get('load_1min_end'))} at "
+                                 "end (near 0 means a quiet machine)"],
+    ]
+    return _table(["", ""], rows)
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    benchmarks = results["benchmarks"]
+    failed = [n for n, e in benchmarks.items() if e["status"] == "failed"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Regenerate with `{REGENERATE}` (full profile, about 35 min on 2 cores) or `{REGENERATE} --quick` "
+        f"(about 12 min); `--only NAMES` runs some ({', '.join(dict.fromkeys(n for _, n, _ in SECTIONS))}). This file "
+        f"and `results/results.json` were written by `{results.get('command', REGENERATE)}` "
+        f"({results.get('profile')} profile) in {_minutes(results.get('wall_s'))} of wall time; every ratio below "
+        "compares numbers from this one invocation. Other JSON files in `results/` come from running the scripts "
+        "one by one.",
+    ]
+    if results.get("profile") == "quick":
+        lines += ["", "> Quick profile: one repeat and fewer sizes and candidates, to check the harness; "
+                      "regenerate with the full profile on a quiet machine before quoting numbers."]
+    if failed:
+        lines += ["", f"**{len(failed)} benchmark(s) failed: {', '.join(failed)}** (reasons below)."]
+    lines += ["", "## Machine", "", *machine_lines(results.get("machine", {})), "", "## Overview", ""]
+    lines += _table(["benchmark", "status", "wall time", "result"], [
+        [name, entry["status"] if entry["status"] != "failed" else "**failed**", _minutes(entry.get("wall_s")),
+         headline(name, entry)] for name, entry in benchmarks.items()
+    ])
+    for title, name, render in SECTIONS:
+        lines += ["", f"## {title}", ""]
+        entry = benchmarks.get(name)
+        if name == "overhead":
+            ok = entry is not None and entry["status"] == "ok"
+            if entry is not None and not ok:
+                lines += [_not_ok(entry), ""]
+            lines += overhead_section(entry["result"] if ok else None, benchmarks)
+        elif entry is None:
+            lines.append(f"Not run in this invocation (`--only {name}` runs it).")
+        elif entry["status"] != "ok":
+            lines.append(_not_ok(entry))
+        else:
+            lines += render(entry["result"])
+    return "\n".join(lines) + "\n"
+
+
+def _not_ok(entry: dict[str, Any]) -> str:
+    return f"**{entry['status'].capitalize()}** after {_minutes(entry.get('wall_s'))}: {entry.get('reason')}"
+
+
+def _ok_result(benchmarks: dict[str, Any], name: str) -> dict[str, Any] | None:
+    entry = benchmarks.get(name)
+    return entry["result"] if entry and entry["status"] == "ok" else None
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100 * value
+
+
+def _short(path: str) -> str:
+    """A config's path relative to the repository, where it lies in configs/."""
+    return "configs/" + path.split("/configs/", 1)[1] if "/configs/" in path else path
