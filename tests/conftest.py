@@ -56,21 +56,32 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-@pytest.fixture(scope="module")
-def s3_bucket() -> Any:
-    """An S3 server on localhost (moto) with an empty bucket; yields the `storage` URI of a prefix
-    in it, credentials and endpoint included, as a user would write for MinIO or Ceph."""
-    import boto3
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Any:
+    """An S3 server on localhost (moto), for the whole session: `host:port`."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    boto3.client(
-        "s3", endpoint_url=f"http://{host}:{port}", aws_access_key_id="test", aws_secret_access_key="test",
-        region_name="us-east-1",
-    ).create_bucket(Bucket="experiments")
     try:
-        yield f"s3://test:test@experiments/runs?endpoint_override={host}:{port}&scheme=http&region=us-east-1"
+        yield f"{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A new, empty bucket on the session's S3 server (moto keeps every bucket for the whole
+    process, so each test gets its own); the `storage` URI of a prefix in it, credentials and
+    endpoint included, as a user would write it for MinIO or Ceph."""
+    import uuid
+
+    import boto3
+
+    bucket = f"experiments-{uuid.uuid4().hex[:12]}"
+    boto3.client(
+        "s3", endpoint_url=f"http://{s3_endpoint}", aws_access_key_id="test", aws_secret_access_key="test",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
+    return f"s3://test:test@{bucket}/runs?endpoint_override={s3_endpoint}&scheme=http&region=us-east-1"

@@ -4,6 +4,7 @@ node-local working copies, and the config and start-up errors a user sees."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def test_storage_setting_spellings_and_errors(tmp_path: Path) -> None:
 def test_an_unusable_storage_stops_the_run_before_training(tmp_path: Path, s3_bucket: str) -> None:
     run_dir = tmp_path / "tiny"
     make_run(run_dir)
-    missing_bucket = s3_bucket.replace("@experiments/", "@no-such-bucket/")
+    missing_bucket = re.sub(r"@[^/]+/", "@no-such-bucket/", s3_bucket)
     with pytest.raises(ConfigError) as caught:
         open_run_storage(StorageConfig(uri=missing_bucket), run_dir)
     (issue,) = caught.value.issues
