@@ -57,6 +57,9 @@ def storage_problem(uri: str) -> str | None:
     return None
 
 
+_IN_FLIGHT = re.compile(r"\.partial-\d+$")  # a copy another process is writing (see _copy_changed)
+
+
 def _files(fs: pyarrow.fs.FileSystem, base: str) -> dict[str, Any]:
     """Every file under `base`, by path relative to it: {relpath: FileInfo}. A single file's
     relative path is ""; nothing there is {}."""
@@ -69,7 +72,7 @@ def _files(fs: pyarrow.fs.FileSystem, base: str) -> dict[str, Any]:
     return {
         entry.path[len(base):].lstrip("/"): entry
         for entry in fs.get_file_info(selector)
-        if entry.type == pyarrow.fs.FileType.File
+        if entry.type == pyarrow.fs.FileType.File and not _IN_FLIGHT.search(entry.base_name)
     }
 
 

@@ -146,3 +146,15 @@ def test_messages_never_show_credentials_from_the_uri(tmp_path: Path) -> None:
     assert "SECRET" not in storage.location and "KEY" not in storage.location
     assert storage.location == "s3://***@bucket/exp?region=eu-west-1 (tiny/)"
     assert RunStorage(uri="/mnt/shared/exp", run_dir=tmp_path / "tiny").location == "/mnt/shared/exp/tiny"
+
+
+def test_a_copy_in_flight_elsewhere_is_not_taken_for_a_file(tmp_path: Path) -> None:
+    """On a shared path, another process's half-written `.partial-<pid>` copy is visible; a pull
+    at that moment must skip it (it is renamed into place when complete)."""
+    storage = RunStorage(uri=str(tmp_path / "shared"), run_dir=tmp_path / "driver" / "tiny")
+    stored = tmp_path / "shared" / "tiny" / "tune" / "trials" / "t1"
+    stored.mkdir(parents=True)
+    (stored / "train.log").write_text("done")
+    (stored / "model.safetensors.partial-4242").write_bytes(b"half")
+    assert storage.restore("tune/trials/t1") == 1
+    assert [p.name for p in (storage.run_dir / "tune/trials/t1").iterdir()] == ["train.log"]

@@ -207,7 +207,8 @@ def _train_trial(job: TrainingJob, params: dict[str, Any], trial_id: str, metric
     reporter = TuneReporter()
     with time_limit(job.settings.timeouts.total, job.output_dir, reporter):
         result = train_retrying_out_of_memory(train_candidate, job, reporter)
-    shutil.rmtree(job.output_dir / "checkpoint", ignore_errors=True)
+    for weights in ("checkpoint", "base"):  # the trained model and, for scratch presets, its initial one
+        shutil.rmtree(job.output_dir / weights, ignore_errors=True)
     metrics = result["metrics"]
     tune.report({ASHA_METRIC: metrics.get("eval_loss", math.inf),
                  FINAL_METRIC: metrics.get("validation", {}).get(metric), "wall_s": result["wall_s"]})
