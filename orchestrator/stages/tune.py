@@ -180,6 +180,9 @@ def time_limit(seconds: float, trial_dir: Path, reporter: TuneReporter) -> Itera
         timer.cancel()
 
 
+TRIAL_WEIGHTS = ("checkpoint", "base")  # the trained model and, for scratch presets, its initial one
+
+
 def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, storage: RunStorage | None = None) -> None:
     """One trial, in its Tune actor: the candidate's training with the trial's values. Its
     weights are deleted afterwards (`run` trains the final model); metrics, predictions and the
@@ -194,7 +197,9 @@ def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, storage:
     local = storage.localize(job, root)
     try:
         _train_trial(local, params, trial_id, metric)
-    finally:
+    finally:  # also when ASHA stops it: Tune gives a stopped trial's thread about 2 s, so weights stay here
+        for weights in TRIAL_WEIGHTS:
+            shutil.rmtree(local.output_dir / weights, ignore_errors=True)
         storage.push(root, storage.relpath(job.output_dir))
 
 
@@ -207,7 +212,7 @@ def _train_trial(job: TrainingJob, params: dict[str, Any], trial_id: str, metric
     reporter = TuneReporter()
     with time_limit(job.settings.timeouts.total, job.output_dir, reporter):
         result = train_retrying_out_of_memory(train_candidate, job, reporter)
-    for weights in ("checkpoint", "base"):  # the trained model and, for scratch presets, its initial one
+    for weights in TRIAL_WEIGHTS:
         shutil.rmtree(job.output_dir / weights, ignore_errors=True)
     metrics = result["metrics"]
     tune.report({ASHA_METRIC: metrics.get("eval_loss", math.inf),
