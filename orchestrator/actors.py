@@ -60,7 +60,7 @@ class StageWorker:
         local = self.storage.localize(item, self.root) if self.storage else item  # paths in this node's copy
         try:
             if self.storage:
-                self.storage.pull_inputs(item, self.root)
+                self.storage.pull_inputs(item.job, self.root, trained=item.stage != "train")
             result = local.run(reporter)
         except BaseException as exc:
             log.error("%s failed in phase %s:\n%s", item.stage, reporter.current_phase, traceback.format_exc())

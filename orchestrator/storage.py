@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow.fs
 
+    from models.job import TrainingJob
     from orchestrator.work import WorkItem
 
 log = logging.getLogger(__name__)
@@ -155,12 +156,12 @@ class RunStorage:
         and the same inside dataclasses, tuples, lists and dicts)."""
         return _reroot(value, str(self.run_dir), str(root))
 
-    def pull_inputs(self, item: WorkItem, root: Path) -> None:
-        """Pull what the (driver's) item reads into `root`: the prepared data, and for stages after
-        training the candidate's directory."""
-        inputs = [self.relpath(item.job.data.train.parent)]
-        if item.stage != "train":
-            inputs.append(self.relpath(item.job.output_dir))
+    def pull_inputs(self, job: TrainingJob, root: Path, *, trained: bool) -> None:
+        """Pull what the (driver's) job reads into `root`: the prepared data, and for stages after
+        training (`trained`) the candidate's directory."""
+        inputs = [self.relpath(job.data.train.parent)]
+        if trained:
+            inputs.append(self.relpath(job.output_dir))
         copied = sum(self.pull(relpath, root) for relpath in inputs)
         log.info("pulled %d changed file(s) of %s from %s into %s", copied, ", ".join(inputs), self.location, root)
 

@@ -193,13 +193,10 @@ def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, storage:
         _train_trial(job, params, trial_id, metric)
         return
     root = storage.local_root()
-    storage.pull(storage.relpath(job.data.train.parent), root)
-    local = storage.localize(job, root)
+    storage.pull_inputs(job, root, trained=False)
     try:
-        _train_trial(local, params, trial_id, metric)
-    finally:  # also when ASHA stops it: Tune gives a stopped trial's thread about 2 s, so weights stay here
-        for weights in TRIAL_WEIGHTS:
-            shutil.rmtree(local.output_dir / weights, ignore_errors=True)
+        _train_trial(storage.localize(job, root), params, trial_id, metric)
+    finally:
         storage.push(root, storage.relpath(job.output_dir))
 
 
@@ -210,10 +207,12 @@ def _train_trial(job: TrainingJob, params: dict[str, Any], trial_id: str, metric
     setup_logging(log_file=job.output_dir / "train.log", prefix=f"tune/{job.name}/{trial_id}", console=False)
     log.info("trial %s: %s", trial_id, ", ".join(f"{k}={v}" for k, v in params.items()))
     reporter = TuneReporter()
-    with time_limit(job.settings.timeouts.total, job.output_dir, reporter):
-        result = train_retrying_out_of_memory(train_candidate, job, reporter)
-    for weights in TRIAL_WEIGHTS:
-        shutil.rmtree(job.output_dir / weights, ignore_errors=True)
+    try:
+        with time_limit(job.settings.timeouts.total, job.output_dir, reporter):
+            result = train_retrying_out_of_memory(train_candidate, job, reporter)
+    finally:  # finished, failed or stopped by ASHA (whose stop gives the thread about 2 s): no weights kept
+        for weights in TRIAL_WEIGHTS:
+            shutil.rmtree(job.output_dir / weights, ignore_errors=True)
     metrics = result["metrics"]
     tune.report({ASHA_METRIC: metrics.get("eval_loss", math.inf),
                  FINAL_METRIC: metrics.get("validation", {}).get(metric), "wall_s": result["wall_s"]})
