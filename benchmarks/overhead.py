@@ -39,7 +39,7 @@ import ray  # noqa: E402
 
 from benchmarks.common import RESULTS_DIR, progress, write_json  # noqa: E402
 from benchmarks.report import overhead_section  # noqa: E402
-from models.job import DataFiles  # noqa: E402
+from contract.job import DataFiles  # noqa: E402
 from orchestrator.actors import StageWorker  # noqa: E402
 from orchestrator.cluster import connect, disconnect  # noqa: E402
 from orchestrator.config import RayConfig, validate_raw  # noqa: E402

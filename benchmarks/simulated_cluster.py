@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.common import RESULTS_DIR, progress, write_json  # noqa: E402
 from benchmarks.report import simulated_cluster_section  # noqa: E402
-from models.job import DataFiles  # noqa: E402
+from contract.job import DataFiles  # noqa: E402
 from orchestrator.cluster import connect  # noqa: E402
 from orchestrator.config import RayConfig, validate_raw  # noqa: E402
 from orchestrator.logging_setup import setup_logging  # noqa: E402

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
-from orchestrator.names import UnknownNameError, canonical_name
+from contract.names import UnknownNameError, canonical_name
 
 T = TypeVar("T")
 

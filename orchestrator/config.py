@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from orchestrator.names import canonical_name, did_you_mean, suggestion_text
+from contract.names import canonical_name, did_you_mean, suggestion_text
 
 # --------------------------------------------------------------------------- value types
 

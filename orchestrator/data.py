@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from models.data.files import DataFileError, read_rows, write_jsonl
-from models.job import DataFiles
+from contract.job import DataFiles
 from models.metrics import rouge_scores
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from models.errors import NonFiniteLossError
-from models.job import TrainingJob
+from contract.job import TrainingJob
 from models.memory import OUT_OF_MEMORY
 
 

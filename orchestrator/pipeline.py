@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from models.job import DataFiles
+from contract.job import DataFiles
 from orchestrator.cluster import ClusterInfo, connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
 from orchestrator.data import label_order, lead_baseline_scores, prepare_data, run_data_files

@@ -19,7 +19,7 @@ from models.precision import Hardware, PrecisionError, cpu_hardware, decide_prec
 from models.registry import PRESETS, parse_source
 from models.sources import SourceError, resolve_source
 from orchestrator.config import ExperimentConfig
-from orchestrator.names import suggestion_text
+from contract.names import suggestion_text
 
 log = logging.getLogger(__name__)
 

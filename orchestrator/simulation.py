@@ -17,7 +17,7 @@ from typing import Any
 
 import ray
 
-from models.job import TrainingJob
+from contract.job import TrainingJob
 from models.reporting import Reporter
 
 

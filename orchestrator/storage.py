@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow.fs
 
-    from models.job import TrainingJob
+    from contract.job import TrainingJob
     from orchestrator.work import WorkItem
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
-from models.job import TrainingJob
+from contract.job import TrainingJob
 from orchestrator.actors import StageWorker
 from orchestrator.cluster import ClusterInfo
 from orchestrator.failures import Failure, classify, decide, one_line, timeout_failure

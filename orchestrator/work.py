@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.job import TrainingJob
+from contract.job import TrainingJob
 from models.reporting import Reporter
 
 StageFunction = Callable[..., dict[str, Any]]  # (job, reporter, *args) -> result

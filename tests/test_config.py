@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.config import ConfigError, load_config, resolve_config_path, validate_raw
-from orchestrator.names import canonical_name, did_you_mean
+from contract.names import canonical_name, did_you_mean
 from tests.conftest import REPO, tiny_experiment, write_yaml
 
 SHIPPED = sorted((REPO / "configs").glob("*.yaml"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from models.checkpoint import verify_checkpoint
-from models.job import DataFiles
+from contract.job import DataFiles
 from orchestrator.cluster import connect, disconnect
 from orchestrator.config import load_config
 from orchestrator.stages.ensemble import run_ensemble

@@ -15,7 +15,7 @@ import torch
 from transformers import AutoTokenizer
 
 from models.checkpoint import MANIFEST, verify_checkpoint
-from models.job import TrainingJob
+from contract.job import TrainingJob
 from models.optimize.backends.ort import cpu_instruction_set
 from models.optimize.quantize import (
     BACKENDS,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from models.job import DataFiles
+from contract.job import DataFiles
 from orchestrator.cluster import connect
 from orchestrator.config import RayConfig, validate_raw
 from orchestrator.simulation import simulated_cluster, simulated_training

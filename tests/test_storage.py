@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow.fs
 import pytest
 
-from models.job import DataFiles
+from contract.job import DataFiles
 from orchestrator.config import ConfigError, StorageConfig, validate_raw
 from orchestrator.stages.train import build_jobs
 from orchestrator.storage import RunStorage, open_run_storage, open_uri, run_storage

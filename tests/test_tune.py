@@ -89,7 +89,7 @@ def test_a_trial_overrides_the_settings_it_searches_and_is_validated(tmp_path: P
 
 
 def test_a_trial_out_of_memory_trains_again_smaller_and_other_errors_end_it(tmp_path: Path) -> None:
-    from models.job import DataFiles
+    from contract.job import DataFiles
     from orchestrator.stages.train import build_jobs
 
     config = load_config(experiment(tmp_path, defaults={"batch_size": 8, "gradient_accumulation": 1}))

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from models.families.base import Progress
-from models.job import TrainingJob
+from contract.job import TrainingJob
 from models.precision import decide_precision, detect_hardware
 from models.registry import load_family
 from models.reporting import Reporter, prediction_progress

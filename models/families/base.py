@@ -23,7 +23,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from models.job import TrainingJob
+from contract.job import TrainingJob
 from models.precision import PrecisionPlan
 from models.registry import Preset
 from models.sources import ResolvedSource

@@ -28,12 +28,12 @@ import torch
 
 from models.checkpoint import read_manifest, verify_checkpoint, write_checkpoint
 from models.families.base import ModelFamily
-from models.job import TrainingJob
+from contract.job import TrainingJob
 from models.optimize.backends import BACKENDS, quantization_backend
 from models.optimize.backends.base import QuantizationBackend, QuantizationSkipped, one_line
 from models.precision import Hardware, detect_hardware
 from models.registry import load_family
-from orchestrator.names import UnknownNameError
+from contract.names import UnknownNameError
 
 log = logging.getLogger(__name__)
 

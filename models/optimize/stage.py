@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from models.families.base import ModelFamily
-from models.job import TrainingJob
+from contract.job import TrainingJob
 from models.memory import return_freed_memory_to_os
 from models.optimize.benchmark import Point, measure, recommend, sweep
 from models.optimize.plots import plot_sweeps

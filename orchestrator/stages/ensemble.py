@@ -17,7 +17,7 @@ import joblib
 import numpy as np
 
 from models.data.files import read_rows, write_jsonl
-from models.job import DataFiles
+from contract.job import DataFiles
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.stages import skipped

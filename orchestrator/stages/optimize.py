@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from models.data.files import read_rows
-from models.job import DataFiles
+from contract.job import DataFiles
 from models.optimize.stage import optimize_member
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
-from orchestrator.names import canonical_name
+from contract.names import canonical_name
 from orchestrator.stages import skipped
 from orchestrator.stages.train import member_job
 from orchestrator.storage import run_storage

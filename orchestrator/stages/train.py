@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from models.checkpoint import verify_checkpoint
-from models.job import DataFiles, TrainingJob
+from contract.job import DataFiles, TrainingJob
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.preflight import CandidatePreflight
