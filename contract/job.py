@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.config import CandidateConfig, TaskConfig, TrainingSettings
+from contract.settings import CandidateConfig, TaskConfig, TrainingSettings
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class DataFiles:
 @dataclass(frozen=True)
 class TrainingJob:
     name: str
-    candidate: CandidateConfig  # type: ignore[valid-type]
+    candidate: CandidateConfig
     settings: TrainingSettings
     task: TaskConfig
     data: DataFiles

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 from contract.names import UnknownNameError, canonical_name
+from contract.settings import FamilyName
 
 T = TypeVar("T")
 
@@ -41,7 +42,7 @@ class Registry(Generic[T]):
 class Preset:
     """A tiny model: a transformers `model_type`, its config values, and the tokenizer size."""
 
-    family: Literal["seq2seq", "causal", "classifier"]
+    family: FamilyName
     model_type: str
     config: dict[str, Any] = field(default_factory=dict)
     vocab_size: int = 3000

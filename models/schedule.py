@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from orchestrator.config import TrainingSettings
+from contract.settings import TrainingSettings
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from typing import Literal
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from contract.settings import FamilyName
+
 SPECIAL_TOKENS = {
     "pad_token": "<pad>",
     "bos_token": "<s>",
@@ -24,7 +26,7 @@ SPECIAL_TOKENS = {
     "unk_token": "<unk>",
     "mask_token": "<mask>",
 }
-Family = Literal["seq2seq", "causal", "classifier"]
+Family = FamilyName
 
 
 def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, family: Family) -> PreTrainedTokenizerFast:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,3 +161,54 @@ def test_the_saved_resolved_config_loads_back_as_the_same_config(tmp_path: Path)
     again = ExperimentConfig.model_validate(saved)
     for c in config.models:
         assert config.fingerprint(c) == again.fingerprint(again.candidate(c.name))
+
+
+def _checks(field: Any) -> list[Any]:
+    """A field's bounds and validators, comparable across models (validators by function name)."""
+    return [m.func.__qualname__ if hasattr(m, "func") else m for m in field.metadata]
+
+
+def test_candidate_overrides_are_exactly_the_training_settings_optional() -> None:
+    from contract.settings import CandidateBase, CandidateConfig, TrainingSettings
+
+    overrides = set(CandidateConfig.model_fields) - set(CandidateBase.model_fields)
+    assert overrides == set(TrainingSettings.model_fields)
+    for name, setting in TrainingSettings.model_fields.items():
+        override = CandidateConfig.model_fields[name]
+        assert override.default is None and not override.is_required(), name
+        assert override.annotation == (setting.annotation | None), name
+        assert _checks(override) == _checks(setting), name
+
+
+def test_candidate_overrides_reject_what_the_defaults_reject(tmp_path: Path) -> None:
+    bad = {"epochs": 0, "learning_rate": "fast", "precision": "fp8", "warmup_ratio": 1, "batch_size": 0}
+    raw = tiny_experiment(tmp_path, [{"name": "a", "source": "scratch:bart-tiny", "family": "seq2seq", **bad}])
+    raw["defaults"] = dict(bad)
+    with pytest.raises(ConfigError) as caught:
+        validate_raw(raw)
+    by_path = {issue.path: issue.message for issue in caught.value.issues}
+    for key in bad:
+        assert by_path[f"models[0].{key}"] == by_path[f"defaults.{key}"], key
+
+
+def test_family_names_are_the_contracts() -> None:
+    from contract.settings import FAMILIES, TASK_FAMILIES
+    from models.registry import FAMILIES as FAMILY_CLASSES
+    from models.registry import PRESETS
+
+    assert FAMILY_CLASSES.names() == sorted(FAMILIES)
+    assert {f for families in TASK_FAMILIES.values() for f in families} == set(FAMILIES)
+    assert {PRESETS.get(name).family for name in PRESETS.names()} <= set(FAMILIES)
+
+
+def test_contract_settings_import_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import contract.settings, contract.job, sys; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'ray', 'rich', "
+        "'orchestrator', 'models', 'pyarrow'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]"

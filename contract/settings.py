@@ -1,0 +1,253 @@
+"""The per-candidate settings both planes read: the driver validates them from the experiment file,
+and a training actor receives them inside a `TrainingJob`. Only pydantic is imported here, so an
+actor can hold these types without the driver's code, and the driver without torch.
+
+Every name table (families, task types, metrics) lives here once; the schema, the model registry
+and the cross-field checks all read it from here.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from contract.names import canonical_name, suggestion_text
+
+# --------------------------------------------------------------------------- name tables
+
+FamilyName = Literal["seq2seq", "causal", "classifier"]
+FAMILIES: tuple[str, ...] = typing.get_args(FamilyName)
+TaskName = Literal["summarization", "classification"]
+TASK_TYPES: tuple[str, ...] = typing.get_args(TaskName)
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+SUMMARIZATION_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+CLASSIFICATION_METRICS = ("accuracy", "macro_f1")
+TASK_FAMILIES: dict[str, tuple[str, ...]] = {"summarization": ("seq2seq", "causal"), "classification": ("classifier",)}
+
+# --------------------------------------------------------------------------- value types
+
+
+def _choice_validator(allowed: tuple[str, ...]) -> BeforeValidator:
+    """Matches a string case-, hyphen- and underscore-insensitively against `allowed`."""
+
+    def match(value: Any) -> Any:
+        if value is None:
+            return None  # optional fields; a required one still fails on its type
+        if isinstance(value, str):
+            for option in allowed:
+                if canonical_name(option) == canonical_name(value):
+                    return option
+        raise PydanticCustomError(
+            "choice",
+            "{value} is not allowed; use one of: {allowed}{hint}",
+            {
+                "value": repr(value),
+                "allowed": ", ".join(allowed),
+                "hint": suggestion_text(str(value), allowed),
+            },
+        )
+
+    return BeforeValidator(match)
+
+
+def _choice(*allowed: str, optional: bool = False) -> Any:
+    """A string field that must be one of `allowed` (spelled loosely). `optional` admits None inside
+    the same validator: a `T | None` union would report a bad value once per branch."""
+    options = Literal[allowed]  # type: ignore[valid-type]
+    return Annotated[options | None if optional else options, _choice_validator(allowed)]
+
+
+def _auto_or_number(value: Any) -> Any:
+    """'auto' becomes None (decided at run time); anything else must be a number."""
+    if isinstance(value, str) and canonical_name(value) == "auto":
+        return None
+    return value
+
+
+AutoFloat = Annotated[float | None, BeforeValidator(_auto_or_number)]
+
+
+def _rate_or_tuned(value: Any) -> Any:
+    """A learning rate: a number > 0, or 'tuned' (the best rate of the last `tune` sweep, put in
+    its place before anything trains)."""
+    if value is None:
+        return None  # per-candidate overrides are optional
+    if isinstance(value, str):
+        if canonical_name(value) == "tuned":
+            return "tuned"
+        try:
+            value = float(value)  # YAML reads 1e-3 (no dot) as a string
+        except ValueError:
+            raise PydanticCustomError(
+                "choice",
+                "{value} is not a learning rate; use a number greater than 0, or tuned (the best rate of the "
+                "last `tune` sweep){hint}",
+                {"value": repr(value), "hint": suggestion_text(value, ["tuned"])},
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise PydanticCustomError(
+            "choice", "{value} is invalid: use a number greater than 0, or tuned", {"value": repr(value)}
+        )
+    return float(value)
+
+
+LearningRate = Annotated[float | Literal["tuned"], BeforeValidator(_rate_or_tuned)]
+OptionalLearningRate = Annotated[float | Literal["tuned"] | None, BeforeValidator(_rate_or_tuned)]
+
+Precision = _choice(*PRECISIONS)
+OptionalPrecision = _choice(*PRECISIONS, optional=True)
+Family = Annotated[FamilyName, _choice_validator(FAMILIES)]
+TaskType = Annotated[TaskName, _choice_validator(TASK_TYPES)]
+Language = _choice("ko", "en")
+Quantization = _choice("4bit", "8bit")
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+class TaskConfig(Strict):
+    type: TaskType = "summarization"
+    language: Language = Field("ko", description="Decides how ROUGE tokenises text.")
+    input_column: str | None = Field(None, description="Default: dialogue (summarization), text.")
+    target_column: str | None = Field(None, description="Default: summary (summarization), label.")
+    metric: str | None = Field(None, description="Default: rougeL, or accuracy.")
+    prompt: str | None = Field(
+        None, description="Causal models: template with {input}; default per language."
+    )
+
+    def resolved_input_column(self) -> str:
+        return self.input_column or ("dialogue" if self.type == "summarization" else "text")
+
+    def resolved_target_column(self) -> str:
+        return self.target_column or ("summary" if self.type == "summarization" else "label")
+
+    def resolved_metric(self) -> str:
+        return self.metric or ("rougeL" if self.type == "summarization" else "accuracy")
+
+
+class Resources(Strict):
+    cpus: float = Field(1.0, gt=0)
+    gpus: AutoFloat = Field(None, ge=0, description="'auto': 1 where the cluster has GPUs, else 0.")
+    memory_gb: float | None = Field(
+        None, gt=0, description="Host memory the actor may allocate; enforced, and used for scheduling."
+    )
+
+
+class Timeouts(Strict):
+    """Seconds; each limit names itself when it fires."""
+
+    load: float = Field(600, gt=0, description="From the actor's launch until the model is loaded.")
+    first_step: float = Field(600, gt=0)
+    total: float = Field(4 * 3600, gt=0)
+    stall: float = Field(300, gt=0)
+
+
+class LoraConfig(Strict):
+    r: int = Field(8, gt=0)
+    alpha: int = Field(16, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["auto"] = "auto"
+
+
+class GenerationConfig(Strict):
+    max_new_tokens: int = Field(64, gt=0)
+    num_beams: int = Field(1, gt=0)
+
+
+class TrainingSettings(Strict):
+    """What every candidate inherits from `defaults` and may override in its own entry."""
+
+    epochs: float = Field(3.0, gt=0)
+    max_steps: int | None = Field(None, gt=0, description="Overrides epochs when set.")
+    learning_rate: LearningRate = Field(
+        5e-4, description="A number, or tuned: the best rate of the last `tune` sweep (<run dir>/tune/tune.json)."
+    )
+    batch_size: int = Field(16, gt=0)
+    eval_batch_size: int = Field(32, gt=0)
+    gradient_accumulation: int = Field(1, gt=0)
+    max_source_length: int = Field(256, gt=0)
+    max_target_length: int = Field(64, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    precision: Precision = "auto"
+    seed: int = 42
+    logging_steps: int = Field(10, gt=0)
+    generation: GenerationConfig = GenerationConfig()
+    resources: Resources = Resources()
+    timeouts: Timeouts = Timeouts()
+    max_retries: int = Field(1, ge=0, description="Retries after a crash (out of memory has its own rule).")
+    max_nonfinite_steps: int = Field(
+        5, ge=0, description="Steps with a NaN/inf loss skipped before the candidate fails."
+    )
+
+
+class CandidateBase(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)
+    source: str = Field(description="scratch:<preset>, a local save_pretrained directory, or a hub id.")
+    family: Family
+    lora: LoraConfig | None = None
+    quantization: Quantization | None = Field(None, description="QLoRA: needs lora.")
+    trust_remote_code: bool = False
+
+
+class CandidateConfig(CandidateBase):
+    """One `models` entry: every training setting may be overridden, with the same bounds and
+    validators as in `TrainingSettings`; None (unset) means the value from `defaults`.
+
+    The override fields must stay exactly `TrainingSettings`' fields: `ExperimentConfig.settings_for`
+    merges them by name, and a unit test asserts that the two lists match."""
+
+    epochs: float | None = Field(None, gt=0)
+    max_steps: int | None = Field(None, gt=0)
+    learning_rate: OptionalLearningRate = None
+    batch_size: int | None = Field(None, gt=0)
+    eval_batch_size: int | None = Field(None, gt=0)
+    gradient_accumulation: int | None = Field(None, gt=0)
+    max_source_length: int | None = Field(None, gt=0)
+    max_target_length: int | None = Field(None, gt=0)
+    weight_decay: float | None = Field(None, ge=0)
+    warmup_ratio: float | None = Field(None, ge=0, lt=1)
+    precision: OptionalPrecision = None
+    seed: int | None = None
+    logging_steps: int | None = Field(None, gt=0)
+    generation: GenerationConfig | None = None
+    resources: Resources | None = None
+    timeouts: Timeouts | None = None
+    max_retries: int | None = Field(None, ge=0)
+    max_nonfinite_steps: int | None = Field(None, ge=0)
+
+
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "FAMILIES",
+    "SUMMARIZATION_METRICS",
+    "TASK_FAMILIES",
+    "TASK_TYPES",
+    "AutoFloat",
+    "CandidateBase",
+    "CandidateConfig",
+    "Family",
+    "FamilyName",
+    "GenerationConfig",
+    "Language",
+    "LearningRate",
+    "LoraConfig",
+    "Precision",
+    "Quantization",
+    "Resources",
+    "Strict",
+    "TaskConfig",
+    "TaskName",
+    "TaskType",
+    "Timeouts",
+    "TrainingSettings",
+]

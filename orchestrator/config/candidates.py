@@ -1,0 +1,71 @@
+"""The `models` section's cross-field checks. The candidate types themselves live in
+`contract.settings` (a training actor receives them); these checks need the preset table of
+`models.registry`, which the contract may not import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contract.names import canonical_name, suggestion_text
+from contract.settings import FAMILIES
+from orchestrator.config.errors import ConfigIssue
+from orchestrator.config.raw import RawContext
+
+
+def check_models_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
+    """Each entry on its own, and no two names that differ only in case, '-' or '_' (run
+    directories and `--only` match names that way)."""
+    entries = raw if isinstance(raw, list) else []
+    issues: list[ConfigIssue] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        name = entry.get("name")
+        if isinstance(name, str):
+            key = canonical_name(name)
+            if key in seen:
+                issues.append(ConfigIssue(
+                    f"models[{i}].name",
+                    f"{name!r} clashes with models[{seen[key]}] (names are compared ignoring case, "
+                    "'-' and '_'); rename one",
+                ))
+            seen.setdefault(key, i)
+        issues += check_candidate_raw(entry, f"models[{i}]", context)
+    return issues
+
+
+def check_candidate_raw(entry: dict[str, Any], where: str, context: RawContext) -> list[ConfigIssue]:
+    """The family must do the task and match a scratch preset's; quantization needs adapters."""
+    from models.registry import PRESETS, parse_source  # light: no torch import
+
+    issues = []
+    family = canonical_name(str(entry.get("family", "")))
+    if context.families and family in FAMILIES and family not in context.families:
+        issues.append(ConfigIssue(
+            f"{where}.family",
+            f"{family!r} cannot do a {context.task_type} task; use one of: {', '.join(context.families)}",
+        ))
+    source = entry.get("source")
+    if isinstance(source, str):
+        parsed = parse_source(source)
+        if parsed.kind == "scratch":
+            preset = PRESETS.get_or_none(parsed.value)
+            if preset is None:
+                issues.append(ConfigIssue(
+                    f"{where}.source",
+                    f"unknown preset {parsed.value!r}{suggestion_text(parsed.value, PRESETS.names())}; "
+                    f"known: {', '.join(PRESETS.names())}",
+                ))
+            elif family and preset.family != family and family in FAMILIES:
+                issues.append(ConfigIssue(
+                    f"{where}.family",
+                    f"preset {parsed.value!r} is a {preset.family} model; set family: {preset.family}",
+                ))
+    if entry.get("quantization") is not None and entry.get("lora") is None:
+        issues.append(ConfigIssue(
+            f"{where}.quantization",
+            "a quantized base model trains only through adapters (QLoRA); add lora: {} "
+            "or remove quantization",
+        ))
+    return issues

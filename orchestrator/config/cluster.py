@@ -1,0 +1,51 @@
+"""The `ray` and `storage` sections: which cluster runs the stages, and where they hand artefacts
+to each other."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from contract.settings import Strict
+from orchestrator.config.errors import ConfigIssue
+from orchestrator.config.raw import RawContext
+
+
+class RayConfig(Strict):
+    address: str | None = Field(
+        None, description="None starts a private local cluster; 'auto' or 'ray://host:port'."
+    )
+    dashboard: bool = True
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(8265, gt=0, lt=65536)
+    num_cpus: float | None = Field(None, gt=0, description="Local cluster only.")
+    num_gpus: float | None = Field(None, ge=0, description="Local cluster only.")
+    object_store_memory_mb: int | None = Field(None, gt=0)
+
+
+def _uri_shorthand(value: Any) -> Any:
+    return {"uri": value} if isinstance(value, str) else value
+
+
+class StorageConfig(Strict):
+    """`storage: s3://bucket/experiments` is short for `storage: {uri: s3://bucket/experiments}`."""
+
+    uri: str | None = Field(
+        None, description="Where stages hand artefacts to each other: a path every node sees, or a URI pyarrow "
+                          "opens (s3://, gs://, hdfs://). None: the run directory itself (one machine, or NFS).",
+    )
+    scratch_dir: str | None = Field(None, description="Node-local working copies; default: each node's temp dir.")
+
+
+def check_storage_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
+    """The URI must name a filesystem pyarrow can open. `orchestrator.storage` (and with it pyarrow)
+    is imported only when a URI is given, so loading a config stays light."""
+    storage = _uri_shorthand(raw)
+    if not (isinstance(storage, dict) and isinstance(storage.get("uri"), str)):
+        return []
+    from orchestrator.storage import storage_problem
+
+    if (problem := storage_problem(storage["uri"])) is None:
+        return []
+    return [ConfigIssue("storage.uri", f"{storage['uri']!r}: {problem}")]

@@ -1,0 +1,65 @@
+"""The `task` and `data` sections: what the candidates learn and where the examples come from.
+
+`TaskConfig` itself lives in `contract.settings` (a training actor needs it too); its cross-field
+check is here, next to the data it decides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from contract.names import suggestion_text
+from contract.settings import CLASSIFICATION_METRICS, SUMMARIZATION_METRICS, Language, Strict
+from orchestrator.config.errors import ConfigIssue
+from orchestrator.config.raw import RawContext, section
+
+
+class BuiltinData(Strict):
+    language: Language | None = Field(None, description="Default: the task's language.")
+    train_size: int = Field(1200, gt=0)
+    validation_size: int = Field(150, ge=0)
+    test_size: int = Field(150, ge=0)
+    seed: int = 0
+
+
+class DataConfig(Strict):
+    builtin: BuiltinData | None = None
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    max_train_samples: int | None = Field(None, gt=0)
+    max_eval_samples: int | None = Field(None, gt=0)
+
+
+def check_task_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
+    """The metric must be one the task type reports."""
+    metric = section(raw).get("metric")
+    allowed = SUMMARIZATION_METRICS if context.task_type == "summarization" else CLASSIFICATION_METRICS
+    if metric is None or not context.task_known or metric in allowed:
+        return []
+    return [ConfigIssue(
+        "task.metric",
+        f"{metric!r} does not fit a {context.task_type} task; use one of: "
+        f"{', '.join(allowed)}{suggestion_text(str(metric), allowed)}",
+    )]
+
+
+def check_data_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
+    """Exactly one source of training data, and split files in a format the loader reads.
+    Called only when the file has a `data` section (the default is the builtin data)."""
+    data = section(raw)
+    issues = []
+    if data.get("builtin") is not None and data.get("train") is not None:
+        issues.append(ConfigIssue("data", "set either data.builtin or data.train, not both"))
+    if data.get("builtin") is None and data.get("train") is None:
+        issues.append(ConfigIssue(
+            "data.train", "no training data; give data.train (CSV or JSONL) or data.builtin: {}"
+        ))
+    for split in ("train", "validation", "test"):
+        value = data.get(split)
+        if isinstance(value, str) and Path(value).suffix.lower() not in (".csv", ".jsonl", ".json"):
+            issues.append(ConfigIssue(f"data.{split}", f"{value!r}: use a .csv or .jsonl file"))
+    return issues

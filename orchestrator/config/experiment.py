@@ -1,0 +1,111 @@
+"""The whole experiment file: `ExperimentConfig` gathers the sections, and `semantic_issues` runs
+each present section's cross-field check, so one pass over a file finds every problem."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, PrivateAttr
+
+from contract.names import canonical_name
+from contract.settings import CandidateConfig, Strict, TaskConfig, TrainingSettings
+from orchestrator.config.candidates import check_models_raw
+from orchestrator.config.cluster import RayConfig, StorageConfig, _uri_shorthand, check_storage_raw
+from orchestrator.config.data import BuiltinData, DataConfig, check_data_raw, check_task_raw
+from orchestrator.config.errors import ConfigIssue
+from orchestrator.config.raw import RawContext
+from orchestrator.config.stages import (
+    EnsembleConfig,
+    OptimizeConfig,
+    TuneConfig,
+    check_ensemble_raw,
+    check_optimize_raw,
+    check_tune_raw,
+)
+
+
+class ExperimentConfig(Strict):
+    experiment: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)
+    output_dir: str = "runs"
+    task: TaskConfig = TaskConfig()
+    data: DataConfig = DataConfig(builtin=BuiltinData())
+    ray: RayConfig = RayConfig()
+    defaults: TrainingSettings = TrainingSettings()
+    models: list[CandidateConfig] = Field(min_length=1)
+    ensemble: EnsembleConfig = EnsembleConfig()
+    optimize: OptimizeConfig = OptimizeConfig()
+    tune: TuneConfig = TuneConfig()
+    storage: Annotated[StorageConfig, BeforeValidator(_uri_shorthand)] = StorageConfig()
+    _source_file: str = PrivateAttr("")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.experiment
+
+    @property
+    def source_file(self) -> str:
+        """The file this config was loaded from, for messages that give a command to run."""
+        return self._source_file or "<config>"
+
+    def settings_for(self, candidate: CandidateConfig) -> TrainingSettings:
+        """The candidate's training settings: `defaults`, deep-merged with its own overrides."""
+        overrides = candidate.model_dump(
+            exclude_unset=True, exclude_none=True, include=set(TrainingSettings.model_fields)
+        )
+        merged = _deep_merge(self.defaults.model_dump(), overrides)
+        return TrainingSettings.model_validate(merged)
+
+    def candidate(self, name: str) -> CandidateConfig:
+        for c in self.models:
+            if canonical_name(c.name) == canonical_name(name):
+                return c
+        raise KeyError(name)
+
+    def fingerprint(self, candidate: CandidateConfig) -> str:
+        """Hash of everything that decides a candidate's checkpoint (for resume)."""
+        payload = {
+            "task": self.task.model_dump(),
+            "data": self.data.model_dump(),
+            "candidate": candidate.model_dump(exclude=set(TrainingSettings.model_fields)),
+            "settings": self.settings_for(candidate).model_dump(exclude={"timeouts", "max_retries"}),
+        }
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` over a copy of `base`; nested mappings merge key by key instead of replacing."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+SectionCheck = Callable[[Any, RawContext], list[ConfigIssue]]
+
+# Each section's cross-field check, run only when the file has that section: an absent section
+# takes its defaults, which pass every check.
+SECTION_CHECKS: dict[str, SectionCheck] = {
+    "task": check_task_raw,
+    "data": check_data_raw,
+    "ensemble": check_ensemble_raw,
+    "tune": check_tune_raw,
+    "models": check_models_raw,
+    "storage": check_storage_raw,
+    "optimize": check_optimize_raw,
+}
+
+
+def semantic_issues(raw: dict[str, Any]) -> list[ConfigIssue]:
+    """Problems between fields, read defensively from the raw dict so they show up next to type
+    errors instead of after them."""
+    context = RawContext.of(raw)
+    return [issue for key, check in SECTION_CHECKS.items() if key in raw for issue in check(raw[key], context)]

@@ -1,0 +1,172 @@
+"""From a path on the command line to a validated `ExperimentConfig`: find the file, read the YAML,
+apply `--set` overrides and `--only`, then validate types and cross-field rules in one pass.
+
+Loading never stops at the first problem: every step gathers its issues, and `validate_raw` raises
+one `ConfigError` with pydantic's type errors and the sections' cross-field problems together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from contract.names import canonical_name, suggestion_text
+from orchestrator.config.errors import ConfigError, ConfigIssue, _issues_from_validation
+from orchestrator.config.experiment import ExperimentConfig, semantic_issues
+
+
+def resolve_config_path(path: str | Path, search_dirs: Iterable[Path] = (Path("configs"),)) -> Path:
+    """The config file for `path`, found also when only its name's spelling differs
+    (`solar_10.7b.yaml` for `solar-10.7b.yaml`) or when only a name under configs/ is given."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    wanted = canonical_name(path.name.removesuffix(".yaml").removesuffix(".yml"))
+    dirs = [path.parent] if str(path.parent) not in ("", ".") else []
+    dirs += [d for d in search_dirs if d not in dirs]
+    known: list[str] = []
+    for directory in dirs:
+        if not directory.is_dir():
+            continue
+        for candidate in sorted(directory.glob("*.y*ml")):
+            stem = candidate.name.rsplit(".", 1)[0]
+            known.append(str(candidate))
+            if canonical_name(stem) == wanted:
+                return candidate
+    hint = suggestion_text(str(path), known)
+    raise ConfigError([ConfigIssue("", f"config file {str(path)!r} not found{hint}")])
+
+
+def parse_overrides(pairs: Iterable[str]) -> list[tuple[list[str], Any]]:
+    """`--set a.b=1` pairs as (path, YAML-parsed value)."""
+    parsed, issues = [], []
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            issues.append(ConfigIssue("--set", f"{pair!r} is not key.path=value"))
+            continue
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        parsed.append(([p for p in key.strip().split(".") if p], value))
+    if issues:
+        raise ConfigError(issues)
+    return parsed
+
+
+def _apply_override(raw: dict[str, Any], path: list[str], value: Any) -> ConfigIssue | None:
+    """Set `value` at `path`; under `models`, a segment may be an index or a candidate's name."""
+    node: Any = raw
+    for depth, part in enumerate(path):
+        last = depth == len(path) - 1
+        if isinstance(node, list):
+            index = _list_index(node, part)
+            if index is None:
+                names = [str(e.get("name")) for e in node if isinstance(e, dict)]
+                return ConfigIssue(
+                    "--set " + ".".join(path),
+                    f"no list entry {part!r}{suggestion_text(part, names)}; use an index or a name",
+                )
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+            continue
+        if not isinstance(node, dict):
+            return ConfigIssue("--set " + ".".join(path), f"{'.'.join(path[:depth])} is not a mapping")
+        if last:
+            node[part] = value
+        else:
+            node = node.setdefault(part, {})
+    return None
+
+
+def _list_index(node: list[Any], part: str) -> int | None:
+    """A list entry by index (negative allowed) or by its `name`, spelled loosely."""
+    if part.lstrip("-").isdigit():
+        index = int(part)
+        return index if -len(node) <= index < len(node) else None
+    for i, entry in enumerate(node):
+        if isinstance(entry, dict) and canonical_name(str(entry.get("name", ""))) == canonical_name(part):
+            return i
+    return None
+
+
+def load_raw(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigIssue("", f"not valid YAML{where}: {problem}")], str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigIssue("", f"cannot read {path}: {exc}")], str(path)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([ConfigIssue("", "the file must hold a mapping of sections")], str(path))
+    raw.pop("resolved_settings", None)  # a run directory's config.yaml: what each candidate ran with, for people
+    return raw
+
+
+def validate_raw(raw: dict[str, Any], source: str = "") -> ExperimentConfig:
+    issues = semantic_issues(raw)
+    config = None
+    try:
+        config = ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        issues += _issues_from_validation(exc, ExperimentConfig)
+    if issues:
+        raise ConfigError(issues, source)
+    assert config is not None
+    return config
+
+
+def load_config(
+    path: str | Path,
+    overrides: Iterable[str] = (),
+    output_dir: str | None = None,
+    only: Iterable[str] | None = None,
+) -> ExperimentConfig:
+    """Read, override, filter and validate one experiment file."""
+    config_path = resolve_config_path(path)
+    raw = load_raw(config_path)
+    issues = [
+        issue
+        for keys, value in parse_overrides(overrides)
+        if (issue := _apply_override(raw, keys, value)) is not None
+    ]
+    if output_dir is not None:
+        raw["output_dir"] = output_dir
+    if only:
+        issues += _filter_candidates(raw, list(only))
+    if issues:
+        raise ConfigError(issues, str(config_path))
+    config = validate_raw(raw, str(config_path))
+    config._source_file = str(config_path)
+    return config
+
+
+def load_run_config(run_dir: Path, overrides: Iterable[str] = ()) -> ExperimentConfig:
+    """The config an earlier run saved in its directory, with `overrides` applied."""
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError([ConfigIssue("RUN_DIR", f"{run_dir} holds no config.yaml; is it a run directory?")])
+    return load_config(run_dir / "config.yaml", overrides, output_dir=str(run_dir.resolve().parent))
+
+
+def _filter_candidates(raw: dict[str, Any], only: list[str]) -> list[ConfigIssue]:
+    """Keep only the `--only` candidates; a name that matches none is an issue."""
+    entries = raw.get("models") if isinstance(raw.get("models"), list) else []
+    names = [str(e.get("name")) for e in entries if isinstance(e, dict)]
+    wanted = {canonical_name(n) for n in only}
+    issues = [
+        ConfigIssue("--only", f"no candidate named {n!r}{suggestion_text(n, names)}; known: {', '.join(names)}")
+        for n in only
+        if canonical_name(n) not in {canonical_name(k) for k in names}
+    ]
+    raw["models"] = [e for e in entries if isinstance(e, dict) and canonical_name(str(e.get("name"))) in wanted]
+    return issues

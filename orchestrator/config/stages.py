@@ -1,0 +1,106 @@
+"""The sections of the stages after training: `ensemble`, `optimize` (inference backends) and
+`tune` (the learning-rate sweep)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from contract.names import canonical_name, suggestion_text
+from contract.settings import Strict, _choice
+from orchestrator.config.errors import ConfigIssue
+from orchestrator.config.raw import RawContext, number_or_none, section
+
+
+class EnsembleConfig(Strict):
+    strategy: _choice("none", "mbr", "stacking", "average") = "stacking"
+    min_models: int = Field(2, ge=1)
+    meta_learner: _choice("linear", "gradient_boosting") = Field(
+        "linear", description="linear: logistic regression (classification) or ridge (summarization)."
+    )
+    folds: int = Field(5, ge=2)
+    num_candidates: int = Field(4, ge=1, description="Summaries each model proposes per input.")
+    num_beams: int = Field(4, ge=1)
+
+
+class OptimizeConfig(Strict):
+    enabled: bool = True
+    backends: list[_choice("torch_dynamic", "onnxruntime", "bitsandbytes")] = [
+        "torch_dynamic",
+        "onnxruntime",
+    ]
+    models: list[str] | None = None
+    batch_sizes: list[Annotated[int, Field(gt=0)]] | Literal["auto"] = "auto"
+    max_batch_size: int = Field(64, gt=0)
+    warmup: int = Field(1, ge=0)
+    repeats: int = Field(3, ge=1)
+    point_timeout_s: float = Field(60, gt=0)
+    max_quality_drop: float = Field(1.0, ge=0, description="Metric points (e.g. ROUGE-L x100).")
+    memory_budget_mb: float | None = Field(None, gt=0)
+    latency_slo_ms: float | None = Field(None, gt=0)
+
+
+class LearningRateSpace(Strict):
+    min: float | None = Field(None, gt=0)
+    max: float | None = Field(None, gt=0)
+    values: list[Annotated[float, Field(gt=0)]] | None = None
+
+
+class TuneConfig(Strict):
+    learning_rate: LearningRateSpace = LearningRateSpace(min=1e-5, max=1e-2)
+    samples: int = Field(4, ge=1, description="Draws from a min/max range; a list of values is tried whole.")
+    scheduler: _choice("asha", "none") = "asha"
+    max_concurrent: int | None = Field(None, ge=1, description="Default: as many trials as the cluster fits.")
+    grace_period: int = Field(1, ge=1, description="Evaluations (epochs) every trial gets before ASHA may stop it.")
+    reduction_factor: int = Field(2, ge=2, description="ASHA keeps the best 1/reduction_factor at each rung.")
+    models: list[str] | None = None
+
+
+def check_ensemble_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
+    """mbr picks among generated summaries and average among class probabilities: each fits one task."""
+    strategy = canonical_name(str(section(raw).get("strategy", "stacking")))
+    only_for = {"mbr": "summarization", "average": "classification"}
+    if strategy not in only_for or not context.task_known or only_for[strategy] == context.task_type:
+        return []
+    task_type = context.task_type
+    return [ConfigIssue(
+        "ensemble.strategy",
+        f"{strategy!r} is for {only_for[strategy]} tasks; use stacking or none "
+        f"(or {'mbr' if task_type == 'summarization' else 'average'}) for {task_type}",
+    )]
+
+
+def check_optimize_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
+    return _unknown_models("optimize", section(raw), context)
+
+
+def check_tune_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
+    """The learning-rate space is either a log-uniform range min < max or a list of values."""
+    tune = section(raw)
+    issues = []
+    space = tune.get("learning_rate")
+    if isinstance(space, dict):
+        has_range = space.get("min") is not None or space.get("max") is not None
+        if has_range == (space.get("values") is not None):
+            issues.append(ConfigIssue(
+                "tune.learning_rate", "give either min and max (log-uniform) or values, not both"
+            ))
+        elif has_range:
+            low, high = number_or_none(space.get("min")), number_or_none(space.get("max"))
+            if low is None or high is None or not low < high:
+                issues.append(ConfigIssue("tune.learning_rate", "needs numbers min < max"))
+    return issues + _unknown_models("tune", tune, context)
+
+
+def _unknown_models(name: str, block: dict[str, Any], context: RawContext) -> list[ConfigIssue]:
+    """A stage's `models` list may name only candidates of the `models` section."""
+    if not isinstance(block.get("models"), list):
+        return []
+    names = context.candidate_names
+    known = {canonical_name(n) for n in names}
+    return [
+        ConfigIssue(f"{name}.models[{j}]", f"no candidate named {entry!r}{suggestion_text(str(entry), names)}")
+        for j, entry in enumerate(block["models"])
+        if canonical_name(str(entry)) not in known
+    ]
