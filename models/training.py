@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from transformers import AutoConfig, PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
+from contract.job import TrainingJob
 from models.checkpoint import write_checkpoint
 from models.data.files import read_rows, write_jsonl
 from models.errors import NonFiniteLossError
 from models.families.base import ModelFamily
-from contract.job import TrainingJob
 from models.precision import PrecisionPlan, decide_precision, detect_hardware, saved_dtype
 from models.registry import PRESETS, load_family, parse_source
 from models.reporting import Reporter, prediction_progress

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.data.files import DataFileError, read_rows, write_jsonl
 from contract.job import DataFiles
+from models.data.files import DataFileError, read_rows, write_jsonl
 from models.metrics import rouge_scores
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
 

@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from contract.names import suggestion_text
 from models.precision import Hardware, PrecisionError, cpu_hardware, decide_precision, detect_hardware, saved_dtype
 from models.registry import PRESETS, parse_source
 from models.sources import SourceError, resolve_source
 from orchestrator.config import ExperimentConfig
-from contract.names import suggestion_text
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from contract.names import canonical_name, did_you_mean
 from orchestrator.cli import main
 from orchestrator.config import ConfigError, load_config, resolve_config_path, validate_raw
-from contract.names import canonical_name, did_you_mean
 from tests.conftest import REPO, tiny_experiment, write_yaml
 
 SHIPPED = sorted((REPO / "configs").glob("*.yaml"))

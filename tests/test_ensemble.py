@@ -7,11 +7,11 @@ from pathlib import Path
 import joblib
 import numpy as np
 
+from contract.job import DataFiles
 from models.data.files import write_jsonl
 from models.ensemble.classification import ensemble_classifiers, features
 from models.ensemble.meta import CLASSIFIERS, REGRESSORS, cross_fit
 from models.ensemble.summarization import Candidates, build_pool, candidate_features, ensemble_summaries
-from contract.job import DataFiles
 from orchestrator.config import validate_raw
 from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.supervisor import Outcome

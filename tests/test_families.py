@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from contract.job import DataFiles, TrainingJob
 from models.checkpoint import read_manifest, verify_checkpoint
 from models.data.builtin import write_builtin_splits
-from contract.job import DataFiles, TrainingJob
 from models.reporting import TRAINING_PHASES, RecordingReporter
 from models.sources import SourceError
 from models.training import train_candidate

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from models.checkpoint import verify_checkpoint
 from contract.job import DataFiles
+from models.checkpoint import verify_checkpoint
 from orchestrator.cluster import connect, disconnect
 from orchestrator.config import load_config
 from orchestrator.stages.ensemble import run_ensemble

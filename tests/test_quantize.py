@@ -14,8 +14,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from models.checkpoint import MANIFEST, verify_checkpoint
 from contract.job import TrainingJob
+from models.checkpoint import MANIFEST, verify_checkpoint
 from models.optimize.backends.ort import cpu_instruction_set
 from models.optimize.quantize import (
     BACKENDS,

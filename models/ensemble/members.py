@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from models.families.base import Progress
 from contract.job import TrainingJob
+from models.families.base import Progress
 from models.precision import decide_precision, detect_hardware
 from models.registry import load_family
 from models.reporting import Reporter, prediction_progress

@@ -26,14 +26,14 @@ from typing import Any, Literal
 
 import torch
 
+from contract.job import TrainingJob
+from contract.names import UnknownNameError
 from models.checkpoint import read_manifest, verify_checkpoint, write_checkpoint
 from models.families.base import ModelFamily
-from contract.job import TrainingJob
 from models.optimize.backends import BACKENDS, quantization_backend
 from models.optimize.backends.base import QuantizationBackend, QuantizationSkipped, one_line
 from models.precision import Hardware, detect_hardware
 from models.registry import load_family
-from contract.names import UnknownNameError
 
 log = logging.getLogger(__name__)
 

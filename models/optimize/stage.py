@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from models.families.base import ModelFamily
 from contract.job import TrainingJob
+from models.families.base import ModelFamily
 from models.memory import return_freed_memory_to_os
 from models.optimize.benchmark import Point, measure, recommend, sweep
 from models.optimize.plots import plot_sweeps

@@ -16,8 +16,8 @@ from typing import Any
 import joblib
 import numpy as np
 
-from models.data.files import read_rows, write_jsonl
 from contract.job import DataFiles
+from models.data.files import read_rows, write_jsonl
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.stages import skipped

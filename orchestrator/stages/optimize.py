@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from models.data.files import read_rows
 from contract.job import DataFiles
+from contract.names import canonical_name
+from models.data.files import read_rows
 from models.optimize.stage import optimize_member
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
-from contract.names import canonical_name
 from orchestrator.stages import skipped
 from orchestrator.stages.train import member_job
 from orchestrator.storage import run_storage

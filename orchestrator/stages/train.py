@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from models.checkpoint import verify_checkpoint
 from contract.job import DataFiles, TrainingJob
+from models.checkpoint import verify_checkpoint
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.preflight import CandidatePreflight

@@ -41,12 +41,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from contract.job import DataFiles, TrainingJob
+from contract.names import canonical_name
 from models.schedule import training_schedule
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, TrainingSettings, TuneConfig
 from orchestrator.failures import Failure, FailureKind, classify, decide, timeout_failure
 from orchestrator.logging_setup import setup_logging
-from contract.names import canonical_name
 from orchestrator.preflight import CandidatePreflight
 from orchestrator.report.numbers import fmt_number
 from orchestrator.report.tune import PLOT, fmt_rate, plot_sweep, tune_section
