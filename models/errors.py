@@ -1,8 +1,6 @@
-"""Errors the data plane raises on purpose, in a module light enough for the driver to import
-(the failure policy checks for them without loading transformers)."""
+"""Errors the data plane raises on purpose; they live in `contract.errors` so the driver's failure
+policy can check for them without loading torch (kept here under their old import path)."""
 
 from __future__ import annotations
 
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss was NaN or infinite on more steps than `max_nonfinite_steps` allows."""
+from contract.errors import NonFiniteLossError as NonFiniteLossError

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import re
 import threading
 import time
 from types import TracebackType
@@ -19,11 +18,8 @@ from types import TracebackType
 import psutil
 import torch
 
-OUT_OF_MEMORY = re.compile(
-    r"out of memory|OutOfMemoryError|can't allocate memory|Cannot allocate memory|MemoryError|std::bad_alloc"
-    r"|Failed to allocate memory",
-    re.IGNORECASE,
-)
+from contract.errors import OUT_OF_MEMORY
+
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 

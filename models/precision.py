@@ -12,33 +12,15 @@ from typing import Any, Literal
 
 import torch
 
+from contract.hardware import Hardware
+from models.hardware import cpu_hardware as cpu_hardware  # re-exported: callers import them from here
+from models.hardware import detect_hardware as detect_hardware
+
 PrecisionName = Literal["fp32", "fp16", "bf16"]
 
 
 class PrecisionError(ValueError):
     """The requested precision cannot run on this hardware; the message says what to set."""
-
-
-@dataclass(frozen=True)
-class Hardware:
-    device: Literal["cpu", "cuda"]
-    bf16_supported: bool
-    name: str
-    memory_bytes: int | None = None
-
-
-def detect_hardware() -> Hardware:
-    """What the current process (a training actor) can compute on."""
-    if torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        return Hardware("cuda", torch.cuda.is_bf16_supported(), props.name, props.total_memory)
-    return cpu_hardware()
-
-
-def cpu_hardware() -> Hardware:
-    import psutil
-
-    return Hardware("cpu", True, "cpu", psutil.virtual_memory().total)
 
 
 @dataclass(frozen=True)

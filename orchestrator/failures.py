@@ -18,9 +18,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from contract.errors import OUT_OF_MEMORY, NonFiniteLossError
 from contract.job import TrainingJob
-from models.errors import NonFiniteLossError
-from models.memory import OUT_OF_MEMORY
 
 
 class FailureKind(str, Enum):

@@ -3,72 +3,59 @@
 Each candidate gets a list of checks (source, remote code, precision, quantization backend,
 LoRA targets, memory, disk). A failed check skips that candidate alone, with a one-line reason
 and the fix; nothing here trains or allocates weights (models are built on the meta device).
+
+The driver never imports torch or transformers: the model checks (`models.preflight`) run in one
+spawned child process for all candidates, named by a dotted path the child resolves itself. What
+stays here is light: the hardware each candidate's actor will get, the disk check of the run
+directory, and turning the child's answers (or its failure) into verdicts.
 """
 
 from __future__ import annotations
 
-import json
+import importlib
 import logging
+import multiprocessing
 import shutil
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from contract.names import suggestion_text
-from models.precision import Hardware, PrecisionError, cpu_hardware, decide_precision, detect_hardware, saved_dtype
-from models.registry import PRESETS, parse_source
-from models.sources import SourceError, resolve_source
+from contract.hardware import Hardware
+from contract.preflight import CandidatePreflight, Check, CheckStatus, GiB, Inspection, InspectionRequest, gets_gpu
+from models.hardware import cpu_hardware, detect_hardware
 from orchestrator.config import ExperimentConfig
+
+__all__ = [
+    "CandidatePreflight", "Check", "CheckStatus", "Hardware", "HardwareProbe", "cluster_probe", "local_probe",
+    "run_preflight",
+]
 
 log = logging.getLogger(__name__)
 
-CheckStatus = Literal["ok", "warn", "fail"]
-GiB = 2**30
-# Adam keeps two fp32 moments per trainable parameter, plus the fp32 gradient.
-OPTIMIZER_BYTES_PER_TRAINABLE = 12
-ACTIVATION_MARGIN = 1.25
-FIXED_MARGIN_BYTES = int(0.5 * GiB)
-
-
-@dataclass
-class Check:
-    name: str
-    status: CheckStatus
-    detail: str
-    fix: str | None = None
-
-
-@dataclass
-class CandidatePreflight:
-    name: str
-    checks: list[Check] = field(default_factory=list)
-    estimate_bytes: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return all(c.status != "fail" for c in self.checks)
-
-    @property
-    def reason(self) -> str | None:
-        failed = [c for c in self.checks if c.status == "fail"]
-        return f"{failed[0].name}: {failed[0].detail}" if failed else None
-
-    @property
-    def fix(self) -> str | None:
-        failed = [c for c in self.checks if c.status == "fail"]
-        return failed[0].fix if failed else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
+# The data-plane function that runs the model checks, resolved inside the child process.
+INSPECT = "models.preflight:inspect_candidates"
+DETECT_HARDWARE = "models.hardware:detect_hardware"
+# Reading configs and building architectures on the meta device takes seconds per candidate;
+# past this the child is taken to hang and every candidate it had not answered is failed.
+INSPECTION_TIMEOUT_S = 900.0
+CHILD_FIX = (
+    "run `python -c \"import models.preflight\"` to see why the model libraries cannot load, "
+    "or validate with --no-preflight"
+)
 
 HardwareProbe = Callable[[bool], Hardware]
 
 
 def local_probe(wants_gpu: bool) -> Hardware:
-    """This machine: what `validate` checks against without starting Ray."""
-    return detect_hardware() if wants_gpu else cpu_hardware()
+    """This machine: what `validate` checks against without starting Ray.
+
+    `run_preflight` probes inside its inspection child instead of calling this; called directly,
+    a GPU probe runs in a child process of its own, so this process does not import torch."""
+    return call_in_child(DETECT_HARDWARE) if wants_gpu else cpu_hardware()
 
 
 def cluster_probe(cluster_gpus: float) -> HardwareProbe:
@@ -81,233 +68,144 @@ def cluster_probe(cluster_gpus: float) -> HardwareProbe:
         if "gpu" not in cache:
             import ray
 
-            remote = ray.remote(num_gpus=1, num_cpus=0)(detect_hardware)
+            remote = ray.remote(num_gpus=1, num_cpus=0)(detect_hardware)  # imports torch in the worker only
             cache["gpu"] = ray.get(remote.remote(), timeout=300)
         return cache["gpu"]
 
     return probe
 
 
-def run_preflight(config: ExperimentConfig, run_dir: Path, probe: HardwareProbe, cluster_gpus: float) -> dict[str, CandidatePreflight]:
-    """Every candidate's checks, against the hardware its actor will get."""
-    verdicts = {}
+def run_preflight(
+    config: ExperimentConfig, run_dir: Path, probe: HardwareProbe, cluster_gpus: float | None
+) -> dict[str, CandidatePreflight]:
+    """Every candidate's checks, against the hardware its actor will get.
+
+    With `local_probe` the hardware is probed in the inspection child, where `cluster_gpus=None`
+    means "the GPUs this machine has"; any other probe is asked here, per candidate."""
+    probe_in_child = probe is local_probe
+    requests = []
     for candidate in config.models:
-        resources = config.settings_for(candidate).resources
-        wants_gpu = resources.gpus > 0 if resources.gpus is not None else cluster_gpus > 0
-        hardware = probe(wants_gpu)
-        memory = hardware.memory_bytes
-        if hardware.device == "cpu" and resources.memory_gb:
-            memory = int(resources.memory_gb * GiB)
-        verdicts[candidate.name] = preflight_candidate(config, candidate, hardware, memory, run_dir)
+        settings = config.settings_for(candidate)
+        hardware = None
+        if not probe_in_child:
+            hardware = probe(gets_gpu(settings.resources.gpus, cluster_gpus or 0.0))
+        requests.append(InspectionRequest(candidate, settings, config.task, hardware, cluster_gpus))
+    inspections = _inspect(requests)
+    verdicts = {}
+    for request in requests:
+        candidate = request.candidate
+        inspection = inspections.get(candidate.name) or _failed_inspection(
+            candidate.name, "the model inspection answered nothing for this candidate"
+        )
+        verdict = CandidatePreflight(candidate.name, list(inspection.checks), inspection.estimate_bytes)
+        if inspection.parameters is not None:
+            verdict.checks.append(_disk_check(inspection.parameters, candidate, run_dir))
+        verdicts[candidate.name] = verdict
     return verdicts
 
 
-def preflight_candidate(
-    config: ExperimentConfig, candidate: Any, hardware: Hardware, memory_bytes: int | None, run_dir: Path
-) -> CandidatePreflight:
-    """All checks for one candidate, each independent of the others' outcome where possible."""
-    result = CandidatePreflight(candidate.name)
-    settings = config.settings_for(candidate)
-    model_config, source_check = _source_check(candidate)
-    result.checks.append(source_check)
-    if model_config is not None:
-        result.checks.append(_remote_code_check(candidate, model_config))
-    result.checks.append(_precision_check(candidate, settings.precision, hardware, model_config))
-    if candidate.quantization:
-        result.checks.append(_quantization_check(candidate.quantization, hardware))
-    meta_model = None
-    if model_config is not None and getattr(model_config, "auto_map", None):
-        result.checks.append(Check(
-            "memory", "warn", "not estimated: the model's own code runs only inside its actor, under its timeouts"
-        ))
-    elif model_config is not None:
-        meta_model = _meta_model(candidate, model_config)
-    if candidate.lora is not None and meta_model is not None:
-        result.checks.append(_lora_check(candidate, model_config, meta_model))
-    if meta_model is not None:
-        total = sum(p.numel() for p in meta_model.parameters())
-        estimate = estimate_training_bytes(total, candidate, settings.precision, hardware)
-        result.estimate_bytes = estimate
-        result.checks.append(_memory_check(estimate, memory_bytes, hardware))
-        result.checks.append(_disk_check(total, candidate, run_dir))
-    return result
+def _inspect(requests: Sequence[InspectionRequest]) -> dict[str, Inspection]:
+    """The child's answers by candidate name; if the child fails, one failed check for each."""
+    if not requests:
+        return {}
+    try:
+        answers = call_in_child(INSPECT, list(requests), timeout=INSPECTION_TIMEOUT_S)
+        return {inspection.name: inspection for inspection in answers}
+    except Exception as exc:  # the child died, could not import the model libraries, or hung
+        reason = _child_failure_text(exc)
+        log.warning("preflight: %s", reason)
+        return {r.candidate.name: _failed_inspection(r.candidate.name, reason) for r in requests}
+
+
+def _failed_inspection(name: str, reason: str) -> Inspection:
+    return Inspection(name, (Check("inspection", "fail", reason, CHILD_FIX),))
+
+
+def _child_failure_text(exc: BaseException) -> str:
+    from concurrent.futures.process import BrokenProcessPool
+
+    if isinstance(exc, FutureTimeout):
+        return f"the model inspection process did not answer within {INSPECTION_TIMEOUT_S:.0f} s and was stopped"
+    if isinstance(exc, BrokenProcessPool):
+        return "the model inspection process died before answering (crashed or was killed)"
+    message = str(exc).strip().splitlines()
+    return f"the model inspection process failed: {message[0] if message else type(exc).__name__}"
+
+
+# ----------------------------------------------------------------------------- the child process
+
+
+def call_in_child(target: str, *args: Any, timeout: float | None = None) -> Any:
+    """`module:function` called with `args` in a fresh spawned interpreter (nothing of this
+    process's Ray or driver state inherited), its result returned; the module is imported there only.
+
+    Raises RuntimeError with the child's one-line error, BrokenProcessPool if the child died,
+    or concurrent.futures.TimeoutError (after stopping the child) if it ran past `timeout`."""
+    root = logging.getLogger()
+    level = root.level if root.handlers else None
+    executor = ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_child, initargs=(level,)
+    )
+    try:
+        with _main_module_hidden():  # the child process starts inside submit
+            future = executor.submit(_call_target, target, *args)
+        return future.result(timeout=timeout)
+    except FutureTimeout:
+        _stop_children(executor)
+        raise
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Spawn re-runs the parent's main script in the child (as `__mp_main__`) unless told
+    otherwise; the child only needs the dotted path it is given, so it is not told the script:
+    a benchmark script, a pytest runner or code piped to stdin is not run again there."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {key: main.__dict__[key] for key in ("__spec__", "__file__") if key in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
+def _stop_children(executor: ProcessPoolExecutor) -> None:
+    terminate = getattr(executor, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        process.kill()
+
+
+def _init_child(level: int | None) -> None:
+    """Runs first in the child: the driver's log level and prefix, the quiet environment."""
+    from orchestrator.logging_setup import quiet_environment, setup_logging
+
+    quiet_environment()
+    if level is not None:
+        setup_logging(logging.getLevelName(level), prefix="preflight")
+
+
+def _call_target(target: str, *args: Any) -> Any:
+    """In the child: import `module:function` and call it. An exception comes back as a
+    RuntimeError with its text only, so the driver never unpickles (and imports) a torch type."""
+    module, _, name = target.partition(":")
+    try:
+        function = getattr(importlib.import_module(module), name)
+        return function(*args)
+    except Exception as exc:
+        raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
 
 
 # ----------------------------------------------------------------------------- checks
-
-
-def _source_check(candidate: Any) -> tuple[Any, Check]:
-    from transformers import AutoConfig
-
-    parsed = parse_source(candidate.source)
-    if parsed.kind == "scratch":
-        preset = PRESETS.get(parsed.value)
-        config = AutoConfig.for_model(preset.model_type, **preset.config)
-        return config, Check("source", "ok", f"scratch preset {parsed.value} ({preset.model_type})")
-    try:
-        resolved = resolve_source(candidate.source)
-    except SourceError as exc:
-        return None, Check("source", "fail", str(exc), "fix `source` or make the model available")
-    if not resolved.local_files_only:
-        return None, Check("source", "warn", f"{parsed.value} is not cached; it will be downloaded")
-    where = Path(resolved.location) if parsed.kind == "local" else None
-    try:
-        config = AutoConfig.from_pretrained(
-            resolved.location, local_files_only=True, trust_remote_code=candidate.trust_remote_code
-        )
-    except ValueError as exc:
-        if "trust_remote_code" in str(exc):
-            return None, Check(
-                "remote_code", "fail", "the checkpoint's config needs custom code",
-                "set trust_remote_code: true on this candidate if you trust its source",
-            )
-        return None, Check("source", "fail", f"config.json cannot be read: {exc}", "re-save the model")
-    except (OSError, json.JSONDecodeError) as exc:
-        return None, Check("source", "fail", f"config.json cannot be read: {exc}", "re-save the model")
-    if where is not None and (damaged := _damaged_weights(where)) is not None:
-        return config, Check(
-            "source", "fail", damaged, "re-download the model or save it again with save_pretrained"
-        )
-    if where is not None and not _has_tokenizer(where):
-        return config, Check(
-            "source", "fail", f"{where} holds no tokenizer files",
-            "save the tokenizer next to the weights (tokenizer.save_pretrained(dir))",
-        )
-    return config, Check("source", "ok", f"{parsed.kind}: {resolved.location}")
-
-
-def _damaged_weights(directory: Path) -> str | None:
-    """Opens each safetensors file's header (cheap: no weights are read); a truncated or
-    overwritten file fails here rather than minutes later inside its actor."""
-    from safetensors import SafetensorError, safe_open
-
-    for weights in sorted(directory.glob("*.safetensors")):
-        try:
-            with safe_open(str(weights), framework="pt") as handle:
-                handle.keys()
-        except (SafetensorError, OSError) as exc:
-            return f"weights file {weights.name} is damaged ({exc})"
-    return None
-
-
-def _has_tokenizer(directory: Path) -> bool:
-    names = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "spiece.model", "tokenizer.model")
-    return any((directory / n).is_file() for n in names)
-
-
-def _remote_code_check(candidate: Any, model_config: Any) -> Check:
-    needs = bool(getattr(model_config, "auto_map", None))
-    if needs and not candidate.trust_remote_code:
-        return Check(
-            "remote_code", "fail", "the checkpoint ships custom model code (auto_map in config.json)",
-            "set trust_remote_code: true on this candidate if you trust its source",
-        )
-    return Check("remote_code", "ok", "custom code granted" if needs else "none needed")
-
-
-def _precision_check(candidate: Any, requested: str, hardware: Hardware, model_config: Any) -> Check:
-    dtype = saved_dtype(model_config) if model_config is not None else None
-    try:
-        plan = decide_precision(requested, hardware, weights_dtype=dtype, adapters_only=candidate.lora is not None)
-    except PrecisionError as exc:
-        return Check("precision", "fail", str(exc).split(";")[0], str(exc).split("; ", 1)[-1])
-    return Check("precision", "ok", f"{plan.name} ({plan.reason})")
-
-
-def _quantization_check(kind: str, hardware: Hardware) -> Check:
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError as exc:
-        return Check("quantization", "fail", f"bitsandbytes cannot be imported ({exc})", "pip install bitsandbytes")
-    from importlib.util import find_spec
-
-    backend = f"bitsandbytes.backends.{hardware.device}"
-    if find_spec(backend) is None:
-        return Check(
-            "quantization", "fail", f"the installed bitsandbytes has no {hardware.device} backend for {kind}",
-            "remove quantization or run on a GPU",
-        )
-    return Check("quantization", "ok", f"{kind} through bitsandbytes on {hardware.device}")
-
-
-def _meta_model(candidate: Any, model_config: Any) -> Any:
-    """The architecture with no memory behind it: for parameter counts and module names."""
-    from accelerate import init_empty_weights
-
-    from models.registry import load_family
-
-    family = load_family(candidate.family)
-    try:
-        with init_empty_weights():
-            return family.auto_class.from_config(model_config, trust_remote_code=candidate.trust_remote_code)
-    except (ValueError, KeyError, TypeError, OSError) as exc:
-        log.warning("%s: cannot build %s on the meta device (%s)", candidate.name, candidate.family, exc)
-        return None
-
-
-def lora_targets(candidate: Any, model_config: Any) -> list[str] | None:
-    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
-
-    if candidate.lora.target_modules != "auto":
-        return list(candidate.lora.target_modules)
-    return DEFAULTS.get(model_config.model_type)
-
-
-def _lora_check(candidate: Any, model_config: Any, meta_model: Any) -> Check:
-    import torch
-
-    targets = lora_targets(candidate, model_config)
-    if targets is None:
-        return Check(
-            "lora", "fail", f"peft has no default LoRA targets for model type {model_config.model_type!r}",
-            "list lora.target_modules explicitly",
-        )
-    linear = {
-        name.rsplit(".", 1)[-1]
-        for name, module in meta_model.named_modules()
-        if isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D"
-    }
-    missing = [t for t in targets if t not in linear]
-    if missing:
-        names = ", ".join(sorted(linear))
-        return Check(
-            "lora", "fail",
-            f"target module(s) {', '.join(map(repr, missing))} not in this architecture"
-            f"{suggestion_text(missing[0], linear)}",
-            f"set lora.target_modules to some of: {names}",
-        )
-    return Check("lora", "ok", f"targets {', '.join(targets)}")
-
-
-def estimate_training_bytes(total_params: int, candidate: Any, requested: str, hardware: Hardware) -> int:
-    """Weights + gradients + optimizer state for the trainable part, times an activation margin.
-
-    A deliberate over-estimate for small batches: it exists to catch the model that cannot fit
-    at all, before any GPU time is spent on it."""
-    weight_bytes = {"4bit": 0.55, "8bit": 1.05}.get(candidate.quantization or "", 0.0)
-    if not weight_bytes:
-        half = hardware.device == "cuda" and requested != "fp32" and candidate.lora is not None
-        weight_bytes = 2.0 if half else 4.0
-    if candidate.lora is not None:
-        trainable = max(1, int(total_params * 0.01))  # r=8..64 adapters stay around 0.1-2 %
-    else:
-        trainable = total_params
-    needed = total_params * weight_bytes + trainable * OPTIMIZER_BYTES_PER_TRAINABLE
-    return int(needed * ACTIVATION_MARGIN + FIXED_MARGIN_BYTES)
-
-
-def _memory_check(estimate: int, available: int | None, hardware: Hardware) -> Check:
-    where = "GPU" if hardware.device == "cuda" else "host"
-    if available is None:
-        return Check("memory", "ok", f"needs about {estimate / GiB:.1f} GiB ({where} size unknown)")
-    if estimate > available:
-        return Check(
-            "memory", "fail",
-            f"needs about {estimate / GiB:.1f} GiB for weights, gradients and optimizer state; the actor "
-            f"gets {available / GiB:.1f} GiB of {where} memory",
-            "use lora (+ quantization: 4bit), a bigger device, or raise resources.memory_gb",
-        )
-    return Check("memory", "ok", f"about {estimate / GiB:.1f} of {available / GiB:.1f} GiB")
 
 
 def _disk_check(total_params: int, candidate: Any, run_dir: Path) -> Check:

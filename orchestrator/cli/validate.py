@@ -43,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
     if args.no_preflight:
         console.print(f"OK: {len(config.models)} candidate(s); runs write to {where}")
         return 0
-    import torch
-
     from orchestrator.preflight import local_probe, run_preflight
     from orchestrator.progress import print_preflight
 
-    verdicts = run_preflight(config, config.run_dir.resolve(), local_probe, float(torch.cuda.device_count()))
+    # The model checks, and the count of this machine's GPUs that `gpus: auto` goes by (None),
+    # happen in a child process: this one never imports torch.
+    verdicts = run_preflight(config, config.run_dir.resolve(), local_probe, None)
     print_preflight(verdicts, console)
     ready = sum(v.ok for v in verdicts.values())
     console.print(

@@ -1,0 +1,70 @@
+"""The driver never imports torch or transformers: the CLI, and `validate` with its preflight
+(whose model checks run in a child process), leave them out of the driver's sys.modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator import preflight
+from orchestrator.config import validate_raw
+from orchestrator.preflight import local_probe, run_preflight
+from tests.conftest import REPO, tiny_experiment
+
+HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "optimum", "onnxruntime")
+
+DRIVER = """
+import contextlib, io, json, sys
+import orchestrator.cli
+after_import = [m for m in {heavy!r} if m in sys.modules]
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    codes = [orchestrator.cli.main(["validate", "--no-preflight", "configs/full.yaml"]),
+             orchestrator.cli.main(["validate", "configs/full.yaml"])]
+print(json.dumps({{"codes": codes, "after_import": after_import, "output": out.getvalue(),
+                  "heavy": [m for m in {heavy!r} if m in sys.modules]}}))
+"""
+
+
+def test_validate_with_preflight_keeps_torch_out_of_the_driver() -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    run = subprocess.run(
+        [sys.executable, "-c", DRIVER.format(heavy=HEAVY)], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["codes"] == [0, 0]
+    assert result["after_import"] == [] and result["heavy"] == [], result
+    output = result["output"]
+    assert "preflight" in output and "3 ready on this machine" in output, output
+
+
+def crash(requests: object) -> None:
+    """Stands in for the inspection: the child process dies without answering."""
+    os._exit(3)
+
+
+@pytest.mark.parametrize(("target", "detail"), [
+    ("models.no_such_module:inspect_candidates", "No module named 'models.no_such_module'"),
+    (f"{__name__}:crash", "died before answering"),
+])
+def test_a_failed_inspection_process_fails_each_candidate_with_a_clear_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, detail: str
+) -> None:
+    monkeypatch.setattr(preflight, "INSPECT", target)
+    config = validate_raw(tiny_experiment(tmp_path, [
+        {"name": "a", "source": "scratch:bart-tiny", "family": "seq2seq"},
+        {"name": "b", "source": "scratch:t5-tiny", "family": "seq2seq"},
+    ]))
+    verdicts = run_preflight(config, config.run_dir, local_probe, 0.0)
+    assert set(verdicts) == {"a", "b"}
+    for verdict in verdicts.values():
+        assert not verdict.ok
+        assert verdict.reason.startswith("inspection: the model inspection process") and detail in verdict.reason
+        assert "--no-preflight" in (verdict.fix or "")
