@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,6 @@ def machine_details() -> dict[str, Any]:
         "python": platform.python_version(),
         "versions": {name: package_version(name) for name in PACKAGES},
         "git": git_state(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_1min_start": load_1min(),
     }

@@ -6,8 +6,8 @@
 (b) Actor start, on one local cluster (dashboard off), from creating the actor to the return of
     its first method call, one actor at a time, each killed after its measurement:
     - `bare`: an actor with one empty method, Ray's own floor;
-    - `stage_worker`: the project's `orchestrator.actors.StageWorker` running a no-op work item
-      (`orchestrator.simulation.simulated_training` for 0 s): the supervisor's real path, with
+    - `stage_worker`: the project's `orchestrator.workers.StageWorker` running a no-op work item
+      (`orchestrator.simulation.imports_only`, importing nothing): the supervisor's real path, with
       the worker's logging setup, the item unpickled and the status board told its phases;
     - `stage_worker_training_imports`: the same with an item whose function imports the
       training code (`models.training`: torch, transformers, the Trainer), which every training
@@ -40,14 +40,14 @@ import ray  # noqa: E402
 from benchmarks.common import RESULTS_DIR, progress, write_json  # noqa: E402
 from benchmarks.report import overhead_section  # noqa: E402
 from contract.job import DataFiles  # noqa: E402
-from orchestrator.actors import StageWorker  # noqa: E402
 from orchestrator.cluster import connect, disconnect  # noqa: E402
 from orchestrator.config import RayConfig, validate_raw  # noqa: E402
 from orchestrator.logging_setup import setup_logging  # noqa: E402
-from orchestrator.simulation import simulated_training  # noqa: E402
+from orchestrator.simulation import IMPORTS_ONLY, ImportRequest  # noqa: E402
 from orchestrator.stages.train import build_jobs  # noqa: E402
 from orchestrator.status import StatusBoard  # noqa: E402
 from orchestrator.work import WorkItem  # noqa: E402
+from orchestrator.workers import StageWorker  # noqa: E402
 
 WAIT_S = 300  # no single start should take this long; if one does, the benchmark fails naming it
 ACTOR_KINDS = ("bare", "stage_worker", "stage_worker_training_imports")
@@ -62,13 +62,6 @@ def trivial() -> None:
 class Bare:
     def ping(self) -> None:
         """An empty method: the first call's return marks a usable actor."""
-
-
-def import_training_code(job: Any, reporter: Any) -> dict[str, Any]:
-    """A work item's function that imports what a training actor imports, and nothing more."""
-    import models.training  # noqa: F401
-
-    return {}
 
 
 if __name__ != "__main__":
@@ -92,7 +85,7 @@ def actor_start(kind: str, item: WorkItem, board: Any, log_file: Path) -> float:
         actor = Bare.options(num_cpus=1).remote()
         ref = actor.ping.remote()
     else:
-        actor = StageWorker.options(name=f"overhead/{log_file.stem}", num_cpus=1).remote(item.label, str(log_file))
+        actor = StageWorker.options(name=f"overhead/{log_file.stem}", num_cpus=1).remote()
         ref = actor.run.remote(item, board)
     try:
         ray.get(ref, timeout=WAIT_S)
@@ -110,8 +103,8 @@ def work_items(workdir: Path) -> dict[str, WorkItem]:
     })
     [job] = build_jobs(config, DataFiles(workdir / "unused.jsonl", None, None), (), workdir)
     return {
-        "stage_worker": WorkItem("overhead", job, simulated_training, (0.0, 1)),
-        "stage_worker_training_imports": WorkItem("overhead", job, import_training_code),
+        "stage_worker": WorkItem(IMPORTS_ONLY, job, ImportRequest(())),
+        "stage_worker_training_imports": WorkItem(IMPORTS_ONLY, job, ImportRequest(("models.training",))),
     }
 
 

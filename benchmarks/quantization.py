@@ -34,6 +34,7 @@ from orchestrator.data import label_order, run_data_files  # noqa: E402
 from orchestrator.logging_setup import setup_logging  # noqa: E402
 from orchestrator.pipeline import run_experiment  # noqa: E402
 from orchestrator.progress import EventPrinter  # noqa: E402
+from orchestrator.stages.context import RunContext  # noqa: E402
 from orchestrator.stages.optimize import run_optimize  # noqa: E402
 
 SIZES = (1, 2, 4, 8, 16, 32, 64)
@@ -77,10 +78,11 @@ def run(
              f"batch sizes {list(batch_sizes)})")
     started = time.perf_counter()
     cluster = connect(config.ray)
+    ctx = RunContext(config, data, label_order(config, data), run_dir, cluster, EventPrinter(quiet=True))
     try:
-        section = run_optimize(config, survivors, data, label_order(config, data), run_dir, cluster,
-                               EventPrinter(quiet=True))
+        section = run_optimize(ctx, survivors)
     finally:
+        ctx.close()
         disconnect()
     return {
         "run_dir": str(run_dir), "trained_here": trained_here, "train_s": train_s,

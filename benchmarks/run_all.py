@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ def main() -> int:
     results: dict[str, Any] = {
         "command": " ".join(["python benchmarks/run_all.py", *sys.argv[1:]]),
         "profile": profile,
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_details(),
         "benchmarks": {},
     }
@@ -206,7 +206,7 @@ def main() -> int:
 
 def write_outputs(results: dict[str, Any], started: float, markdown_path: Path, json_path: Path) -> None:
     results["wall_s"] = time.perf_counter() - started
-    results["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["stage_overhead"] = stage_overhead_rows(results["benchmarks"])  # reads several benchmarks' runs
     write_json(json_path, results)
     markdown_path.write_text(render_markdown(results), encoding="utf-8")

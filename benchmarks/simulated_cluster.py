@@ -35,7 +35,7 @@ from contract.job import DataFiles  # noqa: E402
 from orchestrator.cluster import connect  # noqa: E402
 from orchestrator.config import RayConfig, validate_raw  # noqa: E402
 from orchestrator.logging_setup import setup_logging  # noqa: E402
-from orchestrator.simulation import simulated_cluster, simulated_training  # noqa: E402
+from orchestrator.simulation import SIMULATED, SimulatedRequest, simulated_cluster  # noqa: E402
 from orchestrator.stages.train import build_jobs  # noqa: E402
 from orchestrator.supervisor import Supervisor  # noqa: E402
 from orchestrator.work import WorkItem  # noqa: E402
@@ -54,7 +54,7 @@ def experiment(count: int, workdir: Path) -> Any:
 def measure(count: int, nodes: int, gpus_per_node: int, seconds: float, info: Any, workdir: Path) -> dict[str, Any]:
     config = experiment(count, workdir)
     jobs = build_jobs(config, DataFiles(workdir / "unused.jsonl", None, None), (), workdir / f"run-{count}")
-    items = [WorkItem("train", job, simulated_training, (seconds, 5)) for job in jobs]
+    items = [WorkItem(SIMULATED, job, SimulatedRequest(seconds, 5)) for job in jobs]
     launched: list[str] = []
 
     def on_event(label: str, kind: str, state: dict[str, Any]) -> None:

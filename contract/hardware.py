@@ -13,3 +13,10 @@ class Hardware:
     bf16_supported: bool
     name: str
     memory_bytes: int | None = None
+
+
+def cpu_hardware() -> Hardware:
+    """This machine's CPU and memory (no torch needed)."""
+    import psutil
+
+    return Hardware("cpu", True, "cpu", psutil.virtual_memory().total)

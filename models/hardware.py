@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from contract.hardware import Hardware
+from contract.hardware import Hardware, cpu_hardware
+
+__all__ = ["Hardware", "cpu_hardware", "detect_hardware", "gpu_count"]
 
 
 def detect_hardware() -> Hardware:
@@ -14,12 +16,6 @@ def detect_hardware() -> Hardware:
         props = torch.cuda.get_device_properties(0)
         return Hardware("cuda", torch.cuda.is_bf16_supported(), props.name, props.total_memory)
     return cpu_hardware()
-
-
-def cpu_hardware() -> Hardware:
-    import psutil
-
-    return Hardware("cpu", True, "cpu", psutil.virtual_memory().total)
 
 
 def gpu_count() -> int:

@@ -7,20 +7,18 @@ cannot slow training down.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-Phase = Literal[
-    "queued", "loading", "first_step", "training", "evaluating", "saving", "predicting", "done",
-    "proposing", "scoring",  # the ensemble stage's members
-    "quantizing", "benchmarking",  # the optimize stage
-]
+from contract.phases import Phase
+
 TRAINING_PHASES: tuple[Phase, ...] = (
-    "queued", "loading", "first_step", "training", "evaluating", "saving", "predicting", "done"
+    Phase.QUEUED, Phase.LOADING, Phase.FIRST_STEP, Phase.TRAINING, Phase.EVALUATING, Phase.SAVING,
+    Phase.PREDICTING, Phase.DONE,
 )
 
 
 class Reporter(Protocol):
-    def phase(self, phase: Phase, **info: Any) -> None: ...
+    def phase(self, phase: Phase | str, **info: Any) -> None: ...
 
     def heartbeat(self, **metrics: Any) -> None: ...
 
@@ -37,7 +35,7 @@ class RecordingReporter:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
 
-    def phase(self, phase: Phase, **info: Any) -> None:
+    def phase(self, phase: Phase | str, **info: Any) -> None:
         self.events.append(("phase", {"phase": phase, **info}))
 
     def heartbeat(self, **metrics: Any) -> None:

@@ -1,11 +1,12 @@
 """One candidate, start to finish, inside its actor: load, train, evaluate, save, predict.
 
 `train_candidate` is plain Python (no Ray), so tests and benchmarks can call it directly; the
-actor in `orchestrator.actors` only wraps it. Results travel back as paths and small metrics.
+actor in `orchestrator.workers` only wraps it. Results travel back as paths and small metrics.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -17,6 +18,7 @@ import torch
 from transformers import AutoConfig, PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from contract.job import TrainingJob
+from contract.work import TrainRequest, TrainResult
 from models.checkpoint import write_checkpoint
 from models.data.files import read_rows, write_jsonl
 from models.errors import NonFiniteLossError
@@ -119,8 +121,22 @@ class HeartbeatCallback(TrainerCallback):
         )
 
 
-def train_candidate(job: TrainingJob, reporter: Reporter) -> dict[str, Any]:
-    """Train one candidate and write checkpoint, metrics and predictions under `job.output_dir`."""
+WEIGHTS = ("checkpoint", "base")  # the trained model and, for scratch presets, its initial one
+
+
+def train_candidate(job: TrainingJob, reporter: Reporter, request: TrainRequest = TrainRequest()) -> TrainResult:
+    """Train one candidate and write checkpoint, metrics and predictions under `job.output_dir`.
+    Without `request.keep_weights` (a tune trial), the weights are deleted however it ends."""
+    if request.keep_weights:
+        return _train(job, reporter)
+    try:
+        return dataclasses.replace(_train(job, reporter), checkpoint=None)
+    finally:
+        for weights in WEIGHTS:
+            shutil.rmtree(job.output_dir / weights, ignore_errors=True)
+
+
+def _train(job: TrainingJob, reporter: Reporter) -> TrainResult:
     started = time.monotonic()
     settings = job.settings
     torch.set_num_threads(max(1, int(settings.resources.cpus)))
@@ -169,20 +185,22 @@ def train_candidate(job: TrainingJob, reporter: Reporter) -> dict[str, Any]:
             write_jsonl(job.output_dir / "predictions" / f"{split}.jsonl", predictions)
             metrics[split] = family.score(predictions, rows[split])
 
-    result = {
-        "name": job.name,
-        "checkpoint": str(checkpoint),
-        "metrics": metrics,
-        "precision": plan.name,
-        "parameters": parameters,
-        "steps": trainer.state.global_step,
-        "batch_size": settings.batch_size,
-        "gradient_accumulation": settings.gradient_accumulation,
-        "train_wall_s": round(train_output.metrics.get("train_runtime", 0.0), 2),
-        "train_window": train_window,
-        "wall_s": round(time.monotonic() - started, 2),
-    }
-    (job.output_dir / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    result = TrainResult(
+        name=job.name,
+        checkpoint=str(checkpoint),
+        metrics=metrics,
+        precision=plan.name,
+        parameters=parameters,
+        steps=trainer.state.global_step,
+        batch_size=settings.batch_size,
+        gradient_accumulation=settings.gradient_accumulation,
+        train_wall_s=round(train_output.metrics.get("train_runtime", 0.0), 2),
+        train_window=train_window,
+        wall_s=round(time.monotonic() - started, 2),
+    )
+    (job.output_dir / "metrics.json").write_text(
+        json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False), encoding="utf-8"
+    )
     reporter.phase("done")
     return result
 

@@ -16,13 +16,15 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
+from typing import Protocol
 
 from contract.errors import OUT_OF_MEMORY, NonFiniteLossError
 from contract.job import TrainingJob
+from contract.phases import Status
 
 
-class FailureKind(str, Enum):
+class FailureKind(StrEnum):
     OUT_OF_MEMORY = "out_of_memory"
     NON_FINITE_LOSS = "non_finite_loss"
     DTYPE = "dtype"
@@ -73,8 +75,8 @@ class Failure:
     hint: str
 
     @property
-    def status(self) -> str:
-        return "timed_out" if self.kind == FailureKind.TIMEOUT else "failed"
+    def status(self) -> Status:
+        return Status.TIMED_OUT if self.kind == FailureKind.TIMEOUT else Status.FAILED
 
 
 def one_line(exc: BaseException | str) -> str:
@@ -128,33 +130,67 @@ def timeout_failure(limit: str, phase: str, seconds: float, candidate: str) -> F
     )
 
 
+class Action(StrEnum):
+    """What the policy decided after a failure: a closed set, as in Ray Train's FailureDecision."""
+
+    RETRY = "retry"  # the same settings again, in a new actor
+    RETRY_SMALLER = "retry_smaller"  # out of memory: half the batch, twice the accumulation
+    GIVE_UP = "give_up"
+
+
 @dataclass(frozen=True)
 class Decision:
-    retry: bool
+    action: Action
     why: str
-    job: TrainingJob | None = None
+    job: TrainingJob | None = None  # the job of the next attempt, unless giving up
+
+    @property
+    def retry(self) -> bool:
+        return self.action is not Action.GIVE_UP
+
+
+class RetryPolicy(Protocol):
+    """Chooses between retrying and giving up; the supervisor is given one and asks it only."""
+
+    def decide(self, failure: Failure, job: TrainingJob) -> Decision: ...
+
+
+class DefaultRetryPolicy:
+    """Deterministic errors are never retried; out of memory is retried smaller down to a batch
+    of 1, whatever `max_retries` says; other crashes up to the candidate's `max_retries`."""
+
+    def decide(self, failure: Failure, job: TrainingJob) -> Decision:
+        settings = job.settings
+        if failure.kind in DETERMINISTIC:
+            return Decision(Action.GIVE_UP, f"{failure.kind.value} errors are deterministic; not retried")
+        if failure.kind == FailureKind.OUT_OF_MEMORY:
+            if settings.batch_size <= 1:
+                return Decision(Action.GIVE_UP, "out of memory even at batch_size 1")
+            batch = settings.batch_size // 2
+            accumulation = settings.gradient_accumulation * 2
+            smaller = settings.model_copy(update={"batch_size": batch, "gradient_accumulation": accumulation,
+                                                  "eval_batch_size": max(1, settings.eval_batch_size // 2)})
+            return Decision(
+                Action.RETRY_SMALLER,
+                f"out of memory: retrying with batch_size {batch} x gradient_accumulation {accumulation}",
+                dataclasses.replace(job, settings=smaller, attempt=job.attempt + 1),
+            )
+        if job.attempt > settings.max_retries:
+            return Decision(Action.GIVE_UP,
+                            f"gave up after {job.attempt} attempt(s) (max_retries: {settings.max_retries})")
+        return Decision(Action.RETRY, f"retrying after {failure.kind.value} (attempt {job.attempt + 1})",
+                        dataclasses.replace(job, attempt=job.attempt + 1))
+
+
+DEFAULT_POLICY = DefaultRetryPolicy()
 
 
 def decide(failure: Failure, job: TrainingJob) -> Decision:
-    """Retry or give up, and with which settings; the reason is logged and reported."""
-    settings = job.settings
-    if failure.kind in DETERMINISTIC:
-        return Decision(False, f"{failure.kind.value} errors are deterministic; not retried")
-    if failure.kind == FailureKind.OUT_OF_MEMORY:
-        if settings.batch_size <= 1:
-            return Decision(False, "out of memory even at batch_size 1")
-        batch = settings.batch_size // 2
-        accumulation = settings.gradient_accumulation * 2
-        smaller = settings.model_copy(update={"batch_size": batch, "gradient_accumulation": accumulation,
-                                              "eval_batch_size": max(1, settings.eval_batch_size // 2)})
-        return Decision(
-            True, f"out of memory: retrying with batch_size {batch} x gradient_accumulation {accumulation}",
-            dataclasses.replace(job, settings=smaller, attempt=job.attempt + 1),
-        )
-    if job.attempt > settings.max_retries:
-        return Decision(False, f"gave up after {job.attempt} attempt(s) (max_retries: {settings.max_retries})")
-    return Decision(True, f"retrying after {failure.kind.value} (attempt {job.attempt + 1})",
-                    dataclasses.replace(job, attempt=job.attempt + 1))
+    """The default policy's decision (what `run`, `tune` and every stage use unless given another)."""
+    return DEFAULT_POLICY.decide(failure, job)
 
 
-__all__ = ["Decision", "Failure", "FailureKind", "classify", "decide", "one_line", "timeout_failure"]
+__all__ = [
+    "Action", "Decision", "DefaultRetryPolicy", "Failure", "FailureKind", "RetryPolicy", "classify", "decide",
+    "one_line", "timeout_failure",
+]

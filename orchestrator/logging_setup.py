@@ -67,12 +67,13 @@ def setup_logging(level: str = "INFO", *, log_file: Path | None = None, prefix: 
     _route_transformers_logging()
 
 
-def _route_transformers_logging() -> None:
-    """transformers has its own stderr handler; send its records through ours instead."""
-    if "transformers" not in sys.modules:
-        return
-    from transformers.utils import logging as hf_logging
+ROUTE_TRANSFORMERS_LOGGING = "models.logs:route_transformers_logging"
 
-    hf_logging.disable_default_handler()
-    hf_logging.enable_propagation()
-    hf_logging.set_verbosity_warning()
+
+def _route_transformers_logging() -> None:
+    """transformers has its own stderr handler; once a step has imported it, the data plane
+    sends its records through ours instead (named by path: the driver never imports it)."""
+    if "transformers" in sys.modules:
+        from contract.work import resolve
+
+        resolve(ROUTE_TRANSFORMERS_LOGGING)()

@@ -14,8 +14,7 @@ from typing import Any
 
 import yaml
 
-from contract.job import DataFiles
-from orchestrator.cluster import ClusterInfo, connect, disconnect
+from orchestrator.cluster import connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
 from orchestrator.data import label_order, lead_baseline_scores, prepare_data, run_data_files
 from orchestrator.failures import one_line
@@ -23,6 +22,7 @@ from orchestrator.live import live_status
 from orchestrator.preflight import cluster_probe, run_preflight
 from orchestrator.progress import EventPrinter, print_optimize, print_preflight, print_summary
 from orchestrator.report.summary import build_summary, exit_code, write_summary
+from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.stages.optimize import run_optimize
 from orchestrator.stages.train import run_training
@@ -62,8 +62,12 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
             printer.console.print(f"Ray dashboard: {cluster.dashboard_url} (actors are named <stage>/<candidate>)")
         verdicts = run_preflight(config, run_dir, cluster_probe(cluster.gpus), cluster.gpus)
         print_preflight(verdicts, printer.console)
-        with live_status(run_dir, printer.console) if live else nullcontext():
-            outcomes, ensemble, optimize = run_stages(config, data, labels, cluster, run_dir, printer, verdicts, stages)
+        ctx = RunContext(config, data, labels, run_dir, cluster, printer)
+        try:
+            with live_status(run_dir, printer.console) if live else nullcontext():
+                outcomes, ensemble, optimize = run_stages(ctx, verdicts, stages)
+        finally:
+            ctx.close()
     finally:
         disconnect()
     summary = build_summary(config, outcomes, cluster, run_dir, started, stages)
@@ -77,20 +81,18 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
 
 
 def run_stages(
-    config: ExperimentConfig, data: DataFiles, labels: tuple[str, ...], cluster: ClusterInfo, run_dir: Path,
-    printer: EventPrinter, verdicts: dict[str, Any], stages: dict[str, dict[str, float]],
+    ctx: RunContext, verdicts: dict[str, Any], stages: dict[str, dict[str, float]],
 ) -> tuple[list[Outcome], dict[str, Any], dict[str, Any]]:
     """Training, then the stages that use its survivors; each stage's wall time goes to `stages`."""
     stage_started = time.time()
-    outcomes = run_training(config, data, labels, cluster, run_dir, printer, verdicts)
+    outcomes = run_training(ctx, verdicts)
     stages["train"] = {"wall_s": round(time.time() - stage_started, 2)}
     stage_started = time.time()
-    ensemble = isolated_stage("ensemble", run_dir, run_ensemble, config, outcomes, data, labels, run_dir, cluster, printer)
+    ensemble = isolated_stage("ensemble", ctx.run_dir, run_ensemble, ctx, outcomes)
     stages["ensemble"] = {"wall_s": round(time.time() - stage_started, 2)}
     stage_started = time.time()
-    survivors = [o.name for o in outcomes if o.status == "succeeded"]
-    optimize = isolated_stage("optimize", run_dir, run_optimize, config, survivors, data, labels, run_dir, cluster,
-                              printer)
+    survivors = [o.name for o in outcomes if o.ok]
+    optimize = isolated_stage("optimize", ctx.run_dir, run_optimize, ctx, survivors)
     stages["optimize"] = {"wall_s": round(time.time() - stage_started, 2)}
     return outcomes, ensemble, optimize
 
@@ -108,12 +110,11 @@ def rerun_optimize(config: ExperimentConfig, run_dir: Path, *, quiet: bool = Fal
     printer = EventPrinter(quiet=quiet)
     started = time.time()
     cluster = connect(config.ray)
+    ctx = RunContext(config, data, label_order(config, data), run_dir, cluster, printer)
     try:
-        section = isolated_stage(
-            "optimize", run_dir, run_optimize, config, survivors, data, label_order(config, data), run_dir, cluster,
-            printer,
-        )
+        section = isolated_stage("optimize", run_dir, run_optimize, ctx, survivors)
     finally:
+        ctx.close()
         disconnect()
     summary["optimize"] = section
     summary.setdefault("stages", {})["optimize"] = {"wall_s": round(time.time() - started, 2)}

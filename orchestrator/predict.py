@@ -12,10 +12,12 @@ from typing import Any
 import joblib
 import numpy as np
 
+from contract.job import DataFiles
 from models.data.files import read_rows, write_jsonl
 from orchestrator.cluster import connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, load_run_config
 from orchestrator.progress import EventPrinter
+from orchestrator.stages.context import RunContext
 from orchestrator.stages.members import Members, TooFewMembers
 
 log = logging.getLogger(__name__)
@@ -42,8 +44,10 @@ def predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool =
     config.ensemble.min_models = len(members)  # the saved meta-learner needs every member's features
     printer = EventPrinter(quiet=quiet)
     cluster = connect(config.ray)
+    ctx = RunContext(config, DataFiles(run_dir / "data" / "train.jsonl", None, None), labels, run_dir.resolve(),
+                     cluster, printer)
     try:
-        team = Members(config, run_dir.resolve(), list(members), labels, cluster, printer)
+        team = Members(ctx, list(members))
         if config.task.type == "classification":
             from models.ensemble.classification import features
 
@@ -67,6 +71,7 @@ def predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool =
     except TooFewMembers as exc:
         raise PredictError(f"the ensemble needs all its members: {exc}") from None
     finally:
+        ctx.close()
         disconnect()
     return write_jsonl(output_path, results)
 

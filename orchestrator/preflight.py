@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from contract.hardware import Hardware
+from contract.hardware import Hardware, cpu_hardware
 from contract.preflight import CandidatePreflight, Check, CheckStatus, GiB, Inspection, InspectionRequest, gets_gpu
-from models.hardware import cpu_hardware, detect_hardware
+from contract.work import resolve
 from orchestrator.config import ExperimentConfig
 
 __all__ = [
@@ -58,6 +58,10 @@ def local_probe(wants_gpu: bool) -> Hardware:
     return call_in_child(DETECT_HARDWARE) if wants_gpu else cpu_hardware()
 
 
+def _detect_hardware() -> Hardware:
+    return resolve(DETECT_HARDWARE)()
+
+
 def cluster_probe(cluster_gpus: float) -> HardwareProbe:
     """Asks one GPU worker of the cluster what it is (once), since the driver may have none."""
     cache: dict[str, Hardware] = {}
@@ -68,7 +72,7 @@ def cluster_probe(cluster_gpus: float) -> HardwareProbe:
         if "gpu" not in cache:
             import ray
 
-            remote = ray.remote(num_gpus=1, num_cpus=0)(detect_hardware)  # imports torch in the worker only
+            remote = ray.remote(num_gpus=1, num_cpus=0)(_detect_hardware)  # imports torch in the worker only
             cache["gpu"] = ray.get(remote.remote(), timeout=300)
         return cache["gpu"]
 

@@ -10,31 +10,70 @@ order, node loss, and the driver's own cost per candidate.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import ray
 
 from contract.job import TrainingJob
+from contract.work import Step
 from models.reporting import Reporter
 
 
-def simulated_training(job: TrainingJob, reporter: Reporter, seconds: float, steps: int = 5) -> dict[str, Any]:
-    """Sleep through `steps` training steps in `seconds`; report like a real candidate."""
+@dataclass(frozen=True)
+class SimulatedRequest:
+    seconds: float  # how long the stand-in "trains"
+    steps: int = 5
+    fail_attempts: int = 0  # attempts (1, 2, ...) up to this one raise `error` at their first step
+    error: str = "CUDA out of memory. Tried to allocate 2.00 GiB"
+    hang_in_loading_s: float = 0.0  # sleep this long before the first step, still in phase loading
+
+
+SIMULATED = Step("train", "orchestrator.simulation:simulated_training", reads_checkpoint=False)
+
+
+def simulated_training(job: TrainingJob, reporter: Reporter, request: SimulatedRequest) -> dict[str, Any]:
+    """Sleep through `request.steps` training steps in `request.seconds`; report like a real candidate."""
+    seconds, steps = request.seconds, request.steps
     started = time.time()
     context = ray.get_runtime_context()
     placement = {"node_id": context.get_node_id(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
                  "attempt": job.attempt}
     reporter.heartbeat(node_id=placement["node_id"], gpu_ids=placement["gpu_ids"])
+    time.sleep(request.hang_in_loading_s)
     reporter.phase("first_step")
+    if job.attempt <= request.fail_attempts:
+        raise RuntimeError(request.error)
     reporter.phase("training")
     for step in range(1, steps + 1):
         time.sleep(seconds / steps)
         reporter.heartbeat(step=step, total_steps=steps)
     reporter.phase("done")
-    return {**placement, "started": started, "finished": time.time(), "metrics": {}}
+    return {**placement, "started": started, "finished": time.time(), "metrics": {},
+            "batch": [job.settings.batch_size, job.settings.gradient_accumulation], "pid": os.getpid()}
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    modules: tuple[str, ...]
+
+
+IMPORTS_ONLY = Step("overhead", "orchestrator.simulation:imports_only", reads_checkpoint=False)
+
+
+def imports_only(job: TrainingJob, reporter: Reporter, request: ImportRequest) -> dict[str, Any]:
+    """A stand-in step that imports what a real step would (`request.modules`) and nothing more:
+    for measuring what starting a worker costs."""
+    import importlib
+
+    for module in request.modules:
+        importlib.import_module(module)
+    reporter.phase("done")
+    return {"imported": list(request.modules)}
 
 
 @contextmanager

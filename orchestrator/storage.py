@@ -171,10 +171,12 @@ class RunStorage:
         log.info("pushed %d file(s) to %s", copied, self.location)
 
     def outputs(self, item: WorkItem, root: Path | None = None) -> list[str]:
-        """The item's output folders relative to the run: its candidate directory and any path
-        argument inside the run directory (e.g. the optimize stage's plot folder)."""
+        """The item's output folders relative to the run: its candidate directory and any path in
+        its request inside the run directory (e.g. the optimize stage's plot folder)."""
         root = root or self.run_dir
-        paths = [item.job.output_dir, *(Path(a) for a in item.args if isinstance(a, (str, Path)))]
+        request = item.request
+        fields = [getattr(request, f.name) for f in dataclasses.fields(request)] if dataclasses.is_dataclass(request) else []
+        paths = [item.job.output_dir, *(Path(v) for v in fields if isinstance(v, str | Path))]
         return sorted({Path(p).relative_to(root).as_posix() for p in paths if Path(p).is_relative_to(root)})
 
     # ------------------------------------------------------------------ the driver's side

@@ -1,12 +1,13 @@
-"""Actor lifecycle: queue, launch, watch, time out, collect, retry or record, kill.
+"""Actor lifecycle: queue, launch, watch, time out, collect, retry or record.
 
-One actor per work item and attempt: a candidate's training, or its part in a later stage
-(`orchestrator.work`). Items start in config order as soon as the
-cluster has their resources free (the driver keeps the queue, so order and timeouts are its own,
-not Ray's pending-actor order). Every poll judges each running candidate against its phase
-limits. A candidate that ends, by success, exception, crash or timeout, is killed so its
-resources go to the next one; what happens after a failure is decided by `failures.decide`.
-Nothing a candidate does can stop the others.
+The one execution path for every supervised piece of work: a run's training, each ensemble step,
+optimize, `predict` and each tune trial (`orchestrator.work`). Items start as soon as their
+resources are free (the driver keeps the queue, so order and timeouts are its own, not Ray's
+pending-actor order), preferring an item whose candidate already has a warm worker. Every poll
+judges each running item by `limits.limit_passed`. An item that fails (exception, crash or
+timeout) has its worker killed and its failure classified; the `RetryPolicy` it was given decides
+what happens next. A worker whose item succeeded goes back to the `WorkerPool` for the
+candidate's next step. Nothing an item does can stop the others.
 """
 
 from __future__ import annotations
@@ -24,26 +25,28 @@ import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
 from contract.job import TrainingJob
-from orchestrator.actors import StageWorker
+from contract.phases import Phase, Status
+from contract.work import result_dict
 from orchestrator.cluster import ClusterInfo
-from orchestrator.failures import Failure, classify, decide, one_line, timeout_failure
+from orchestrator.failures import DEFAULT_POLICY, Failure, RetryPolicy, classify, one_line, timeout_failure
+from orchestrator.limits import Clock, limit_passed
 from orchestrator.status import StatusBoard, last_logged_phase
 from orchestrator.storage import RunStorage
 from orchestrator.work import WorkItem
+from orchestrator.workers import StageWorker, Worker, WorkerPool
 
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[str, str, dict[str, Any]], None]
 LOG_TAIL_LINES = 60
-STARTING_PHASES = ("queued", "loading", "first_step")  # judged by the load and first-step limits
 
 
 @dataclass
 class Outcome:
-    """What became of one candidate; the per-model entry of summary.json."""
+    """What became of one candidate's item; the per-model entry of summary.json."""
 
     name: str
-    status: str  # succeeded | failed | timed_out | skipped
+    status: Status
     phase: str
     error: str | None = None
     hint: str | None = None
@@ -57,18 +60,24 @@ class Outcome:
     resumed: bool = False
     finished_at: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    result: Any = field(default=None, repr=False)  # the step's typed result (not written to disk)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.SUCCEEDED
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("result")
+        return out
 
 
 @dataclass
 class _Running:
     item: WorkItem
-    actor: Any
+    worker: Worker
     ref: Any
     launched: float
-    resources: dict[str, float]
 
 
 def log_tail(path: Path) -> str:
@@ -86,6 +95,34 @@ def actor_resources(job: TrainingJob, cluster: ClusterInfo) -> dict[str, float]:
     return {"CPU": res.cpus, "GPU": gpus}
 
 
+def shortfall(need: dict[str, float], capacity: dict[str, float]) -> str | None:
+    """Why `need` can never fit `capacity` ("needs 2 GPUs (the cluster has 1)"), or None."""
+    short = [f"{need[k]:g} {k}s (the cluster has {capacity.get(k, 0.0):g})" for k in need
+             if need[k] > capacity.get(k, 0.0) + 1e-9]
+    return f"needs {' and '.join(short)}" if short else None
+
+
+class Placement:
+    """Where items' actors go: anywhere in the cluster, with capacity following nodes as they
+    join and leave (the default), or into one placement-group bundle (`bundle`)."""
+
+    def __init__(self, bundle: tuple[Any, dict[str, float]] | None = None):
+        self.bundle = bundle
+
+    def capacity(self) -> dict[str, float]:
+        if self.bundle is not None:
+            return {"CPU": 0.0, "GPU": 0.0, **self.bundle[1]}
+        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        return {"CPU": float(resources.get("CPU", 0)), "GPU": float(resources.get("GPU", 0))}
+
+    def options(self) -> dict[str, Any]:
+        if self.bundle is None:
+            return {}
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        return {"scheduling_strategy": PlacementGroupSchedulingStrategy(self.bundle[0], placement_group_bundle_index=0)}
+
+
 class Supervisor:
     def __init__(
         self,
@@ -97,27 +134,37 @@ class Supervisor:
         max_concurrent: int | None = None,
         decided: dict[str, Outcome] | None = None,
         storage: RunStorage | None = None,
+        pool: WorkerPool | None = None,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        placement: Placement | None = None,
     ):
         """`max_concurrent` caps how many items run at once beyond what resources allow (the
         optimize stage runs one at a time where models would share CPU cores and skew timings).
         `decided` are outcomes known without running (skipped by preflight, resumed), shown in
         status.json beside the rest. `storage` (when the run directory is not shared) is where
-        actors hand in their outputs; the driver copies them into the run directory as each ends."""
+        actors hand in their outputs; the driver copies them into the run directory as each ends.
+        `pool` keeps warm workers between supervisors (a run's stages); without one, this
+        supervisor's workers end with it."""
         self.queue = deque(items)
         self.stage = items[0].stage if items else "train"
         self.cluster = cluster
-        self.capacity = {"CPU": cluster.cpus, "GPU": cluster.gpus}  # follows nodes joining and leaving
         self.run_dir = run_dir
         self.on_event = on_event
         self.poll_s = poll_s
         self.max_concurrent = max_concurrent
-        self.board = StatusBoard.options(name=f"status/{run_dir.name}-{time.time_ns()}").remote()
+        self.storage = storage
+        self.policy = policy
+        self.placement = placement or Placement()
+        self.own_pool = pool is None
+        self.pool = pool if pool is not None else WorkerPool()
+        self.capacity = self.placement.capacity() if placement else {"CPU": cluster.cpus, "GPU": cluster.gpus}
+        board_name = f"status/{run_dir.name}-{time.time_ns()}"
+        self.board = StatusBoard.options(name=board_name).remote()  # type: ignore[attr-defined]
         self.running: dict[Any, _Running] = {}
         self.first_launch: dict[str, float] = {}
         self.retry_notes: dict[str, list[str]] = {}
         self.outcomes: dict[str, Outcome] = dict(decided or {})
         self.snapshot: dict[str, dict[str, Any]] = {}
-        self.storage = storage
         self.earlier_stages = self._read_earlier_stages()
 
     # ------------------------------------------------------------------ main loop
@@ -125,12 +172,10 @@ class Supervisor:
     def run(self) -> list[Outcome]:
         order = [item.name for item in self.queue]
         for item in list(self.queue):
-            if (reason := self._unschedulable(item.job)) is not None:
+            if (reason := shortfall(self._need(item), self.capacity)) is not None:
                 self.queue.remove(item)
-                self._record(
-                    item, "skipped", "queued", reason, hint="lower the candidate's resources or add nodes",
-                    failure_kind="config",
-                )
+                self._record(item, Status.SKIPPED, Phase.QUEUED, reason,
+                             hint="lower the candidate's resources or add nodes", failure_kind="config")
             else:
                 self.on_event(item.label, "queued", {})
         try:
@@ -145,61 +190,74 @@ class Supervisor:
                 self._write_status()
         finally:
             for entry in self.running.values():
-                ray.kill(entry.actor, no_restart=True)
+                ray.kill(entry.worker.actor, no_restart=True)
             self.running.clear()
+            if self.own_pool:
+                self.pool.close()
+            ray.kill(self.board, no_restart=True)
             self._write_status()
         return [self.outcomes[name] for name in order]
 
     # ------------------------------------------------------------------ scheduling
 
-    def _used(self) -> dict[str, float]:
-        used = {"CPU": 0.0, "GPU": 0.0}
+    def _need(self, item: WorkItem) -> dict[str, float]:
+        return actor_resources(item.job, self.cluster)
+
+    def _used(self, keep: str | None) -> dict[str, float]:
+        used = self.pool.held(keep)
         for entry in self.running.values():
-            for key, value in entry.resources.items():
-                used[key] += value
+            for key, value in entry.worker.resources.items():
+                used[key] = used.get(key, 0.0) + value
         return used
 
-    def _unschedulable(self, job: TrainingJob) -> str | None:
-        need = actor_resources(job, self.cluster)
-        total = self.capacity
-        short = [f"{need[k]:g} {k}s (the cluster has {total[k]:g})" for k in need if need[k] > total[k]]
-        return f"needs {' and '.join(short)}" if short else None
+    def _fits(self, need: dict[str, float], keep: str) -> bool:
+        used = self._used(keep)
+        return all(used.get(k, 0.0) + need[k] <= self.capacity.get(k, 0.0) + 1e-9 for k in need)
 
     def _refresh_capacity(self) -> None:
-        """The cluster's CPUs and GPUs now: a node that leaves takes its share with it, so the
-        queue waits instead of launching actors Ray cannot place."""
-        resources = ray.cluster_resources()
-        capacity = {"CPU": float(resources.get("CPU", 0)), "GPU": float(resources.get("GPU", 0))}
+        """The capacity now: a node that leaves takes its share with it, so the queue waits
+        instead of launching actors Ray cannot place."""
+        capacity = self.placement.capacity()
         if capacity != self.capacity:
             log.info("cluster capacity now %g CPUs, %g GPUs (was %g, %g)", capacity["CPU"], capacity["GPU"],
                      self.capacity["CPU"], self.capacity["GPU"])
             self.capacity = capacity
 
+    def _next(self) -> WorkItem:
+        """The first queued item whose candidate has a warm worker, else the head of the queue."""
+        for item in self.queue:
+            if self.pool.has(item.name, self._need(item)):
+                return item
+        return self.queue[0]
+
     def _launch_what_fits(self) -> None:
         while self.queue:
-            item = self.queue[0]
-            need = actor_resources(item.job, self.cluster)
-            used = self._used()
-            fits = used["CPU"] + need["CPU"] <= self.capacity["CPU"] + 1e-9 and (
-                used["GPU"] + need["GPU"] <= self.capacity["GPU"] + 1e-9
-            )
-            if self.running and (not fits or len(self.running) >= (self.max_concurrent or len(self.running) + 1)):
+            if self.max_concurrent is not None and len(self.running) >= self.max_concurrent:
                 return
-            self.queue.popleft()
+            item = self._next()
+            need = self._need(item)
+            wanted = {queued.name for queued in self.queue}
+            while not self._fits(need, item.name) and self.pool.release(item.name, wanted):
+                pass
+            if self.running and not self._fits(need, item.name):
+                return
+            self.queue.remove(item)
             self._launch(item, need)
 
     def _launch(self, item: WorkItem, need: dict[str, float]) -> None:
         job = item.job
         job.output_dir.mkdir(parents=True, exist_ok=True)
-        options: dict[str, Any] = {"name": item.actor_name, "num_cpus": need["CPU"], "num_gpus": need["GPU"]}
-        if job.settings.resources.memory_gb:
-            options["memory"] = int(job.settings.resources.memory_gb * 2**30)
-        actor = StageWorker.options(**options).remote(
-            item.label, str(item.log_file), job.settings.resources.memory_gb, self.storage
-        )
-        ref = actor.run.remote(item, self.board)
+        worker = self.pool.take(item.name, need)
+        if worker is None:
+            options: dict[str, Any] = {"name": item.actor_name, "num_cpus": need["CPU"], "num_gpus": need["GPU"],
+                                       **self.placement.options()}
+            if job.settings.resources.memory_gb:
+                options["memory"] = int(job.settings.resources.memory_gb * 2**30)
+            actor = StageWorker.options(**options).remote(self.storage)  # type: ignore[attr-defined]
+            worker = Worker(actor, item.name, need)
+        ref = worker.actor.run.remote(item, self.board)
         now = time.time()
-        self.running[ref] = _Running(item, actor, ref, now, need)
+        self.running[ref] = _Running(item, worker, ref, now)
         self.first_launch.setdefault(item.name, now)
         self.on_event(item.label, "launched", {"resources": need, "attempt": job.attempt})
 
@@ -208,35 +266,41 @@ class Supervisor:
     def _collect(self, entry: _Running) -> None:
         try:
             result = ray.get(entry.ref)
-        except RayTaskError as exc:
+        except (RayTaskError, RayActorError) as exc:
+            ray.kill(entry.worker.actor, no_restart=True)
             self._bring_back(entry.item, required=False)
-            cause = exc.cause if exc.cause is not None else exc
-            failure = classify(cause, log_tail=self._log_tail(entry.item))
-            self._handle_failure(entry, failure, str(exc), phase=getattr(cause, "phase", None))
+            failure, phase = self._unwrap(exc, entry.item)
+            self._handle_failure(entry, failure, str(exc), phase=phase)
             return
-        except RayActorError as exc:
-            tail = self._log_tail(entry.item)
-            failure = classify(exc, died=True, log_tail=tail)
-            self._handle_failure(entry, failure, str(exc), phase=last_logged_phase(tail))
-            return
-        finally:
-            ray.kill(entry.actor, no_restart=True)
         try:
             self._bring_back(entry.item, required=True)
         except Exception as exc:  # noqa: BLE001 - storage unreachable: this item fails, the run goes on
-            self._handle_failure(entry, classify(exc), f"fetching its outputs from {self.storage.location}: {exc}")
+            ray.kill(entry.worker.actor, no_restart=True)
+            where = self.storage.location if self.storage else "storage"
+            self._handle_failure(entry, classify(exc), f"fetching its outputs from {where}: {exc}")
             return
+        self.pool.put(entry.worker)
+        details = result_dict(result)
         self._record(
-            entry.item, "succeeded", "done", None,
-            metrics=result.get("metrics", {}), checkpoint=result.get("checkpoint"), details=result,
+            entry.item, Status.SUCCEEDED, Phase.DONE, None, metrics=details.get("metrics", {}),
+            checkpoint=details.get("checkpoint"), details=details, result=result,
         )
+
+    def _unwrap(self, exc: BaseException, item: WorkItem) -> tuple[Failure, str | None]:
+        """The failure behind what Ray raised, and the phase it happened in: an exception raised
+        in the actor (unwrapped from RayTaskError), or the actor's death (its log tells the phase)."""
+        tail = log_tail(item.log_file)
+        if isinstance(exc, RayTaskError):
+            cause = exc.cause if exc.cause is not None else exc
+            return classify(cause, log_tail=tail), getattr(cause, "phase", None)
+        return classify(exc, died=True, log_tail=tail), last_logged_phase(tail)
 
     def _handle_failure(self, entry: _Running, failure: Failure, detail: str, phase: str | None = None) -> None:
         """Log the failure, then retry (at the head of the queue) or record it, as the policy says."""
         item, job = entry.item, entry.item.job
-        phase = phase or self.snapshot.get(job.name, {}).get("phase", "queued")
+        phase = phase or self.snapshot.get(job.name, {}).get("phase", Phase.QUEUED)
         log_path = self._write_error_log(item, failure, detail)
-        decision = decide(failure, job)
+        decision = self.policy.decide(failure, job)
         log.info("%s: %s -> %s", item.label, failure.reason, decision.why)
         if decision.retry and decision.job is not None:
             self.retry_notes.setdefault(job.name, []).append(f"attempt {job.attempt}: {failure.reason}; {decision.why}")
@@ -245,12 +309,10 @@ class Supervisor:
             self.snapshot.pop(job.name, None)
             self.on_event(item.label, "retrying", {"reason": failure.reason, "why": decision.why})
             return
-        self._record(
-            item, failure.status, phase, failure.reason, hint=failure.hint, log=str(log_path),
-            failure_kind=failure.kind.value,
-        )
+        self._record(item, failure.status, phase, failure.reason, hint=failure.hint, log=str(log_path),
+                     failure_kind=failure.kind.value)
 
-    def _record(self, item: WorkItem, status: str, phase: str, error: str | None, **extra: Any) -> None:
+    def _record(self, item: WorkItem, status: Status, phase: str, error: str | None, **extra: Any) -> None:
         job = item.job
         started = self.first_launch.get(job.name, time.time())
         outcome = Outcome(
@@ -274,23 +336,19 @@ class Supervisor:
                 raise
             log.warning("%s: could not fetch its files from %s: %s", item.label, self.storage.location, one_line(exc))
 
-    @staticmethod
-    def _log_tail(item: WorkItem) -> str:
-        return log_tail(item.log_file)
-
     def _write_error_log(self, item: WorkItem, failure: Failure, detail: str) -> Path:
-        """errors/<name>.log (errors/<stage>-<name>.log after training): the reason, the full error
-        (remote traceback included) and the last lines of the item's own log; an earlier attempt's
-        log is kept as <name>.attempt<N>.log."""
-        job, base = item.job, item.error_log_name
-        path = self.run_dir / "errors" / f"{base}.log"
+        """The item's error log (errors/<name>.log, errors/<stage>-<name>.log after training, or
+        what the item names): the reason, the full error (remote traceback included) and the last
+        lines of the item's own log; an earlier attempt's log is kept as <name>.attempt<N>.log."""
+        job = item.job
+        path = item.error_log_path(self.run_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() and job.attempt > 1:
-            path.replace(path.with_name(f"{base}.attempt{job.attempt - 1}.log"))
+            path.replace(path.with_name(f"{path.stem}.attempt{job.attempt - 1}{path.suffix}"))
         path.write_text(
             f"candidate: {job.name} (stage {item.stage}, attempt {job.attempt})\nkind: {failure.kind.value}\n"
             f"reason: {failure.reason}\nhint: {failure.hint}\n\n--- error ---\n{detail}\n\n"
-            f"--- last {LOG_TAIL_LINES} lines of {item.log_file} ---\n{self._log_tail(item)}\n",
+            f"--- last {LOG_TAIL_LINES} lines of {item.log_file} ---\n{log_tail(item.log_file)}\n",
             encoding="utf-8",
         )
         return path
@@ -318,32 +376,16 @@ class Supervisor:
     def _enforce_limits(self) -> None:
         now = time.time()
         for ref, entry in list(self.running.items()):
-            fired = self._limit_fired(entry, now)
-            if fired is None:
+            state = self.snapshot.get(entry.item.name, {})
+            clock = Clock(entry.launched, state.get("phase_since"), state.get("last_report"))
+            passed = limit_passed(Phase.parse(state.get("phase")), entry.item.job.settings.timeouts, clock, now)
+            if passed is None:
                 continue
-            limit, phase, seconds = fired
             self.running.pop(ref)
-            ray.kill(entry.actor, no_restart=True)
-            failure = timeout_failure(limit, phase, seconds, entry.item.name)
+            ray.kill(entry.worker.actor, no_restart=True)
+            failure = timeout_failure(passed.limit, passed.phase, passed.seconds, entry.item.name)
             detail = f"{failure.reason}; killed {now - entry.launched:.1f} s after launch"
             self._handle_failure(entry, failure, detail)
-
-    def _limit_fired(self, entry: _Running, now: float) -> tuple[str, str, float] | None:
-        """The limit a running candidate has passed, if any: (setting, phase, seconds)."""
-        limits = entry.item.job.settings.timeouts
-        state = self.snapshot.get(entry.item.name, {})
-        phase = state.get("phase", "queued")
-        if now - entry.launched > limits.total:
-            return "total", phase, limits.total
-        if phase in ("queued", "loading") and now - entry.launched > limits.load:  # actor start, imports, model load
-            return "load", phase, limits.load
-        since = max(state.get("phase_since", entry.launched), entry.launched)
-        if phase == "first_step" and now - since > limits.first_step:
-            return "first_step", phase, limits.first_step
-        last = max(state.get("last_report", entry.launched), entry.launched)
-        if phase not in STARTING_PHASES and now - last > limits.stall:
-            return "stall", phase, limits.stall
-        return None
 
     def _read_earlier_stages(self) -> dict[str, Any]:
         """The sections earlier stages left in status.json, kept beside this stage's."""
@@ -366,6 +408,7 @@ class Supervisor:
             "finished": {name: o.to_dict() for name, o in self.outcomes.items()},
         }
         status = {"updated": time.time(), "stage": self.stage, "stages": stages}
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.partial")
         tmp.write_text(json.dumps(status, indent=1, default=str), encoding="utf-8")
         tmp.replace(path)

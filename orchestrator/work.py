@@ -1,32 +1,34 @@
-"""What the supervisor runs: one stage's function applied to one candidate, in an actor of its own.
+"""What the supervisor runs: one step applied to one candidate, in that candidate's actor.
 
-Training, the ensemble's generation and scoring, and later stages all go through the same
-supervisor (resources, queue, phase and stall timeouts, retries, error logs). A work item is
-plain picklable data: a module-level function, the candidate's job (its resources and limits)
-and the function's extra arguments. The function reports phases and heartbeats through the
-reporter it is given and returns a dict, which becomes the outcome's `details`.
+Training, the ensemble's proposing and scoring, the optimize stage and a tune trial all go
+through the same supervisor (resources, queue, the four limits, retries, error logs, storage).
+A work item is plain picklable data: a `Step` (its function named by a dotted path, imported in
+the actor only), the candidate's job (its resources and limits) and the step's typed request.
+The function reports phases and heartbeats through the reporter it is given and returns the
+step's typed result.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from contract.job import TrainingJob
-from models.reporting import Reporter
-
-StageFunction = Callable[..., dict[str, Any]]  # (job, reporter, *args) -> result
+from contract.work import TRAIN, Step, TrainRequest
 
 
 @dataclass(frozen=True)
 class WorkItem:
-    stage: str  # train | ensemble-propose | ensemble-score | ...
+    step: Step
     job: TrainingJob
-    function: StageFunction
-    args: tuple[Any, ...] = ()
+    request: Any = None  # the step's request dataclass (None for steps that need only the job)
+    error_log: Path | None = None  # default: <run dir>/errors/<name>.log, or <stage>-<name>.log after training
+
+    @property
+    def stage(self) -> str:
+        return self.step.stage
 
     @property
     def name(self) -> str:
@@ -44,21 +46,22 @@ class WorkItem:
 
     @property
     def log_file(self) -> Path:
-        """The actor's own log; every step of one stage appends to the same file."""
+        """The item's own log; every step of one stage appends to the same file."""
         return self.job.output_dir / f"{self.stage.split('-')[0]}.log"
 
-    @property
-    def error_log_name(self) -> str:
-        return self.name if self.stage == "train" else f"{self.stage}-{self.name}"
+    def error_log_path(self, run_dir: Path) -> Path:
+        if self.error_log is not None:
+            return self.error_log
+        return run_dir / "errors" / f"{self.name if self.stage == 'train' else f'{self.stage}-{self.name}'}.log"
 
-    def run(self, reporter: Reporter) -> dict[str, Any]:
-        return self.function(self.job, reporter, *self.args)
+    def run(self, reporter: Any) -> Any:
+        """In the actor: import the step's function and apply it."""
+        function = self.step.resolve()
+        return function(self.job, reporter, self.request) if self.request is not None else function(self.job, reporter)
 
     def with_job(self, job: TrainingJob) -> WorkItem:
         return dataclasses.replace(self, job=job)
 
 
 def training_item(job: TrainingJob) -> WorkItem:
-    from models.training import train_candidate
-
-    return WorkItem("train", job, train_candidate)
+    return WorkItem(TRAIN, job, TrainRequest())

@@ -13,6 +13,7 @@ from models.ensemble.classification import ensemble_classifiers, features
 from models.ensemble.meta import CLASSIFIERS, REGRESSORS, cross_fit
 from models.ensemble.summarization import Candidates, build_pool, candidate_features, ensemble_summaries
 from orchestrator.config import validate_raw
+from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.supervisor import Outcome
 from tests.conftest import read_json, tiny_experiment
@@ -144,7 +145,7 @@ def test_stage_saves_a_meta_learner_that_reloads(tmp_path: Path) -> None:
     test, _ = complementary_members(300, seed=2)
     members = {name: (val[name], test[name]) for name in val}
     config, outcomes, data, run_dir = _classification_run(tmp_path, members)
-    section = run_ensemble(config, outcomes, data, tuple(LABELS), run_dir)
+    section = run_ensemble(RunContext(config, data, tuple(LABELS), run_dir), outcomes)
     assert section["status"] == "ok" and section["verdict"].startswith("stacking beats")
     assert read_json(run_dir / "ensemble" / "ensemble.json")["scores"] == section["scores"]
     model = joblib.load(section["meta_learner"])
@@ -157,11 +158,11 @@ def test_stage_is_skipped_with_its_reason(tmp_path: Path) -> None:
     val, _ = complementary_members(300, seed=1)
     members = {name: (val[name], val[name]) for name in val}
     config, outcomes, data, run_dir = _classification_run(tmp_path, members, min_models=3)
-    assert run_ensemble(config, outcomes, data, tuple(LABELS), run_dir) == {
+    assert run_ensemble(RunContext(config, data, tuple(LABELS), run_dir), outcomes) == {
         "status": "skipped", "reason": "2 candidate(s) survived; ensemble.min_models is 3",
     }
     outcomes[1].status = "failed"
     config.ensemble.min_models = 2
-    assert "1 candidate(s) survived" in run_ensemble(config, outcomes, data, tuple(LABELS), run_dir)["reason"]
+    assert "1 candidate(s) survived" in run_ensemble(RunContext(config, data, tuple(LABELS), run_dir), outcomes)["reason"]
     config.ensemble.strategy = "none"
-    assert run_ensemble(config, outcomes, data, tuple(LABELS), run_dir)["reason"] == "ensemble.strategy is none"
+    assert run_ensemble(RunContext(config, data, tuple(LABELS), run_dir), outcomes)["reason"] == "ensemble.strategy is none"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from contract.job import DataFiles, TrainingJob
+from contract.work import result_dict
 from models.checkpoint import read_manifest, verify_checkpoint
 from models.data.builtin import write_builtin_splits
 from models.reporting import TRAINING_PHASES, RecordingReporter
@@ -42,7 +43,7 @@ def make_job(
 
 def run(job: TrainingJob) -> tuple[dict[str, Any], RecordingReporter]:
     reporter = RecordingReporter()
-    return train_candidate(job, reporter), reporter
+    return result_dict(train_candidate(job, reporter)), reporter
 
 
 def assert_complete_run(job: TrainingJob, result: dict[str, Any], reporter: RecordingReporter) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from contract.work import OptimizeRequest
 from models.data.files import read_rows
 from models.optimize.stage import _judge_quality, optimize_member
 from models.reporting import RecordingReporter
@@ -20,7 +21,7 @@ def test_classifier_is_quantized_judged_swept_and_recommended(tmp_path: Path) ->
     settings = OptimizeConfig(backends=["torch_dynamic", "onnxruntime"], batch_sizes=[1, 4], warmup=1, repeats=3)
     reporter = RecordingReporter()
     out_dir = tmp_path / "optimize" / "bert"
-    result = optimize_member(job, reporter, settings, read_rows(job.data.validation), str(out_dir))
+    result = optimize_member(job, reporter, OptimizeRequest(settings, read_rows(job.data.validation), str(out_dir))).report
 
     assert result["metric"] == "accuracy" and set(result["variants"]) == {"fp32", "torch_dynamic", "onnxruntime"}
     for name, variant in result["variants"].items():

@@ -13,6 +13,7 @@ from contract.job import DataFiles
 from models.checkpoint import verify_checkpoint
 from orchestrator.cluster import connect, disconnect
 from orchestrator.config import load_config
+from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.supervisor import Outcome
 from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
@@ -150,7 +151,7 @@ def member_failure_costs_only_itself(config_path: Path, run_dir: Path, tmp_path:
     data = DataFiles(*(run_dir / "data" / f"{split}.jsonl" for split in ("train", "validation", "test")))
     cluster = connect(config.ray)
     try:
-        section = run_ensemble(config, outcomes, data, (), run_dir, cluster)
+        section = run_ensemble(RunContext(config, data, (), run_dir, cluster), outcomes)
     finally:
         disconnect()
     assert section["status"] == "ok" and section["members"] == ["bart", "t5"], section

@@ -13,7 +13,7 @@ import pytest
 from contract.job import DataFiles
 from orchestrator.cluster import connect
 from orchestrator.config import RayConfig, validate_raw
-from orchestrator.simulation import simulated_cluster, simulated_training
+from orchestrator.simulation import SIMULATED, SimulatedRequest, simulated_cluster
 from orchestrator.stages.train import build_jobs
 from orchestrator.supervisor import Supervisor
 from orchestrator.work import WorkItem
@@ -31,7 +31,7 @@ def test_many_candidates_on_simulated_gpus_and_a_node_lost_mid_run(tmp_path: Pat
     raw["defaults"]["timeouts"] = {"load": 120, "stall": 60, "total": 300}
     config = validate_raw(raw)
     jobs = build_jobs(config, DataFiles(tmp_path / "unused.jsonl", None, None), (), tmp_path / "run")
-    items = [WorkItem("train", job, simulated_training, (8.0, 8)) for job in jobs]
+    items = [WorkItem(SIMULATED, job, SimulatedRequest(8.0, 8)) for job in jobs]
 
     with simulated_cluster(NODES, GPUS_PER_NODE, cpus_per_node=GPUS_PER_NODE) as cluster:
         info = connect(RayConfig(address=cluster.address))

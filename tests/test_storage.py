@@ -12,6 +12,7 @@ import pyarrow.fs
 import pytest
 
 from contract.job import DataFiles
+from contract.work import OPTIMIZE, OptimizeRequest
 from orchestrator.config import ConfigError, StorageConfig, validate_raw
 from orchestrator.stages.train import build_jobs
 from orchestrator.storage import RunStorage, open_run_storage, open_uri, run_storage
@@ -75,13 +76,13 @@ def test_a_work_item_is_rerooted_into_the_node_copy_and_back(tmp_path: Path) -> 
     data = DataFiles(run_dir / "data" / "train.jsonl", run_dir / "data" / "validation.jsonl", None)
     job = build_jobs(config, data, (), run_dir)[0]
     storage = RunStorage(uri=str(tmp_path / "shared"), run_dir=run_dir)
-    item = WorkItem("optimize", job, print, ({"rows": ["x"]}, str(run_dir / "optimize" / "bart"), 3))
+    item = WorkItem(OPTIMIZE, job, OptimizeRequest({"rows": ["x"]}, [{"id": 3}], str(run_dir / "optimize" / "bart")))
     node = tmp_path / "scratch" / "node-1" / "tiny"
 
     local = storage.localize(item, node)
     assert local.job.output_dir == node / "models" / "bart"
     assert local.job.data == DataFiles(node / "data" / "train.jsonl", node / "data" / "validation.jsonl", None)
-    assert local.args == ({"rows": ["x"]}, str(node / "optimize" / "bart"), 3)
+    assert local.request == OptimizeRequest({"rows": ["x"]}, [{"id": 3}], str(node / "optimize" / "bart"))
     assert local.job.settings == job.settings and local.job.candidate == job.candidate
     assert storage.outputs(local, node) == ["models/bart", "optimize/bart"]
     assert storage.outputs(item) == ["models/bart", "optimize/bart"]

@@ -27,7 +27,6 @@ from orchestrator.stages.tune import (
     resolve_learning_rates,
     search_space,
     sweep_fingerprint,
-    train_retrying_out_of_memory,
     trial_settings,
     write_tune,
 )
@@ -86,33 +85,6 @@ def test_a_trial_overrides_the_settings_it_searches_and_is_validated(tmp_path: P
     assert trial_settings(settings, {"learning_rate": 7e-4}).batch_size == settings.batch_size
     with pytest.raises(ValidationError):
         trial_settings(settings, {"learning_rate": -1.0})
-
-
-def test_a_trial_out_of_memory_trains_again_smaller_and_other_errors_end_it(tmp_path: Path) -> None:
-    from contract.job import DataFiles
-    from orchestrator.stages.train import build_jobs
-
-    config = load_config(experiment(tmp_path, defaults={"batch_size": 8, "gradient_accumulation": 1}))
-    job = build_jobs(config, DataFiles(tmp_path / "train.jsonl", None, None), (), tmp_path / "run")[0]
-    tried: list[tuple[int, int, int]] = []
-
-    def train(job: Any, reporter: Any) -> dict[str, Any]:
-        tried.append((job.settings.batch_size, job.settings.gradient_accumulation, job.attempt))
-        if len(tried) < 3:
-            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return {"metrics": {}}
-
-    assert train_retrying_out_of_memory(train, job, RecordingReporter()) == {"metrics": {}}
-    assert tried == [(8, 1, 1), (4, 2, 2), (2, 4, 3)]  # the effective batch stays 8
-
-    def broken(job: Any, reporter: Any) -> dict[str, Any]:
-        tried.append((job.settings.batch_size, job.settings.gradient_accumulation, job.attempt))
-        raise ValueError("not a memory problem")
-
-    tried.clear()
-    with pytest.raises(ValueError, match="not a memory problem"):
-        train_retrying_out_of_memory(broken, job, RecordingReporter())
-    assert tried == [(8, 1, 1)]
 
 
 def test_asha_rungs_end_before_the_last_evaluation() -> None:
@@ -340,3 +312,27 @@ def test_sweep_stops_and_records_trials_then_run_trains_with_the_tuned_rates(tmp
     assert summary["status"] == "ok" and set(summary["tune"]["models"]) == {"bart", "llama"}
     report = (run_dir / "report.md").read_text(encoding="utf-8")
     assert "## Learning-rate sweep" in report and "(tune/learning_rate.png)" in report
+
+
+@pytest.mark.integration
+def test_a_trial_that_hangs_while_loading_ends_at_the_load_limit(tmp_path: Path) -> None:
+    """A trial's training runs under `run`'s supervisor, so all four limits hold: a model that
+    hangs in `__init__` ends at `load` (20 s here), not at `total` (600 s)."""
+    from tests.faults import faulty_bart
+    from tests.test_pipeline import run_cli
+
+    hangs = {"name": "hangs", "source": str(faulty_bart(tmp_path / "h", "hang_init")), "family": "seq2seq",
+             "trust_remote_code": True}
+    raw = tiny_experiment(tmp_path, [hangs], ensemble={"strategy": "none"},
+                          tune={"learning_rate": {"values": [1e-3]}, "scheduler": "none"})
+    raw["defaults"]["timeouts"] = {"load": 20, "first_step": 240, "stall": 240, "total": 600}
+    path = write_yaml(tmp_path / "exp.yaml", raw)
+
+    proc = run_cli("tune", str(path), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    model = read_json(load_config(path).run_dir / "tune" / "tune.json")["models"]["hangs"]
+    [trial] = model["trials"]
+    assert trial["status"] == "failed" and trial["failure_kind"] == "timeout"
+    assert "timed out in phase loading: the load limit of 20 s passed" in trial["error"]
+    assert trial["wall_s"] < 120 and Path(trial["log"]).is_file()

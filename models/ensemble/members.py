@@ -7,11 +7,13 @@ predictions and its top beam-search candidates per input) and, once the pools ar
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from contract.job import TrainingJob
+from contract.work import Proposal, ProposeRequest, ProposeResult, ScoreRequest, ScoreResult
 from models.families.base import Progress
 from models.precision import decide_precision, detect_hardware
 from models.registry import load_family
@@ -43,32 +45,47 @@ class MemberModel:
         return self.family.log_likelihoods(self.model, self.tokenizer, pairs, progress)
 
 
-def propose(
-    job: TrainingJob, reporter: Reporter, inputs: dict[str, list[Row]], own_predictions: bool, candidates: int,
-    beams: int,
-) -> dict[str, Any]:
+_loaded: dict[str, MemberModel] = {}  # this process's member, kept between its propose and score steps
+
+
+def member_model(job: TrainingJob) -> MemberModel:
+    """The member's model, loaded once per process and checkpoint: an actor that proposes and
+    then scores loads it once. Another checkpoint (a retrained member) replaces it."""
+    checkpoint = job.output_dir / "checkpoint"
+    key = f"{checkpoint}:{job.fingerprint}:{_mtime(checkpoint)}"
+    if key not in _loaded:
+        _loaded.clear()
+        _loaded[key] = MemberModel(job)
+    return _loaded[key]
+
+
+def _mtime(path: Path) -> float:
+    return max((f.stat().st_mtime for f in path.rglob("*") if f.is_file()), default=0.0)
+
+
+def propose(job: TrainingJob, reporter: Reporter, request: ProposeRequest) -> ProposeResult:
     """Per split: the member's own predictions (when asked; training already wrote them for
-    validation and test) and, when `candidates` > 0, its top `candidates` of `beams` beams."""
-    member = MemberModel(job)
-    out: dict[str, Any] = {}
-    for split, rows in inputs.items():
+    validation and test) and, when `request.candidates` > 0, its top candidates of its beams."""
+    member = member_model(job)
+    out: dict[str, Proposal] = {}
+    for split, rows in request.inputs.items():
         reporter.phase("proposing", split=split)
-        entry: dict[str, Any] = {}
-        if own_predictions:
-            entry["predictions"] = member.predict(rows, prediction_progress(reporter, split))
-        if candidates:
-            entry["candidates"] = member.propose(rows, candidates, beams, prediction_progress(reporter, split))
-        out[split] = entry
+        predictions = candidates = None
+        if request.own_predictions:
+            predictions = member.predict(rows, prediction_progress(reporter, split))
+        if request.candidates:
+            candidates = member.propose(rows, request.candidates, request.beams, prediction_progress(reporter, split))
+        out[split] = Proposal(predictions, candidates)
     reporter.phase("done")
-    return out
+    return ProposeResult(out)
 
 
-def score(job: TrainingJob, reporter: Reporter, pairs: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
+def score(job: TrainingJob, reporter: Reporter, request: ScoreRequest) -> ScoreResult:
     """Per split: the member's log-likelihood of each (source, summary) pair."""
-    member = MemberModel(job)
-    out: dict[str, Any] = {}
-    for split, split_pairs in pairs.items():
+    member = member_model(job)
+    out: dict[str, list[float]] = {}
+    for split, split_pairs in request.pairs.items():
         reporter.phase("scoring", split=split)
         out[split] = member.score(split_pairs, prediction_progress(reporter, split))
     reporter.phase("done")
-    return out
+    return ScoreResult(out)

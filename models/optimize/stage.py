@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from contract.job import TrainingJob
+from contract.work import OptimizeRequest, OptimizeResult
 from models.families.base import ModelFamily
 from models.memory import return_freed_memory_to_os
 from models.optimize.benchmark import Point, measure, recommend, sweep
@@ -30,11 +31,11 @@ from models.reporting import Reporter, prediction_progress
 
 Row = dict[str, Any]
 
-def optimize_member(
-    job: TrainingJob, reporter: Reporter, settings: Any, rows: list[Row], out_dir: str
-) -> dict[str, Any]:
-    """`settings` is the experiment's `optimize` section; `rows` the validation split."""
+def optimize_member(job: TrainingJob, reporter: Reporter, request: OptimizeRequest) -> OptimizeResult:
+    """INT8 variants of one trained member, their quality on `request.rows` (the validation
+    split) and their batch-size sweeps, under the experiment's `optimize` settings."""
     started = time.time()
+    settings, rows, out_dir = request.settings, request.rows, request.out_dir
     return_freed_memory_to_os()
     torch.set_num_threads(max(1, int(job.settings.resources.cpus)))
     hardware = detect_hardware()
@@ -106,7 +107,7 @@ def optimize_member(
     }
     (Path(out_dir) / "optimize.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     reporter.phase("done")
-    return result
+    return OptimizeResult(result)
 
 
 def _fp32_missing_at(recommendation: dict[str, Any], sweeps: dict[str, list[Point]]) -> bool:

@@ -10,35 +10,27 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 
-from contract.job import DataFiles
 from models.data.files import read_rows, write_jsonl
-from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.stages import skipped
+from orchestrator.stages.context import RunContext
 from orchestrator.stages.members import Members, TooFewMembers
-from orchestrator.supervisor import EventSink, Outcome
+from orchestrator.supervisor import Outcome
 
 log = logging.getLogger(__name__)
 
 
-def ignore_events(label: str, kind: str, info: dict[str, Any]) -> None:
-    """The event sink when nobody is watching."""
-
-
-def run_ensemble(
-    config: ExperimentConfig, outcomes: list[Outcome], data: DataFiles, labels: tuple[str, ...], run_dir: Path,
-    cluster: ClusterInfo | None = None, on_event: EventSink | None = None,
-) -> dict[str, Any]:
+def run_ensemble(ctx: RunContext, outcomes: list[Outcome]) -> dict[str, Any]:
     """The `ensemble` section of summary.json: ok (with scores and verdict) or skipped with why.
     Classification needs only the members' saved predictions; summarization runs the members
-    (on `cluster`) to propose and score candidates."""
+    (on the context's cluster) to propose and score candidates."""
     started = time.time()
+    config, data, labels, run_dir = ctx.config, ctx.data, ctx.labels, ctx.run_dir
     settings = config.ensemble
     members = sorted(o.name for o in outcomes if o.status == "succeeded")
     if settings.strategy == "none":
@@ -58,7 +50,7 @@ def run_ensemble(
     common = {"meta_learner": settings.meta_learner, "folds": settings.folds,
               "seed": config.defaults.seed, "metric": config.task.resolved_metric()}
 
-    team = Members(config, run_dir, members, labels, cluster, on_event or ignore_events)
+    team = Members(ctx, members)
     try:
         if config.task.type == "classification":
             result: Any = _classification(config, members, predictions, gold, labels, common)

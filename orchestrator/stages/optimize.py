@@ -9,28 +9,22 @@ and one at a time when they would share CPU cores. The section says which.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
-from contract.job import DataFiles
 from contract.names import canonical_name
+from contract.work import OPTIMIZE, OptimizeRequest
 from models.data.files import read_rows
-from models.optimize.stage import optimize_member
-from orchestrator.cluster import ClusterInfo
-from orchestrator.config import ExperimentConfig
 from orchestrator.stages import skipped
+from orchestrator.stages.context import RunContext
 from orchestrator.stages.train import member_job
-from orchestrator.storage import run_storage
-from orchestrator.supervisor import EventSink, Supervisor, actor_resources
+from orchestrator.supervisor import actor_resources
 from orchestrator.work import WorkItem
 
 
-def run_optimize(
-    config: ExperimentConfig, survivors: list[str], data: DataFiles, labels: tuple[str, ...], run_dir: Path,
-    cluster: ClusterInfo, on_event: EventSink,
-) -> dict[str, Any]:
+def run_optimize(ctx: RunContext, survivors: list[str]) -> dict[str, Any]:
     """The `optimize` section of summary.json."""
     started = time.time()
+    config, data, run_dir = ctx.config, ctx.data, ctx.run_dir
     settings = config.optimize
     if not settings.enabled:
         return skipped("optimize.enabled is false")
@@ -44,18 +38,19 @@ def run_optimize(
         return skipped("the quality check needs a validation split")
     rows = read_rows(data.validation)
     items = [
-        WorkItem("optimize", member_job(config, run_dir, name, labels), optimize_member,
-                 (settings, rows, str(run_dir / "optimize" / name)))
+        WorkItem(OPTIMIZE, member_job(config, run_dir, name, ctx.labels),
+                 OptimizeRequest(settings, rows, str(run_dir / "optimize" / name)))
         for name in chosen
     ]
-    own_gpus = cluster.gpus > 0 and all(actor_resources(item.job, cluster)["GPU"] >= 1 for item in items)
+    cluster = ctx.cluster
+    own_gpus = (cluster is not None and cluster.gpus > 0
+                and all(actor_resources(item.job, cluster)["GPU"] >= 1 for item in items))
     concurrency = ("concurrently, each model on a GPU of its own" if own_gpus
                    else "one model at a time, as the models would share CPU cores and skew each other's timings")
-    outcomes = Supervisor(items, cluster, run_dir, on_event, max_concurrent=None if own_gpus else 1,
-                          storage=run_storage(config.storage, run_dir)).run()
+    outcomes = ctx.supervise(items, max_concurrent=None if own_gpus else 1)
     models: dict[str, Any] = {}
     for outcome in outcomes:
-        if outcome.status == "succeeded":
+        if outcome.ok:
             models[outcome.name] = {"status": "ok", **outcome.details}
         else:
             models[outcome.name] = {"status": outcome.status, "error": outcome.error, "hint": outcome.hint,

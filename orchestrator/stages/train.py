@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from contract.job import DataFiles, TrainingJob
+from contract.phases import Phase, Status
+from contract.work import TrainResult, result_dict
 from models.checkpoint import verify_checkpoint
-from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.preflight import CandidatePreflight
-from orchestrator.storage import run_storage
-from orchestrator.supervisor import EventSink, Outcome, Supervisor
+from orchestrator.stages.context import RunContext
+from orchestrator.supervisor import Outcome
 from orchestrator.work import training_item
 
 
@@ -49,30 +50,22 @@ def finished_outcome(job: TrainingJob) -> Outcome | None:
     metrics_path = job.output_dir / "metrics.json"
     if not metrics_path.is_file() or verify_checkpoint(checkpoint, job.fingerprint) is not None:
         return None
-    result = json.loads(metrics_path.read_text(encoding="utf-8"))
+    result = TrainResult.from_dict(json.loads(metrics_path.read_text(encoding="utf-8")))
     return Outcome(
-        name=job.name, status="succeeded", phase="done", metrics=result.get("metrics", {}),
-        checkpoint=str(checkpoint), wall_s=result.get("wall_s", 0.0), resumed=True, details=result,
+        name=job.name, status=Status.SUCCEEDED, phase=Phase.DONE, metrics=result.metrics,
+        checkpoint=str(checkpoint), wall_s=result.wall_s, resumed=True, details=result_dict(result), result=result,
     )
 
 
 def preflight_outcome(job: TrainingJob, verdict: CandidatePreflight) -> Outcome:
     return Outcome(
-        name=job.name, status="skipped", phase="preflight", error=verdict.reason, hint=verdict.fix,
+        name=job.name, status=Status.SKIPPED, phase="preflight", error=verdict.reason, hint=verdict.fix,
         failure_kind="preflight", details={"preflight": verdict.to_dict()},
     )
 
 
-def run_training(
-    config: ExperimentConfig,
-    data: DataFiles,
-    labels: tuple[str, ...],
-    cluster: ClusterInfo,
-    run_dir: Path,
-    on_event: EventSink,
-    preflight: dict[str, CandidatePreflight],
-) -> list[Outcome]:
-    jobs = build_jobs(config, data, labels, run_dir)
+def run_training(ctx: RunContext, preflight: dict[str, CandidatePreflight]) -> list[Outcome]:
+    jobs = build_jobs(ctx.config, ctx.data, ctx.labels, ctx.run_dir)
     decided: dict[str, Outcome] = {}
     for job in jobs:
         verdict = preflight.get(job.name)
@@ -82,8 +75,7 @@ def run_training(
             decided[job.name] = done
         else:
             continue
-        on_event(f"train/{job.name}", decided[job.name].status, decided[job.name].to_dict())
+        ctx.on_event(f"train/{job.name}", decided[job.name].status, decided[job.name].to_dict())
     to_train = [training_item(job) for job in jobs if job.name not in decided]
-    trained = {o.name: o for o in Supervisor(to_train, cluster, run_dir, on_event, decided=decided,
-                                                 storage=run_storage(config.storage, run_dir)).run()}
+    trained = {o.name: o for o in ctx.supervise(to_train, decided=decided)}
     return [decided.get(job.name) or trained[job.name] for job in jobs]

@@ -2,37 +2,36 @@
 in `<run_dir>/tune/tune.json` for `run --use-tuned` (or `learning_rate: tuned`).
 
 One Tuner per chosen candidate, one after the other, since ASHA ranks trials by validation loss,
-which only compares trials of the same model. A trial is one call of
-`models.training.train_candidate`, the code `run` trains with, in a Tune actor with the
-candidate's resources, writing into `<run_dir>/tune/trials/<model>/<trial id>/` (never into
-`models/`, where `run` keeps its checkpoints). As many trials of a sweep run at once as the
-cluster fits, or `tune.max_concurrent`.
+which only compares trials of the same model. Tune does the search and ASHA; each trial is one
+work item (`contract.work.TRIAL`: the training `run` does) under the same supervisor as `run`,
+in the placement-group bundle Tune reserved for the trial (`run_trial`), writing into
+`<run_dir>/tune/trials/<model>/<trial id>/` (never into `models/`, where `run` keeps its
+checkpoints). So a trial has all four limits, the retry policy (out of memory trains again
+smaller), the error log and storage exactly as a candidate has. As many trials of a sweep run at
+once as the cluster fits, or `tune.max_concurrent`.
 
 A trial reports its validation loss after every evaluation during training (once an epoch;
 cheap, no generation), which ASHA stops trials on, and at the end its task metric on the
-validation split, which chooses the best rate (`best_trial`). A trial that raises, dies or
-passes `timeouts.total` is classified like a failed candidate (`failures.classify`) and recorded
-with its one-line reason; it never ends the sweep.
+validation split, which chooses the best rate (`best_trial`). A failed trial is recorded with the
+supervisor's classification and one-line reason; it never ends the sweep.
 """
 
 from __future__ import annotations
 
 import csv
-import ctypes
 import dataclasses
 import json
 import logging
 import math
-import os
 import pickle
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 from ray.exceptions import RayActorError, RayTaskError
 from ray.tune.schedulers import ASHAScheduler
@@ -42,26 +41,25 @@ from rich.markup import escape
 
 from contract.job import DataFiles, TrainingJob
 from contract.names import canonical_name
+from contract.work import TRIAL, TrainRequest
 from models.schedule import training_schedule
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, TrainingSettings, TuneConfig
-from orchestrator.failures import Failure, FailureKind, classify, decide, timeout_failure
-from orchestrator.logging_setup import setup_logging
+from orchestrator.failures import classify
 from orchestrator.preflight import CandidatePreflight
 from orchestrator.report.numbers import fmt_number
 from orchestrator.report.tune import PLOT, fmt_rate, plot_sweep, tune_section
 from orchestrator.stages.train import candidate_job
 from orchestrator.storage import RunStorage, run_storage
-from orchestrator.supervisor import LOG_TAIL_LINES, actor_resources, log_tail
+from orchestrator.supervisor import Placement, Supervisor, actor_resources, shortfall
+from orchestrator.work import WorkItem
 
 log = logging.getLogger(__name__)
 
 ASHA_METRIC = "eval_loss"  # reported after every evaluation during training; lower is better
 TIME_ATTR = "evaluation"  # ASHA's clock: evaluations done (epochs, or one when shorter)
 FINAL_METRIC = "validation_metric"  # the task metric on validation, reported once at the end
-TIMED_OUT_MARK = "timed_out"  # written by a trial that ends itself at its time limit
 TRIAL_STATUSES = ("completed", "stopped_early", "failed")
-HARD_EXIT_S = 30.0  # after the time limit, how long a trial stuck in native code gets to notice
 
 
 # --------------------------------------------------------------------------- what is searched
@@ -128,115 +126,53 @@ def best_trial(trials: list[dict[str, Any]]) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- inside a trial
 
 
-class TuneReporter:
-    """The `models.reporting.Reporter` a trial trains with: phases and heartbeats go to the
-    trial's log; every evaluation during training also goes to Tune, where ASHA may stop it."""
+class TrialFailed(RuntimeError):
+    """A trial's training failed; carries the supervisor's outcome (kind, reason, hint, log) to the
+    driver, where Tune hands it back as the trial's error."""
+
+    def __init__(self, outcome: dict[str, Any]):
+        self.outcome = outcome
+        super().__init__(outcome.get("error") or "the trial failed")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return TrialFailed, (self.outcome,)
+
+
+class EvaluationsToTune:
+    """The trial's event sink: each new evaluation its training reports (a heartbeat carrying
+    `evaluation`) goes to Tune, where ASHA may stop the trial."""
 
     def __init__(self) -> None:
-        self.current_phase = "queued"
+        self.reported = 0
 
-    def phase(self, phase: str, **info: Any) -> None:
-        self.current_phase = phase
-        log.info("phase %s", phase)
-
-    def heartbeat(self, **metrics: Any) -> None:
-        if TIME_ATTR not in metrics:
+    def __call__(self, label: str, kind: str, info: dict[str, Any]) -> None:
+        evaluation = info.get(TIME_ATTR) if kind == "heartbeat" else None
+        if not isinstance(evaluation, int) or evaluation <= self.reported:
             return
-        loss = metrics["eval_loss"]
-        tune.report({ASHA_METRIC: loss if math.isfinite(loss) else math.inf, TIME_ATTR: metrics[TIME_ATTR],
-                     "step": metrics.get("step")})
+        self.reported = evaluation
+        loss = info.get("eval_loss", math.inf)
+        tune.report({ASHA_METRIC: loss if math.isfinite(loss) else math.inf, TIME_ATTR: evaluation,
+                     "step": info.get("step")})
 
 
-class TrialTimeoutError(TimeoutError):
-    """A trial passed its time limit (`timeouts.total`); raised into its training thread."""
-
-
-@contextmanager
-def time_limit(seconds: float, trial_dir: Path, reporter: TuneReporter) -> Iterator[None]:
-    """Tune has no time limit per trial, so a trial keeps its own (`timeouts.total`, counted from
-    the trial's start). Past it, the trial notes its phase in `timed_out` (the driver reads it
-    back as a timeout) and `TrialTimeoutError` is raised in the training thread, which ends at
-    its next Python instruction; one stuck inside native code for `HARD_EXIT_S` more ends its
-    process instead, which Tune records as a failed trial too."""
-    training_thread = threading.get_ident()
-    finished = threading.Event()
-
-    def expire() -> None:
-        (trial_dir / TIMED_OUT_MARK).write_text(reporter.current_phase, encoding="utf-8")
-        log.error("the total limit of %g s passed in phase %s; ending the trial", seconds, reporter.current_phase)
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(training_thread), ctypes.py_object(TrialTimeoutError))
-        if not finished.wait(HARD_EXIT_S):
-            log.error("still running %g s later; ending the process", HARD_EXIT_S)
-            logging.shutdown()
-            os._exit(1)
-
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        finished.set()
-        timer.cancel()
-
-
-TRIAL_WEIGHTS = ("checkpoint", "base")  # the trained model and, for scratch presets, its initial one
-
-
-def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, storage: RunStorage | None = None) -> None:
-    """One trial, in its Tune actor: the candidate's training with the trial's values. Its
-    weights are deleted afterwards (`run` trains the final model); metrics, predictions and the
-    log stay, and go to `storage` (when the run has one) whatever happens."""
+def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, cluster: ClusterInfo,
+              storage: RunStorage | None = None) -> None:
+    """One trial, in its Tune actor: the candidate's training with the trial's values, as a work
+    item under the same supervisor as `run` (the four limits, retries, error log, storage), in
+    the bundle Tune reserved for it. Its weights are deleted; metrics, predictions and the log stay."""
     trial_id = tune.get_context().get_trial_id()
     job = dataclasses.replace(job, settings=trial_settings(job.settings, params), output_dir=job.output_dir / trial_id)
-    if storage is None:
-        _train_trial(job, params, trial_id, metric)
-        return
-    root = storage.local_root()
-    storage.pull_inputs(job, root, trained=False)
-    try:
-        _train_trial(storage.localize(job, root), params, trial_id, metric)
-    finally:
-        storage.push(root, storage.relpath(job.output_dir))
-
-
-def _train_trial(job: TrainingJob, params: dict[str, Any], trial_id: str, metric: str) -> None:
-    from models.training import train_candidate  # torch and transformers load here, not on the driver
-
     job.output_dir.mkdir(parents=True, exist_ok=True)
-    setup_logging(log_file=job.output_dir / "train.log", prefix=f"tune/{job.name}/{trial_id}", console=False)
-    log.info("trial %s: %s", trial_id, ", ".join(f"{k}={v}" for k, v in params.items()))
-    reporter = TuneReporter()
-    try:
-        with time_limit(job.settings.timeouts.total, job.output_dir, reporter):
-            result = train_retrying_out_of_memory(train_candidate, job, reporter)
-    finally:  # finished, failed or stopped by ASHA (whose stop gives the thread about 2 s): no weights kept
-        for weights in TRIAL_WEIGHTS:
-            shutil.rmtree(job.output_dir / weights, ignore_errors=True)
-    metrics = result["metrics"]
+    item = WorkItem(TRIAL, job, TrainRequest(keep_weights=False), error_log=job.output_dir / "error.log")
+    group = ray.util.get_current_placement_group()
+    placement = Placement((group, actor_resources(job, cluster))) if group is not None else None
+    supervisor = Supervisor([item], cluster, job.output_dir, EvaluationsToTune(), storage=storage, placement=placement)
+    outcome = supervisor.run()[0]
+    if not outcome.ok:
+        raise TrialFailed(outcome.to_dict())
+    metrics = outcome.metrics
     tune.report({ASHA_METRIC: metrics.get("eval_loss", math.inf),
-                 FINAL_METRIC: metrics.get("validation", {}).get(metric), "wall_s": result["wall_s"]})
-
-
-def train_retrying_out_of_memory(train: Callable[[TrainingJob, Any], dict[str, Any]], job: TrainingJob,
-                                 reporter: Any) -> dict[str, Any]:
-    """`train(job, reporter)`, under `run`'s policy for an out-of-memory error, applied inside the
-    trial: again at half the batch size with twice the accumulation (the same effective batch),
-    as long as `failures.decide` allows. Any other error ends the trial as before. The retry
-    reports its epochs from 1 again; ASHA judges each rung only once per trial."""
-    from models.memory import release_memory  # torch: in the trial, never on the driver
-
-    while True:
-        try:
-            return train(job, reporter)
-        except Exception as exc:
-            failure = classify(exc)
-            decision = decide(failure, job)
-            if failure.kind != FailureKind.OUT_OF_MEMORY or decision.job is None:
-                raise
-            log.warning("%s; %s", failure.reason, decision.why)
-            release_memory()
-            job = decision.job
+                 FINAL_METRIC: metrics.get("validation", {}).get(metric), "wall_s": outcome.result.wall_s})
 
 
 # --------------------------------------------------------------------------- on the driver
@@ -291,21 +227,19 @@ class TrialLog(tune.Callback):
         self._entry(trial)["ended"] = time.time()
         saved = Path(trial.pickled_error_file or "")  # on the driver's disk now; in storage only later
         error = pickle.loads(saved.read_bytes()) if saved.is_file() else None
-        reason = trial_failure(error, self.job.output_dir / trial.trial_id, self.job).reason if error else "see below"
-        self._print(trial, f"[red]failed[/red]: {escape(reason)}")
+        reason = trial_failure(error).get("error") if error is not None else None
+        self._print(trial, f"[red]failed[/red]: {escape(reason or 'see below')}")
 
 
-def trial_failure(error: BaseException, trial_dir: Path, job: TrainingJob) -> Failure:
-    """Why a trial failed, in the words `run` uses for a failed candidate."""
-    mark = trial_dir / TIMED_OUT_MARK
-    if mark.is_file():
-        return timeout_failure("total", mark.read_text(encoding="utf-8"), job.settings.timeouts.total, job.name)
-    tail = log_tail(trial_dir / "train.log")
-    if isinstance(error, RayTaskError):
-        return classify(error.cause if error.cause is not None else error, log_tail=tail)
-    if isinstance(error, RayActorError):
-        return classify(error, died=True, log_tail=tail)
-    return classify(error, log_tail=tail)
+def trial_failure(error: BaseException) -> dict[str, Any]:
+    """The failed trial's outcome as its supervisor recorded it (kind, reason, hint, log); an
+    error from Tune itself (the trial's actor died before its supervisor could say) is classified
+    like any other."""
+    cause = error.cause if isinstance(error, RayTaskError) and error.cause is not None else error
+    if isinstance(cause, TrialFailed):
+        return cause.outcome
+    failure = classify(cause, died=isinstance(cause, RayActorError))
+    return {"status": failure.status, "error": failure.reason, "hint": failure.hint, "failure_kind": failure.kind.value}
 
 
 def _finite(value: Any) -> float | None:
@@ -353,22 +287,23 @@ def sweep_candidate(
     if storage is not None:
         storage.delete(storage.relpath(job.output_dir))
     need = actor_resources(job, cluster)
-    short = [f"{need[k]:g} {k}s (the cluster has {total:g})"
-             for k, total in (("CPU", cluster.cpus), ("GPU", cluster.gpus)) if need[k] > total]
-    if short:
-        return _not_swept("skipped", f"a trial needs {' and '.join(short)}; lower the candidate's resources", started)
+    if (short := shortfall(need, {"CPU": cluster.cpus, "GPU": cluster.gpus})) is not None:
+        return _not_swept("skipped", f"a trial {short}; lower the candidate's resources", started)
     fits = min(int(cluster.cpus // need["CPU"]), int(cluster.gpus // need["GPU"]) if need["GPU"] else 10**6)
     concurrency = config.tune.max_concurrent or max(1, fits)
     train_examples = sum(1 for line in data.train.open(encoding="utf-8") if line.strip())
     evaluations = training_schedule(job.settings, train_examples).evaluations
     scheduler, description = make_scheduler(config.tune, evaluations)
     space = search_space(config.tune)
-    resources = {"cpu": need["CPU"], "gpu": need["GPU"]}
+    bundle = dict(need)
     if job.settings.resources.memory_gb:
-        resources["memory"] = int(job.settings.resources.memory_gb * 2**30)
+        bundle["memory"] = int(job.settings.resources.memory_gb * 2**30)
+    # the trial's own process needs nothing (an empty first bundle); its training's worker takes the second
+    resources = tune.PlacementGroupFactory([{}, bundle])
     trial_log = TrialLog(job, config.task.resolved_metric(), evaluations, console)
     tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(run_trial, job=job, metric=config.task.resolved_metric(), storage=storage), resources),
+        tune.with_resources(tune.with_parameters(run_trial, job=job, metric=config.task.resolved_metric(), cluster=cluster,
+                                                  storage=storage), resources),
         param_space=space,
         tune_config=tune.TuneConfig(
             scheduler=scheduler, num_samples=num_samples(space, config.tune.samples),
@@ -422,17 +357,9 @@ def _trial_row(result: Any, trial_log: TrialLog, job: TrainingJob) -> dict[str, 
         "dir": str(trial_dir),
     }
     if result.error is not None:
-        failure = trial_failure(result.error, trial_dir, job)
-        trial_dir.mkdir(parents=True, exist_ok=True)
-        error_log = trial_dir / "error.log"
-        error_log.write_text(
-            f"trial: {trial_id} of {job.name} ({', '.join(f'{k}={v}' for k, v in result.config.items())})\n"
-            f"kind: {failure.kind.value}\nreason: {failure.reason}\nhint: {failure.hint}\n\n--- error ---\n"
-            f"{result.error}\n\n--- last {LOG_TAIL_LINES} lines of train.log ---\n{log_tail(trial_dir / 'train.log')}\n",
-            encoding="utf-8",
-        )
-        row.update(status="failed", error=failure.reason, failure_kind=failure.kind.value, hint=failure.hint,
-                   log=str(error_log))
+        failed = trial_failure(result.error)
+        row.update(status="failed", error=failed.get("error"), failure_kind=failed.get("failure_kind"),
+                   hint=failed.get("hint"), log=failed.get("log") or str(trial_dir / "error.log"))
     shutil.rmtree(trial_dir / "trainer", ignore_errors=True)  # a stopped trial's Trainer checkpoints
     return row
 

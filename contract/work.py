@@ -1,0 +1,146 @@
+"""The steps a candidate's actor runs, each with one typed request and one typed result.
+
+A `Step` names its function by a dotted path (`module:function`): the driver builds work items
+from steps without importing the data plane, and the actor imports the function when it runs
+it (torchtune's `_component_`, optimum-benchmark's `_target_`). Every step function has the
+signature `function(job, reporter, request) -> result`. Requests and results are frozen
+dataclasses of plain data (paths, numbers, strings, lists), so they pickle between processes
+and `dataclasses.asdict` gives the JSON written to disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One kind of work: the stage it belongs to and the function that does it."""
+
+    stage: str  # train | ensemble-propose | ensemble-score | optimize | tune | ...
+    target: str  # "package.module:function", imported in the actor only
+    reads_checkpoint: bool = True  # it needs the candidate's trained directory (every step after training)
+
+    def resolve(self) -> Callable[..., Any]:
+        return resolve(self.target)
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    """The function a `module:function` path names, imported now."""
+    module, _, name = target.partition(":")
+    function: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return function
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """Train the job's candidate. `keep_weights: False` (a tune trial) deletes the weights once
+    metrics and predictions are written: only the final `run` keeps a checkpoint."""
+
+    keep_weights: bool = True
+
+
+@dataclass(frozen=True)
+class ProposeRequest:
+    """Per split, the member's own predictions (when `own_predictions`) and its top
+    `candidates` of `beams` beam-search summaries."""
+
+    inputs: dict[str, list[Row]]
+    own_predictions: bool
+    candidates: int
+    beams: int
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Per split, (source, summary) pairs whose log-likelihood the member gives."""
+
+    pairs: dict[str, list[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class OptimizeRequest:
+    """The experiment's `optimize` settings, the validation rows the quality check scores, and
+    the directory the member's variants, sweeps and plots go to."""
+
+    settings: Any  # contract.settings.OptimizeConfig
+    rows: list[Row]
+    out_dir: str
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What training wrote (`metrics.json` holds exactly this)."""
+
+    name: str
+    checkpoint: str | None
+    metrics: dict[str, Any]
+    precision: str | None = None
+    parameters: dict[str, Any] | None = None
+    steps: int | None = None
+    batch_size: int | None = None
+    gradient_accumulation: int | None = None
+    train_wall_s: float | None = None
+    train_window: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainResult:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Proposal:
+    predictions: list[Row] | None = None  # the member's own prediction records
+    candidates: list[list[str]] | None = None  # per input, its top beams
+
+
+@dataclass(frozen=True)
+class ProposeResult:
+    splits: dict[str, Proposal]
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    log_likelihoods: dict[str, list[float]]  # per split, one per pair asked
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    """The member's `optimize.json`: variants with quality and sweeps, the recommendation."""
+
+    report: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- the steps
+
+
+TRAIN = Step("train", "models.training:train_candidate", reads_checkpoint=False)
+PROPOSE = Step("ensemble-propose", "models.ensemble.members:propose")
+SCORE = Step("ensemble-score", "models.ensemble.members:score")
+OPTIMIZE = Step("optimize", "models.optimize.stage:optimize_member")
+TRIAL = Step("tune", "models.training:train_candidate", reads_checkpoint=False)  # a sweep's trial trains as `run` does
+
+
+def result_dict(result: Any) -> dict[str, Any]:
+    """A step's result as the JSON-ready dict outcomes carry (summary.json's `details`)."""
+    if result is None:
+        return {}
+    if isinstance(result, OptimizeResult):
+        return dict(result.report)
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return dataclasses.asdict(result)
+    return dict(result)

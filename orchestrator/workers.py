@@ -1,0 +1,159 @@
+"""The candidates' actors: one `StageWorker` class for every step, and the pool that keeps them warm.
+
+A candidate's actor imports the training code once and serves its steps one after the other:
+training, then the ensemble's proposing and scoring, then optimize, where resources allow. Between
+steps it sits idle in the `WorkerPool` with its resources held; the supervisor hands its resources
+to queued work at once when that work needs them (`WorkerPool.release`). A worker whose step
+failed, crashed or timed out is killed, never reused.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from contract.work import resolve
+from orchestrator.logging_setup import setup_logging
+from orchestrator.status import BoardReporter
+from orchestrator.storage import RunStorage
+
+log = logging.getLogger(__name__)
+RELEASE_MEMORY = "models.memory:release_memory"  # after each step, in the actor, once torch is loaded
+
+
+def limit_memory(memory_gb: float) -> None:
+    """Cap what this process may allocate from now on at `memory_gb` (address space beyond what
+    it already maps). A batch too large then fails as out-of-memory in this actor alone, where
+    the policy can retry it smaller, instead of the kernel's OOM killer picking any process.
+    On a GPU, the device's own memory is the limit and this only guards host memory."""
+    import psutil
+
+    current = psutil.Process().memory_info().vms
+    limit = current + int(memory_gb * 2**30)
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    log.info("memory limited to %.1f GiB beyond the %.1f GiB already mapped", memory_gb, current / 2**30)
+
+
+@ray.remote(max_restarts=0, max_task_retries=0)
+class StageWorker:
+    """Runs a candidate's work items, one at a time, each logged to the item's own log.
+
+    Named after the first item it ran (`<stage>/<candidate>`), which is how the Ray dashboard
+    shows it. With `storage`, every item works in this node's copy of the run directory."""
+
+    def __init__(self, storage: RunStorage | None = None):
+        self.node = (storage, storage.local_root()) if storage else None  # storage and this node's copy
+
+    def run(self, item: Any, board: Any) -> Any:
+        reporter = BoardReporter(board, item.name)
+        log_file = Path(self.node[0].localize(item.log_file, self.node[1]) if self.node else item.log_file)
+        setup_logging(log_file=log_file, prefix=item.label, console=False)
+        reporter.phase("loading", node_id=ray.get_runtime_context().get_node_id())  # where Ray placed it
+        item.step.resolve()  # the step's imports count towards its load limit
+        setup_logging(log_file=log_file, prefix=item.label, console=False)  # routes the libraries' loggers too
+        if item.job.settings.resources.memory_gb:
+            limit_memory(item.job.settings.resources.memory_gb)
+        local = self.node[0].localize(item, self.node[1]) if self.node else item  # paths in this node's copy
+        try:
+            if self.node:
+                self.node[0].pull_inputs(item.job, self.node[1], trained=item.step.reads_checkpoint)
+            result = local.run(reporter)
+        except BaseException as exc:
+            log.error("%s failed in phase %s:\n%s", item.stage, reporter.current_phase, traceback.format_exc())
+            setattr(exc, "phase", reporter.current_phase)  # noqa: B010 - travels with the pickled exception
+            self._check_in(local, failed=True)
+            raise
+        finally:
+            _release_memory()
+        self._check_in(local, failed=False)
+        return self.node[0].to_driver(result, self.node[1]) if self.node else result
+
+    def _check_in(self, item: Any, *, failed: bool) -> None:
+        """Push what the item wrote to storage: its outputs, or after a failure at least its log.
+        A candidate counts as succeeded only once this is done."""
+        if not self.node:
+            return
+        storage, root = self.node
+        try:
+            storage.check_in(item, root)
+        except Exception:
+            if not failed:
+                raise
+            log.exception("could not push the failed item's files to %s", storage.location)
+
+
+def _release_memory() -> None:
+    """What a finished step left behind goes before the next one, CUDA cache included. Only once
+    torch is loaded: a step that never imported it has nothing to free."""
+    if "torch" in sys.modules:
+        resolve(RELEASE_MEMORY)()
+
+
+@dataclass
+class Worker:
+    actor: Any
+    name: str  # the candidate it serves
+    resources: dict[str, float]
+    idle_since: float = 0.0
+
+
+class WorkerPool:
+    """Idle warm workers by candidate. One pool serves a whole run (every stage), so a
+    candidate's process starts once; `close` kills what is left."""
+
+    def __init__(self) -> None:
+        self.idle: dict[str, Worker] = {}
+
+    def take(self, name: str, resources: dict[str, float]) -> Worker | None:
+        """The candidate's idle worker, when it holds exactly these resources."""
+        worker = self.idle.get(name)
+        if worker is None or worker.resources != resources:
+            return None
+        return self.idle.pop(name)
+
+    def has(self, name: str, resources: dict[str, float]) -> bool:
+        worker = self.idle.get(name)
+        return worker is not None and worker.resources == resources
+
+    def put(self, worker: Worker) -> None:
+        """Keep a worker whose step succeeded; an older idle worker of the same candidate goes."""
+        old = self.idle.pop(worker.name, None)
+        if old is not None:
+            ray.kill(old.actor, no_restart=True)
+        worker.idle_since = time.time()
+        self.idle[worker.name] = worker
+
+    def held(self, keep: str | None = None) -> dict[str, float]:
+        """Resources the idle workers hold (leaving out `keep`'s, which the next item reuses)."""
+        held = {"CPU": 0.0, "GPU": 0.0}
+        for worker in self.idle.values():
+            if worker.name != keep:
+                for key, value in worker.resources.items():
+                    held[key] = held.get(key, 0.0) + value
+        return held
+
+    def release(self, keep: str | None, wanted: set[str]) -> bool:
+        """Kill one idle worker (not `keep`'s) so queued work can have its resources: first one
+        whose candidate no queued item is for (`wanted`), oldest first. False when none is left."""
+        others = [w for w in self.idle.values() if w.name != keep]
+        if not others:
+            return False
+        worker = min(others, key=lambda w: (w.name in wanted, w.idle_since))
+        del self.idle[worker.name]
+        ray.kill(worker.actor, no_restart=True)
+        log.info("released the idle worker of %s: queued work needs its resources", worker.name)
+        return True
+
+    def close(self) -> None:
+        for worker in self.idle.values():
+            ray.kill(worker.actor, no_restart=True)
+        self.idle.clear()
