@@ -128,6 +128,8 @@ class OptimizeResult:
 # --------------------------------------------------------------------------- the steps
 
 
+WEIGHT_DIRS = ("checkpoint", "base")  # under a candidate's directory: its trained model, a scratch preset's initial one
+
 TRAIN = Step("train", "models.training:train_candidate", reads_checkpoint=False)
 PROPOSE = Step("ensemble-propose", "models.ensemble.members:propose")
 SCORE = Step("ensemble-score", "models.ensemble.members:score")

@@ -18,7 +18,7 @@ import torch
 from transformers import AutoConfig, PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from contract.job import TrainingJob
-from contract.work import TrainRequest, TrainResult
+from contract.work import WEIGHT_DIRS, TrainRequest, TrainResult
 from models.checkpoint import write_checkpoint
 from models.data.files import read_rows, write_jsonl
 from models.errors import NonFiniteLossError
@@ -121,9 +121,6 @@ class HeartbeatCallback(TrainerCallback):
         )
 
 
-WEIGHTS = ("checkpoint", "base")  # the trained model and, for scratch presets, its initial one
-
-
 def train_candidate(job: TrainingJob, reporter: Reporter, request: TrainRequest = TrainRequest()) -> TrainResult:
     """Train one candidate and write checkpoint, metrics and predictions under `job.output_dir`.
     Without `request.keep_weights` (a tune trial), the weights are deleted however it ends."""
@@ -132,7 +129,7 @@ def train_candidate(job: TrainingJob, reporter: Reporter, request: TrainRequest 
     try:
         return dataclasses.replace(_train(job, reporter), checkpoint=None)
     finally:
-        for weights in WEIGHTS:
+        for weights in WEIGHT_DIRS:
             shutil.rmtree(job.output_dir / weights, ignore_errors=True)
 
 

@@ -161,6 +161,7 @@ class Supervisor:
         board_name = f"status/{run_dir.name}-{time.time_ns()}"
         self.board = StatusBoard.options(name=board_name).remote()  # type: ignore[attr-defined]
         self.running: dict[Any, _Running] = {}
+        self.workers_started = 0  # new actor processes; a warm worker's reuse starts none
         self.first_launch: dict[str, float] = {}
         self.retry_notes: dict[str, list[str]] = {}
         self.outcomes: dict[str, Outcome] = dict(decided or {})
@@ -248,7 +249,9 @@ class Supervisor:
         job = item.job
         job.output_dir.mkdir(parents=True, exist_ok=True)
         worker = self.pool.take(item.name, need)
+        warm = worker is not None
         if worker is None:
+            self.workers_started += 1
             options: dict[str, Any] = {"name": item.actor_name, "num_cpus": need["CPU"], "num_gpus": need["GPU"],
                                        **self.placement.options()}
             if job.settings.resources.memory_gb:
@@ -259,7 +262,7 @@ class Supervisor:
         now = time.time()
         self.running[ref] = _Running(item, worker, ref, now)
         self.first_launch.setdefault(item.name, now)
-        self.on_event(item.label, "launched", {"resources": need, "attempt": job.attempt})
+        self.on_event(item.label, "launched", {"resources": need, "attempt": job.attempt, "warm": warm})
 
     # ------------------------------------------------------------------ results
 
@@ -406,6 +409,7 @@ class Supervisor:
             "queued": [item.name for item in self.queue],
             "live": self.snapshot,
             "finished": {name: o.to_dict() for name, o in self.outcomes.items()},
+            "workers_started": self.workers_started,
         }
         status = {"updated": time.time(), "stage": self.stage, "stages": stages}
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ class WorkItem:
     job: TrainingJob
     request: Any = None  # the step's request dataclass (None for steps that need only the job)
     error_log: Path | None = None  # default: <run dir>/errors/<name>.log, or <stage>-<name>.log after training
+    tag: str | None = None  # tells apart items of one candidate and stage that run at once (a tune trial's id)
 
     @property
     def stage(self) -> str:
@@ -36,8 +37,8 @@ class WorkItem:
 
     @property
     def label(self) -> str:
-        """`<stage>/<candidate>`: how the terminal, the logs and the Ray dashboard name it."""
-        return f"{self.stage}/{self.name}"
+        """`<stage>/<candidate>[/<tag>]`: how the terminal, the logs and the Ray dashboard name it."""
+        return f"{self.stage}/{self.name}" + (f"/{self.tag}" if self.tag else "")
 
     @property
     def actor_name(self) -> str:

@@ -109,6 +109,7 @@ def test_a_warm_worker_serves_its_candidate_again_and_yields_to_queued_work(tmp_
         again = supervise(tmp_path, items(tmp_path, ["b", "a"], SimulatedRequest(0.2, 2)), pool=pool)
         pids = {o.name: o.details["pid"] for o in first}
         assert {o.name: o.details["pid"] for o in again} == pids  # the same processes: started once
+        assert read_json(tmp_path / "run" / "status.json")["stages"]["train"]["workers_started"] == 0
 
         newcomer = supervise(tmp_path, items(tmp_path, ["c"], SimulatedRequest(0.2, 2)), pool=pool)
         assert newcomer[0].status == Status.SUCCEEDED  # an idle worker was released for it

@@ -110,7 +110,7 @@ def _summarization(
         config.task.language, **common,
     )
     if result.chosen_test:
-        write_jsonl(members.run_dir / "ensemble" / "test_predictions.jsonl", (
+        write_jsonl(members.ctx.run_dir / "ensemble" / "test_predictions.jsonl", (
             {"id": gold["test"][i].get("id", ""), "prediction": pools["test"].texts[i][c]}
             for i, c in enumerate(result.chosen_test)
         ))

@@ -41,7 +41,7 @@ from rich.markup import escape
 
 from contract.job import DataFiles, TrainingJob
 from contract.names import canonical_name
-from contract.work import TRIAL, TrainRequest
+from contract.work import TRIAL, WEIGHT_DIRS, TrainRequest
 from models.schedule import training_schedule
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, TrainingSettings, TuneConfig
@@ -163,11 +163,20 @@ def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, cluster:
     trial_id = tune.get_context().get_trial_id()
     job = dataclasses.replace(job, settings=trial_settings(job.settings, params), output_dir=job.output_dir / trial_id)
     job.output_dir.mkdir(parents=True, exist_ok=True)
-    item = WorkItem(TRIAL, job, TrainRequest(keep_weights=False), error_log=job.output_dir / "error.log")
+    item = WorkItem(TRIAL, job, TrainRequest(keep_weights=False), error_log=job.output_dir / "error.log",
+                    tag=trial_id.rsplit("_", 1)[-1])
     group = ray.util.get_current_placement_group()
     placement = Placement((group, actor_resources(job, cluster))) if group is not None else None
     supervisor = Supervisor([item], cluster, job.output_dir, EvaluationsToTune(), storage=storage, placement=placement)
-    outcome = supervisor.run()[0]
+    try:
+        outcome = supervisor.run()[0]
+    except BaseException:  # ASHA stopped it (Tune ends the trial's thread in `tune.report`): its log stays
+        local = storage.localize(job.output_dir, storage.local_root()) if storage else job.output_dir
+        for weights in WEIGHT_DIRS:
+            shutil.rmtree(local / weights, ignore_errors=True)
+        if storage is not None:
+            storage.push(storage.local_root(), storage.relpath(job.output_dir))
+        raise
     if not outcome.ok:
         raise TrialFailed(outcome.to_dict())
     metrics = outcome.metrics
