@@ -26,6 +26,7 @@ class Step:
     stage: str  # train | ensemble-propose | ensemble-score | optimize | tune | ...
     target: str  # "package.module:function", imported in the actor only
     reads_checkpoint: bool = True  # it needs the candidate's trained directory (every step after training)
+    log_name: str | None = None  # its log in the candidate's directory; default: <stage before any '-'>.log
 
     def resolve(self) -> Callable[..., Any]:
         return resolve(self.target)
@@ -134,7 +135,7 @@ TRAIN = Step("train", "models.training:train_candidate", reads_checkpoint=False)
 PROPOSE = Step("ensemble-propose", "models.ensemble.members:propose")
 SCORE = Step("ensemble-score", "models.ensemble.members:score")
 OPTIMIZE = Step("optimize", "models.optimize.stage:optimize_member")
-TRIAL = Step("tune", "models.training:train_candidate", reads_checkpoint=False)  # a sweep's trial trains as `run` does
+TRIAL = Step("tune", "models.training:train_candidate", reads_checkpoint=False, log_name="train.log")  # a sweep's trial trains as `run` does
 
 
 def result_dict(result: Any) -> dict[str, Any]:

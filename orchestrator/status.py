@@ -48,6 +48,11 @@ class StatusBoard:
         """Forget a candidate's state before its next attempt starts reporting."""
         self._state[name] = {"phase": "queued", "phase_since": time.time()}
 
+    async def flush(self) -> None:
+        """Answered only after every report the same caller sent before it (Ray runs one caller's
+        calls to an actor in order): a worker calls it before returning, so the driver's next
+        snapshot holds the item's last reports."""
+
     async def snapshot(self) -> dict[str, dict[str, Any]]:
         return {name: dict(state) for name, state in self._state.items()}
 
@@ -67,3 +72,11 @@ class BoardReporter:
 
     def heartbeat(self, **metrics: Any) -> None:
         self.board.report.remote(self.name, "heartbeat", metrics)
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Wait until the board has every report sent so far (bounded: a lost board costs only
+        the last progress lines, never the result)."""
+        try:
+            ray.get(self.board.flush.remote(), timeout=timeout_s)
+        except Exception as exc:  # noqa: BLE001 - the board is best effort; the result matters
+            log.warning("the status board did not confirm the last reports: %s", exc)

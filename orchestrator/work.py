@@ -48,7 +48,7 @@ class WorkItem:
     @property
     def log_file(self) -> Path:
         """The item's own log; every step of one stage appends to the same file."""
-        return self.job.output_dir / f"{self.stage.split('-')[0]}.log"
+        return self.job.output_dir / (self.step.log_name or f"{self.stage.split('-')[0]}.log")
 
     def error_log_path(self, run_dir: Path) -> Path:
         if self.error_log is not None:

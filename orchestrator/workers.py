@@ -73,6 +73,7 @@ class StageWorker:
             self._check_in(local, failed=True)
             raise
         finally:
+            reporter.flush()
             _release_memory()
         self._check_in(local, failed=False)
         return self.node[0].to_driver(result, self.node[1]) if self.node else result

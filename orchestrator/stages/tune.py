@@ -26,7 +26,7 @@ import math
 import pickle
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -140,16 +140,23 @@ class TrialFailed(RuntimeError):
 
 class EvaluationsToTune:
     """The trial's event sink: each new evaluation its training reports (a heartbeat carrying
-    `evaluation`) goes to Tune, where ASHA may stop the trial."""
+    `evaluation`) goes to Tune, where ASHA may stop the trial. `before_report` runs first: Tune
+    may end the trial's process at the report, so what must survive a stop is handed in before."""
 
-    def __init__(self) -> None:
+    def __init__(self, before_report: Callable[[], None] | None = None) -> None:
         self.reported = 0
+        self.before_report = before_report
 
     def __call__(self, label: str, kind: str, info: dict[str, Any]) -> None:
-        evaluation = info.get(TIME_ATTR) if kind == "heartbeat" else None
+        evaluation = info.get(TIME_ATTR)  # the item's merged state: a phase change may carry it too
         if not isinstance(evaluation, int) or evaluation <= self.reported:
             return
         self.reported = evaluation
+        if self.before_report is not None:
+            try:
+                self.before_report()
+            except Exception as exc:  # noqa: BLE001 - a log not handed in never costs the trial
+                log.warning("could not hand in the trial's log before reporting: %s", exc)
         loss = info.get("eval_loss", math.inf)
         tune.report({ASHA_METRIC: loss if math.isfinite(loss) else math.inf, TIME_ATTR: evaluation,
                      "step": info.get("step")})
@@ -167,7 +174,12 @@ def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, cluster:
                     tag=trial_id.rsplit("_", 1)[-1])
     group = ray.util.get_current_placement_group()
     placement = Placement((group, actor_resources(job, cluster))) if group is not None else None
-    supervisor = Supervisor([item], cluster, job.output_dir, EvaluationsToTune(), storage=storage, placement=placement)
+    hand_in_log = None
+    if storage is not None:  # the log so far, from this node's copy (where the trial's worker writes it)
+        log_relpath = storage.relpath(item.log_file)
+        hand_in_log = lambda: storage.push(storage.local_root(), log_relpath)  # noqa: E731
+    supervisor = Supervisor([item], cluster, job.output_dir, EvaluationsToTune(hand_in_log), storage=storage,
+                            placement=placement)
     try:
         outcome = supervisor.run()[0]
     except BaseException:  # ASHA stopped it (Tune ends the trial's thread in `tune.report`): its log stays
