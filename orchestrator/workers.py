@@ -116,10 +116,7 @@ class WorkerPool:
 
     def take(self, name: str, resources: dict[str, float]) -> Worker | None:
         """The candidate's idle worker, when it holds exactly these resources."""
-        worker = self.idle.get(name)
-        if worker is None or worker.resources != resources:
-            return None
-        return self.idle.pop(name)
+        return self.idle.pop(name) if self.has(name, resources) else None
 
     def has(self, name: str, resources: dict[str, float]) -> bool:
         worker = self.idle.get(name)
