@@ -14,7 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
+from models import libraries
+
+libraries.apply()  # before transformers is imported: a full fine-tune's process never imports peft
+
+import torch  # noqa: E402
 from transformers import AutoConfig, PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from contract.job import TrainingJob
@@ -135,6 +139,7 @@ def train_candidate(job: TrainingJob, reporter: Reporter, request: TrainRequest 
 
 def _train(job: TrainingJob, reporter: Reporter) -> TrainResult:
     started = time.monotonic()
+    libraries.check(job)
     settings = job.settings
     torch.set_num_threads(max(1, int(settings.resources.cpus)))
     set_seed(settings.seed)

@@ -27,6 +27,7 @@ from orchestrator.storage import RunStorage
 
 log = logging.getLogger(__name__)
 RELEASE_MEMORY = "models.memory:release_memory"  # after each step, in the actor, once torch is loaded
+DECLARE_LIBRARIES = "models.libraries:declare"  # before a step's imports: what its candidate needs
 
 
 def limit_memory(memory_gb: float) -> None:
@@ -58,6 +59,7 @@ class StageWorker:
         log_file = Path(self.node[0].localize(item.log_file, self.node[1]) if self.node else item.log_file)
         setup_logging(log_file=log_file, prefix=item.label, console=False)
         reporter.phase("loading", node_id=ray.get_runtime_context().get_node_id())  # where Ray placed it
+        resolve(DECLARE_LIBRARIES)(item.job)  # a full fine-tune's process never imports peft
         item.step.resolve()  # the step's imports count towards its load limit
         setup_logging(log_file=log_file, prefix=item.label, console=False)  # routes the libraries' loggers too
         if item.job.settings.resources.memory_gb:
