@@ -1,8 +1,13 @@
-"""Concurrent training under the orchestrator vs. the same candidates one after another.
+"""Concurrent training under the orchestrator vs. the same candidates one after another, and vs. Ray Tune.
 
-Both sides train the same candidates with the same settings (data, steps, seeds, one torch
-thread per candidate unless --sequential-threads says otherwise) in one invocation, alternating
-which side goes first each repeat so drift on the machine hits both. The orchestrated side is
+Three sides train the same candidates with the same settings (data, steps, seeds, one torch
+thread per candidate unless --sequential-threads says otherwise) in one invocation, rotating
+which side goes first each repeat so drift on the machine hits all of them:
+- sequential: a plain loop in this process (the old way);
+- orchestrated: `orchestrator run`;
+- tune: what a user would write instead, Ray Tune with one trial per candidate
+  (`tune.grid_search` over the candidates, one CPU each), each trial calling the same
+  `train_candidate`; timed from `ray.init` to `ray.shutdown`, as the orchestrated side is. The orchestrated side is
 timed end to end (Ray start, actor start, training, summary; the ensemble and optimize stages are
 switched off, as the sequential loop has neither), and its training stage alone is reported too,
 with where the stage's time went (summary.json against each candidate's own clock).
@@ -32,6 +37,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import ray  # noqa: E402
+from ray import tune  # noqa: E402
+
 from benchmarks.common import RESULTS_DIR, progress, run_record, write_json  # noqa: E402
 from benchmarks.report import concurrency_section  # noqa: E402
 from models.reporting import RecordingReporter  # noqa: E402
@@ -42,7 +50,12 @@ from orchestrator.logging_setup import setup_logging  # noqa: E402
 from orchestrator.pipeline import run_experiment  # noqa: E402
 from orchestrator.stages.train import build_jobs  # noqa: E402
 
-# Training only on both sides: the sequential loop has no ensemble or optimize stage to compare with.
+SIDES = ("sequential", "orchestrated", "tune")
+
+if __name__ != "__main__":
+    # Tune's trial processes need not find this module on their path: `train_one` travels by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+# Training only on every side: the sequential loop has no ensemble or optimize stage to compare with.
 TRAINING_ONLY = ["ray.dashboard=false", "ensemble.strategy=none", "optimize.enabled=false"]
 
 
@@ -57,6 +70,37 @@ def sequential(config_path: str, overrides: list[str], workdir: Path, threads: i
     for job in jobs:
         train_candidate(job, RecordingReporter())
     return time.perf_counter() - started
+
+
+def tune_trials(config_path: str, overrides: list[str], workdir: Path) -> float:
+    """Ray Tune as a user would point it at the same trainings: one trial per candidate."""
+    config = load_config(config_path, overrides, output_dir=str(workdir))
+    run_dir = config.run_dir.resolve()
+    started = time.perf_counter()
+    data, labels = prepare_data(config, run_dir)  # the orchestrated side's time includes this too
+    jobs = {job.name: job for job in build_jobs(config, data, labels, run_dir)}
+    ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, log_to_driver=False)
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(tune.with_parameters(train_one, jobs=jobs), {"cpu": 1}),
+            param_space={"candidate": tune.grid_search(list(jobs))},
+            run_config=tune.RunConfig(storage_path=str(workdir / "tune"), name="concurrency", verbose=0),
+        )
+        results = tuner.fit()
+        failed = [r.error for r in results if r.error]
+        if failed:
+            raise RuntimeError(f"{len(failed)} Tune trial(s) failed: {failed[0]}")
+    finally:
+        ray.shutdown()
+    return time.perf_counter() - started
+
+
+def train_one(trial: dict[str, Any], jobs: dict[str, Any]) -> None:
+    """A Tune trial: the candidate it was given, trained as the sequential loop trains it."""
+    from models.training import train_candidate as train
+
+    result = train(jobs[trial["candidate"]], RecordingReporter())
+    tune.report({"wall_s": result.wall_s})
 
 
 def orchestrated(config_path: str, overrides: list[str], workdir: Path) -> dict[str, Any]:
@@ -84,17 +128,22 @@ def run(
         "config": str(config), "overrides": overrides, "candidates": candidates,
         "cpus": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)),
         "repeats": repeats, "sequential_threads": sequential_threads,
-        "order": [], "sequential_s": [], "orchestrated_s": [], "training_stage_s": [], "orchestrated_runs": [],
+        "order": [], "sequential_s": [], "orchestrated_s": [], "tune_s": [], "training_stage_s": [],
+        "orchestrated_runs": [],
     }
     for repeat in range(repeats):
-        sides = ("sequential", "orchestrated") if repeat % 2 == 0 else ("orchestrated", "sequential")
-        result["order"].append(f"{sides[0]} first")
+        shift = repeat % len(SIDES)
+        sides = SIDES[shift:] + SIDES[:shift]
+        result["order"].append(", ".join(sides))
         for side in sides:
             workdir = Path(tempfile.mkdtemp(prefix=f"bench-{side}-"))
             try:
                 if side == "sequential":
                     result["sequential_s"].append(sequential(config, overrides, workdir, sequential_threads))
                     seconds = result["sequential_s"][-1]
+                elif side == "tune":
+                    result["tune_s"].append(tune_trials(config, overrides, workdir))
+                    seconds = result["tune_s"][-1]
                 else:
                     record = orchestrated(config, overrides, workdir)
                     result["orchestrated_runs"].append(record)

@@ -39,9 +39,12 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
 def concurrency_figures(result: dict[str, Any]) -> dict[str, Any]:
     seq, orch, stage = result["sequential_s"], result["orchestrated_s"], result["training_stage_s"]
     ideal = min(len(result["candidates"]), result["usable_cpus"])
+    tuned = result.get("tune_s", [])
     end_to_end, training = median_ratio(seq, orch), median_ratio(seq, stage)
     return {
         "sequential_s": describe(seq), "orchestrated_s": describe(orch), "training_stage_s": describe(stage),
+        "tune_s": describe(tuned), "speedup_tune": median_ratio(seq, tuned),
+        "orchestrated_vs_tune": median_ratio(tuned, orch),
         "speedup_end_to_end": end_to_end, "speedup_training_stage": training, "ideal_speedup": ideal,
         "efficiency_end_to_end": end_to_end / ideal if end_to_end else None,
         "efficiency_training_stage": training / ideal if training else None,
@@ -54,8 +57,10 @@ def concurrency_section(result: dict[str, Any]) -> list[str]:
     lines = [
         f"Method: {n} candidates ({', '.join(result['candidates'])}) from `{_short(result['config'])}` with "
         f"`{' '.join(result['overrides'])}`, trained one after another in one process "
-        f"({result['sequential_threads']} torch thread) and concurrently by `orchestrator run` (one actor each), "
-        f"{result['repeats']} repeat(s) alternating which side goes first; no warm-up (every orchestrated run is a "
+        f"({result['sequential_threads']} torch thread), concurrently by `orchestrator run` (one actor each) and "
+        "by Ray Tune as a user would write it (one trial per candidate through `tune.grid_search`, one CPU each, "
+        f"each trial calling the same `train_candidate`; `ray.init` to `ray.shutdown`), {result['repeats']} "
+        "repeat(s) rotating which side goes first; no warm-up (every orchestrated run is a "
         "cold start; the sequential side's imports are warm after its first repeat, which favours it). "
         "Statistic: median [min-max] of the repeats; speed-ups are ratios of medians.",
         "",
@@ -69,10 +74,67 @@ def concurrency_section(result: dict[str, Any]) -> list[str]:
         ["orchestrated, training stage only", fmt_spread(result["training_stage_s"], 1),
          str(len(result["training_stage_s"])), _f(fig["speedup_training_stage"], suffix="x"),
          _f(_pct(fig["efficiency_training_stage"]), 0, " %")],
+        *([["Ray Tune, one trial per candidate, end to end", fmt_spread(result["tune_s"], 1),
+            str(len(result["tune_s"])), _f(fig["speedup_tune"], suffix="x"),
+            _f(_pct(fig["speedup_tune"] / fig["ideal_speedup"] if fig["speedup_tune"] else None), 0, " %")]]
+          if result.get("tune_s") else []),
         [f"ideal: min({n} candidates, {result['usable_cpus']} usable cores)", "-", "-",
          f"{fig['ideal_speedup']:.2f}x", "100 %"],
     ]
-    return lines + _table(["side", "seconds", "n", "speed-up", "efficiency (of ideal)"], rows)
+    lines += _table(["side", "seconds", "n", "speed-up", "efficiency (of ideal)"], rows)
+    if fig["orchestrated_vs_tune"] is not None:
+        lines += ["", f"The orchestrated run against Ray Tune's trials, end to end: "
+                      f"{_f(fig['orchestrated_vs_tune'], suffix='x')} (Tune's median over the orchestrator's)."]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------- default run
+
+
+def default_run_figures(result: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for side, runs in result["runs"].items():
+        if not runs:
+            continue
+        stages = sorted({s for r in runs for s, v in r["stages"].items() if v is not None})
+        out[side] = {"end_to_end_s": describe([r["end_to_end_s"] for r in runs]),
+                     "stages_s": {s: describe([r["stages"][s] for r in runs if r["stages"].get(s) is not None])
+                                  for s in stages},
+                     "workers_started": runs[-1].get("workers_started") or {}}
+    if "current" in out and "baseline" in out:
+        out["speedup"] = median_ratio([r["end_to_end_s"] for r in result["runs"]["baseline"]],
+                                      [r["end_to_end_s"] for r in result["runs"]["current"]])
+    return out
+
+
+def default_run_section(result: dict[str, Any]) -> list[str]:
+    fig = default_run_figures(result)
+    baseline = f"revision `{result['baseline']}`" if result.get("baseline") else "no baseline"
+    lines = [
+        "Method: `python -m orchestrator run configs/full.yaml` as shipped (every stage, the dashboard on)"
+        + (f" with `{' '.join(result['overrides'])}`" if result["overrides"] else "")
+        + f", as a fresh process each time, from this tree and from {baseline} (a git worktree, the same "
+        f"virtual environment), {result['repeats']} repeat(s) alternating which goes first. Seconds: median "
+        "[min-max] of the repeats; stages from each run's summary.json.",
+        "",
+    ]
+    if result.get("baseline_skipped"):
+        lines += [f"The baseline was skipped: {result['baseline_skipped']}.", ""]
+    stages = sorted({s for side in ("baseline", "current") if side in fig for s in fig[side]["stages_s"]},
+                    key=lambda s: ("train", "ensemble", "optimize").index(s) if s in ("train", "ensemble", "optimize")
+                    else 9)
+    rows = []
+    for side, label in (("baseline", f"before ({result.get('baseline')})"), ("current", "this tree")):
+        if side not in fig:
+            continue
+        runs = result["runs"][side]
+        rows.append([label, fmt_spread([r["end_to_end_s"] for r in runs], 0),
+                     *[fmt_spread([r["stages"][s] for r in runs if r["stages"].get(s) is not None], 0) for s in stages],
+                     ", ".join(f"{k} {v}" for k, v in fig[side]["workers_started"].items()) or "not recorded"])
+    lines += _table(["tree", "end to end s", *[f"{s} s" for s in stages], "actor processes started per stage"], rows)
+    if fig.get("speedup"):
+        lines += ["", f"Before over after, end to end: {fig['speedup']:.2f}x."]
+    return lines
 
 
 # ---------------------------------------------------------------------------------------- 2. overhead
@@ -118,12 +180,29 @@ def _train_row(run: str, records: list[dict[str, Any]]) -> dict[str, Any]:
             "overhead_s": overhead, "share": median_ratio(overhead, stage), "per_candidate_s": per_candidate}
 
 
+STEPS_PER_CANDIDATE = 4  # a default run: train, the ensemble's propose and score, optimize
+
+
+def fixed_cost_per_step(result: dict[str, Any]) -> dict[str, float | None]:
+    """A candidate's fixed cost per step over a default run's four: a cold start at every step
+    (a new actor each, as before warm workers) against one cold start and warm reuse after it."""
+    starts = result["actor_start_s"]
+    cold = describe(starts.get("stage_worker_training_imports", []))["median"]
+    warm = describe(starts.get("warm_stage_worker", []))["median"]
+    return {
+        "new_actor_every_step": cold,
+        "warm_worker": None if cold is None or warm is None
+        else (cold + (STEPS_PER_CANDIDATE - 1) * warm) / STEPS_PER_CANDIDATE,
+    }
+
+
 def overhead_figures(result: dict[str, Any]) -> dict[str, Any]:
     bare = result["actor_start_s"]["bare"]
     return {
         "ray_start_s": {k: describe(v) for k, v in result["ray_start_s"].items()},
         "actor_start_s": {k: describe(v) for k, v in result["actor_start_s"].items()},
         "actor_start_vs_bare": {k: median_ratio(v, bare) for k, v in result["actor_start_s"].items()},
+        "fixed_cost_per_step_s": fixed_cost_per_step(result),
     }
 
 
@@ -150,6 +229,15 @@ def overhead_section(result: dict[str, Any] | None, results: dict[str, Any]) -> 
             ]),
             "",
         ]
+        cost = fig["fixed_cost_per_step_s"]
+        if cost["warm_worker"] is not None:
+            lines += [
+                f"**Fixed cost per candidate and step**, over a default run's {STEPS_PER_CANDIDATE} steps (train, "
+                "the ensemble's propose and score, optimize), from the medians above: a new actor for every step "
+                f"pays the cold start each time, {_f(cost['new_actor_every_step'])} s; a warm worker pays it once and "
+                f"the warm call after it, {_f(cost['warm_worker'])} s per step.",
+                "",
+            ]
     else:
         lines += ["(a) and (b) were not measured: the overhead benchmark did not run or failed (see the overview).", ""]
     rows = stage_overhead_rows(results)
@@ -179,7 +267,8 @@ def overhead_section(result: dict[str, Any] | None, results: dict[str, Any]) -> 
 ACTOR_LABELS = {
     "bare": "bare actor, empty method",
     "stage_worker": "StageWorker, no-op work item",
-    "stage_worker_training_imports": "StageWorker, item importing models.training",
+    "stage_worker_training_imports": "StageWorker, item importing models.training (a cold start)",
+    "warm_stage_worker": "the same item again on that warm StageWorker (a later step)",
 }
 
 
@@ -439,6 +528,7 @@ def simulated_cluster_section(result: dict[str, Any]) -> list[str]:
 FIGURES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "concurrency": concurrency_figures,
     "overhead": overhead_figures,
+    "default_run": default_run_figures,
     "failure_isolation": failure_isolation_figures,
     "ensemble": ensemble_figures,
     "quantization": quantization_figures,
@@ -453,6 +543,7 @@ SECTIONS = [  # (title, benchmark it reads, renderer)
     ("5. INT8 size, speed and quality", "quantization", quantization_section),
     ("6. Batch-size sweep duration", "quantization", sweep_section),
     ("7. Simulated cluster", "simulated_cluster", simulated_cluster_section),
+    ("8. The default run, before and after", "default_run", default_run_section),
 ]
 
 
@@ -466,12 +557,17 @@ def headline(name: str, entry: dict[str, Any]) -> str:
         return entry.get("reason") or ""
     fig = entry.get("figures") or figures(name, entry["result"])
     if name == "concurrency":
+        tuned = fig.get("speedup_tune")
         return (f"speed-up {_f(fig['speedup_end_to_end'], suffix='x')} end to end, "
-                f"{_f(fig['speedup_training_stage'], suffix='x')} training stage (ideal {fig['ideal_speedup']:.2f}x)")
+                f"{_f(fig['speedup_training_stage'], suffix='x')} training stage (ideal {fig['ideal_speedup']:.2f}x)"
+                + (f"; Ray Tune trials {_f(tuned, suffix='x')}" if tuned else ""))
     if name == "overhead":
         ray_start = fig["ray_start_s"].get("dashboard_off", {}).get("median")
         actor = fig["actor_start_s"].get("stage_worker", {}).get("median")
-        return f"Ray start {_f(ray_start, 1)} s (no dashboard); StageWorker start {_f(actor, 2)} s"
+        cost = fig.get("fixed_cost_per_step_s") or {}
+        return (f"Ray start {_f(ray_start, 1)} s (no dashboard); StageWorker start {_f(actor, 2)} s; fixed cost per "
+                f"candidate and step {_f(cost.get('warm_worker'), 1)} s warm, {_f(cost.get('new_actor_every_step'), 1)} s "
+                "with a new actor each")
     if name == "failure_isolation":
         return (f"crash detected in {_f(fig['crash']['detection_s']['median'], 2)} s, hang "
                 f"{_f(fig['hang']['past_stall_limit_s']['median'], 2)} s past its limit; survivor "
@@ -491,6 +587,10 @@ def headline(name: str, entry: dict[str, Any]) -> str:
                 + (f" ({min(speedups):.2f}-{max(speedups):.2f}x fp32 there)" if speedups else "")
                 + (f"; all sweeps of a model {min(sweeps):.0f}-{max(sweeps):.0f} s" if sweeps else "")
                 + f"; stage {section.get('status')} in {_minutes(section.get('wall_s'))}")
+    if name == "default_run":
+        parts = [f"{label} {fig[side]['end_to_end_s']['median']:.0f} s" for side, label
+                 in (("baseline", "before"), ("current", "now")) if side in fig]
+        return ", ".join(parts) + (f" ({fig['speedup']:.2f}x)" if fig.get("speedup") else "")
     if name == "simulated_cluster":
         return "; ".join(f"{n} candidates {f['wall_s']:.0f} s (ideal {f['ideal_s']:.0f} s)" for n, f in fig.items())
     return ""

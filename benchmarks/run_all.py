@@ -41,7 +41,8 @@ from benchmarks.machine import load_1min, machine_details  # noqa: E402
 from benchmarks.report import figures, headline, render_markdown, stage_overhead_rows  # noqa: E402
 from orchestrator.failures import one_line  # noqa: E402
 
-ORDER = ("overhead", "concurrency", "failure_isolation", "ensemble", "quantization", "simulated_cluster")
+ORDER = ("overhead", "concurrency", "failure_isolation", "ensemble", "quantization", "simulated_cluster",
+         "default_run")
 
 # Arguments of each benchmark's `run`, per profile, and the wall-time limit (s) after which it is stopped.
 # The full profile fits about 35 min on 2 cores: concurrency trains 1 epoch with smaller evaluation splits so
@@ -59,6 +60,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "quantization": {"backends": ["torch_dynamic", "onnxruntime", "bitsandbytes"],
                          "batch_sizes": [1, 2, 4, 8, 16, 32, 64], "warmup": 1, "repeats": 3},
         "simulated_cluster": {"counts": [32, 64], "nodes": 8, "gpus_per_node": 4, "seconds": 5.0},
+        "default_run": {"repeats": 1},
     },
     "quick": {
         "overhead": {"repeats": 1},
@@ -72,13 +74,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "quantization": {"backends": ["torch_dynamic", "onnxruntime"], "batch_sizes": [1, 8, 64], "warmup": 1,
                          "repeats": 1},
         "simulated_cluster": {"counts": [32], "nodes": 8, "gpus_per_node": 4, "seconds": 5.0},
+        "default_run": {"repeats": 1, "overrides": ["defaults.epochs=1", "data.builtin.train_size=400",
+                                                    "data.builtin.validation_size=40", "data.builtin.test_size=40"]},
     },
 }
 LIMITS_S = {
     "full": {"overhead": 900, "concurrency": 1800, "failure_isolation": 1200, "ensemble": 2400,
-             "quantization": 1200, "simulated_cluster": 900},
+             "quantization": 1200, "simulated_cluster": 900, "default_run": 3000},
     "quick": {"overhead": 600, "concurrency": 900, "failure_isolation": 600, "ensemble": 1200,
-              "quantization": 900, "simulated_cluster": 600},
+              "quantization": 900, "simulated_cluster": 600, "default_run": 1500},
 }
 TERMINATE_GRACE_S = 60
 LOG_TAIL_LINES = 40

@@ -1,14 +1,20 @@
-"""Which optional libraries transformers may import in this process.
+"""Which optional libraries transformers may import in a candidate's process.
 
-Whenever peft is installed, importing transformers' Trainer imports peft, and peft imports
-bitsandbytes: about a fifth of a candidate's start spent on libraries a plain full fine-tune
-never touches. A candidate's worker says what its candidate needs (`declare`) before it imports
+transformers imports every optional integration it finds installed as soon as its Trainer and
+model classes are imported: peft (and through it bitsandbytes) for adapters, scikit-learn for
+assisted generation's confidence model, scipy for object-detection losses, `datasets` for
+Hugging Face dataset inputs. Training here uses none of them except peft for LoRA, and together
+they are about 40% of the training code's import, paid by every candidate's process before its
+first step. So a candidate's worker says what its candidate needs (`declare`) before it imports
 the training code, and `models.training` applies that (`apply`) before it imports transformers.
-A worker serves one candidate, so this is decided once per process. A process that declared
-nothing (tests and benchmarks calling `train_candidate` directly) hides nothing.
+Our own code imports these libraries where it uses them (the ensemble's scikit-learn, ROUGE's
+`datasets`); only transformers' view is changed, and only in a process that declared.
 
-transformers decides `is_peft_available()` once, from a module-level flag; clearing that flag
-before its Trainer is imported is the only switch it offers, so it is done here and nowhere else.
+transformers decides each `is_<library>_available()` once, from a module-level flag of
+`transformers.utils.import_utils`; clearing those flags before its Trainer is imported is the
+only switch it offers, so it is done here and nowhere else. A worker serves one candidate, so
+this is decided once per process; a process that declared nothing (tests and benchmarks calling
+`train_candidate` directly) hides nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +22,11 @@ from __future__ import annotations
 import sys
 
 from contract.job import TrainingJob
+
+# library -> the flag in transformers.utils.import_utils that says it is installed
+NEVER_USED_BY_TRAINING = {"sklearn": "_sklearn_available", "scipy": "_scipy_available",
+                          "datasets": "_datasets_available"}
+PEFT_FLAG = "_peft_available"
 
 _hidden: frozenset[str] | None = None  # what this process keeps from transformers; None: nothing declared
 
@@ -29,22 +40,23 @@ def declare(job: TrainingJob) -> None:
     """Called by the worker for each item, before the item's step is imported; the first call decides."""
     global _hidden
     if _hidden is None:
-        _hidden = frozenset() if needs_peft(job) else frozenset({"peft"})
+        _hidden = frozenset(NEVER_USED_BY_TRAINING) | (frozenset() if needs_peft(job) else {"peft"})
 
 
 def apply() -> None:
-    """Keep what was declared unneeded away from transformers. Only before transformers' Trainer
-    is imported: once it is, what transformers saw stays as it was."""
-    if not _hidden or "transformers.trainer" in sys.modules or "peft" in sys.modules:
+    """Keep what was declared unused away from transformers. Only before transformers' Trainer is
+    imported: once it is, what transformers saw stays as it was."""
+    if not _hidden or "transformers.trainer" in sys.modules:
         return
     from transformers.utils import import_utils
 
-    import_utils._peft_available = False
+    for library in _hidden:
+        setattr(import_utils, PEFT_FLAG if library == "peft" else NEVER_USED_BY_TRAINING[library], False)
 
 
 def check(job: TrainingJob) -> None:
     """A job this process cannot serve correctly (it needs peft, which was hidden) fails loudly."""
-    if needs_peft(job) and _hidden and "peft" in _hidden and "peft" not in sys.modules:
+    if needs_peft(job) and _hidden and "peft" in _hidden:
         raise RuntimeError(
             f"candidate {job.name!r} trains LoRA adapters, but this process was started for a full "
             "fine-tune and kept peft away from transformers; a worker serves one candidate"

@@ -14,12 +14,12 @@ from typing import Any
 
 import yaml
 
-from orchestrator.cluster import connect, disconnect
+from orchestrator.cluster import ClusterInfo, connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
 from orchestrator.data import label_order, lead_baseline_scores, prepare_data, run_data_files
 from orchestrator.failures import one_line
 from orchestrator.live import live_status
-from orchestrator.preflight import cluster_probe, run_preflight
+from orchestrator.preflight import InspectionChild, cluster_probe, run_preflight
 from orchestrator.progress import EventPrinter, print_optimize, print_preflight, print_summary
 from orchestrator.report.summary import build_summary, exit_code, write_summary
 from orchestrator.stages.context import RunContext
@@ -31,6 +31,17 @@ from orchestrator.storage import open_run_storage
 from orchestrator.supervisor import Outcome
 
 log = logging.getLogger(__name__)
+
+
+def connect_inspecting(config: ExperimentConfig) -> tuple[InspectionChild, ClusterInfo]:
+    """Ray, with preflight's inspection child started first: its imports of the model libraries
+    (seconds) overlap Ray's start instead of following it. The child is preflight's to close."""
+    inspection = InspectionChild()
+    try:
+        return inspection, connect(config.ray)
+    except BaseException:
+        inspection.close()
+        raise
 
 
 def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool = False, use_tuned: bool = False) -> int:
@@ -56,11 +67,11 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
     live = printer.console.is_terminal and not quiet  # a table redrawn in place; plain lines otherwise
     printer.quiet = quiet or live  # under the live table, lines only for outcomes and retries
     stages: dict[str, dict[str, float]] = {}
-    cluster = connect(config.ray)
+    inspection, cluster = connect_inspecting(config)
     try:
         if cluster.dashboard_url:
             printer.console.print(f"Ray dashboard: {cluster.dashboard_url} (actors are named <stage>/<candidate>)")
-        verdicts = run_preflight(config, run_dir, cluster_probe(cluster.gpus), cluster.gpus)
+        verdicts = run_preflight(config, run_dir, cluster_probe(cluster.gpus), cluster.gpus, inspection)
         print_preflight(verdicts, printer.console)
         ctx = RunContext(config, data, labels, run_dir, cluster, printer)
         try:
@@ -141,10 +152,10 @@ def tune_experiment(config: ExperimentConfig, names: list[str] | None, *, quiet:
         raise ConfigError([ConfigIssue("data.validation", "a learning-rate sweep judges trials on a validation "
                                                           "split; give data.validation (or builtin validation_size)")])
     console = Console(highlight=False, soft_wrap=True)
-    cluster = connect(config.ray)
+    inspection, cluster = connect_inspecting(config)
     try:
         verdicts = run_preflight(config.model_copy(update={"models": candidates}), run_dir,
-                                 cluster_probe(cluster.gpus), cluster.gpus)
+                                 cluster_probe(cluster.gpus), cluster.gpus, inspection)
         print_preflight(verdicts, console)
         models = run_sweep(config, candidates, data, labels, cluster, run_dir, None if quiet else console, verdicts)
     finally:

@@ -31,7 +31,7 @@ from orchestrator.config import ExperimentConfig
 
 __all__ = [
     "CandidatePreflight", "Check", "CheckStatus", "Hardware", "HardwareProbe", "cluster_probe", "local_probe",
-    "run_preflight",
+    "InspectionChild", "run_preflight",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,12 +80,26 @@ def cluster_probe(cluster_gpus: float) -> HardwareProbe:
 
 
 def run_preflight(
-    config: ExperimentConfig, run_dir: Path, probe: HardwareProbe, cluster_gpus: float | None
+    config: ExperimentConfig, run_dir: Path, probe: HardwareProbe, cluster_gpus: float | None,
+    child: InspectionChild | None = None,
 ) -> dict[str, CandidatePreflight]:
     """Every candidate's checks, against the hardware its actor will get.
 
     With `local_probe` the hardware is probed in the inspection child, where `cluster_gpus=None`
-    means "the GPUs this machine has"; any other probe is asked here, per candidate."""
+    means "the GPUs this machine has"; any other probe is asked here, per candidate. The model
+    checks run in `child` (started earlier, so its imports are under way; closed here), or in a
+    new one."""
+    child = child or InspectionChild()
+    try:
+        return _run_preflight(config, run_dir, probe, cluster_gpus, child)
+    finally:
+        child.close()
+
+
+def _run_preflight(
+    config: ExperimentConfig, run_dir: Path, probe: HardwareProbe, cluster_gpus: float | None,
+    child: InspectionChild,
+) -> dict[str, CandidatePreflight]:
     probe_in_child = probe is local_probe
     requests = []
     for candidate in config.models:
@@ -94,7 +108,7 @@ def run_preflight(
         if not probe_in_child:
             hardware = probe(gets_gpu(settings.resources.gpus, cluster_gpus or 0.0))
         requests.append(InspectionRequest(candidate, settings, config.task, hardware, cluster_gpus))
-    inspections = _inspect(requests)
+    inspections = _inspect(child, requests)
     verdicts = {}
     for request in requests:
         candidate = request.candidate
@@ -108,12 +122,12 @@ def run_preflight(
     return verdicts
 
 
-def _inspect(requests: Sequence[InspectionRequest]) -> dict[str, Inspection]:
+def _inspect(child: InspectionChild, requests: Sequence[InspectionRequest]) -> dict[str, Inspection]:
     """The child's answers by candidate name; if the child fails, one failed check for each."""
     if not requests:
         return {}
     try:
-        answers = call_in_child(INSPECT, list(requests), timeout=INSPECTION_TIMEOUT_S)
+        answers = child.call(INSPECT, list(requests), timeout=INSPECTION_TIMEOUT_S)
         return {inspection.name: inspection for inspection in answers}
     except Exception as exc:  # the child died, could not import the model libraries, or hung
         reason = _child_failure_text(exc)
@@ -139,26 +153,54 @@ def _child_failure_text(exc: BaseException) -> str:
 # ----------------------------------------------------------------------------- the child process
 
 
-def call_in_child(target: str, *args: Any, timeout: float | None = None) -> Any:
-    """`module:function` called with `args` in a fresh spawned interpreter (nothing of this
-    process's Ray or driver state inherited), its result returned; the module is imported there only.
+class InspectionChild:
+    """A fresh spawned interpreter (nothing of this process's Ray or driver state inherited) that
+    calls `module:function` targets, importing their modules there only.
 
-    Raises RuntimeError with the child's one-line error, BrokenProcessPool if the child died,
-    or concurrent.futures.TimeoutError (after stopping the child) if it ran past `timeout`."""
-    root = logging.getLogger()
-    level = root.level if root.handlers else None
-    executor = ProcessPoolExecutor(
-        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_child, initargs=(level,)
-    )
-    try:
-        with _main_module_hidden():  # the child process starts inside submit
-            future = executor.submit(_call_target, target, *args)
-        return future.result(timeout=timeout)
-    except FutureTimeout:
-        _stop_children(executor)
-        raise
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+    It starts importing the model checks' module at once, so that its seconds of torch and
+    transformers imports overlap whatever the driver does meanwhile (starting Ray). Close it when
+    done (`close`, or use it as a context manager): it holds the model libraries' memory."""
+
+    def __init__(self, warm_up: str | None = INSPECT) -> None:
+        root = logging.getLogger()
+        level = root.level if root.handlers else None
+        self._executor = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_child,
+            initargs=(level,),
+        )
+        if warm_up:  # a failed import shows again, with its message, in the call that needs the module
+            self._submit(_import_only, warm_up.partition(":")[0])
+
+    def call(self, target: str, *args: Any, timeout: float | None = None) -> Any:
+        """`target(*args)` in the child. Raises RuntimeError with the child's one-line error,
+        BrokenProcessPool if the child died, or concurrent.futures.TimeoutError (after stopping
+        the child) if it ran past `timeout`, counted from this call."""
+        future = self._submit(_call_target, target, *args)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            _stop_children(self._executor)
+            raise
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> InspectionChild:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _submit(self, function: Callable[..., Any], *args: Any) -> Any:
+        with _main_module_hidden():  # the child process starts inside the first submit
+            return self._executor.submit(function, *args)
+
+
+def call_in_child(target: str, *args: Any, timeout: float | None = None) -> Any:
+    """`module:function` called with `args` in a fresh spawned interpreter, its result returned
+    (see `InspectionChild.call` for what it raises)."""
+    with InspectionChild(warm_up=None) as child:
+        return child.call(target, *args, timeout=timeout)
 
 
 @contextmanager
@@ -196,6 +238,14 @@ def _init_child(level: int | None) -> None:
     quiet_environment()
     if level is not None:
         setup_logging(logging.getLevelName(level), prefix="preflight")
+
+
+def _import_only(module: str) -> None:
+    """In the child: import `module` ahead of the call that needs it; errors show in that call."""
+    try:
+        importlib.import_module(module)
+    except Exception:
+        pass
 
 
 def _call_target(target: str, *args: Any) -> Any:

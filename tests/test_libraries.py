@@ -1,5 +1,6 @@
 """A candidate's process imports only the libraries its settings use: a full fine-tune trains
-without peft or bitsandbytes ever imported; a LoRA candidate's process keeps them visible."""
+without peft or bitsandbytes ever imported, and transformers' import of the training code
+leaves out the integrations no training uses; a LoRA candidate's process keeps peft visible."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from tests.conftest import REPO, tiny_experiment
 
-OPTIONAL = ("peft", "bitsandbytes", "optimum", "onnxruntime")
+OPTIONAL = ("peft", "bitsandbytes", "optimum", "onnxruntime", "sklearn", "scipy")
 
 # A worker's order of events: declare the candidate's needs, import the training code, train.
 CHILD = """
@@ -68,10 +69,12 @@ def child(tmp_path: Path, first: str, train: bool) -> dict[str, Any]:
 def test_a_full_fine_tune_never_imports_peft_or_bitsandbytes(tmp_path: Path) -> None:
     out = child(tmp_path, "plain", train=True)
     assert out["trained"]
-    assert out["after_import"] == [] and out["after_training"] == []
+    assert out["after_import"] == []  # the training code's import, a candidate's cold start
+    assert set(out["after_training"]) <= {"sklearn", "scipy"}  # what our own evaluation imports where it uses it
     assert "kept peft away" in out["lora_refused"]  # the same process would not train LoRA silently wrong
 
 
 def test_a_lora_candidate_keeps_peft_visible_to_transformers(tmp_path: Path) -> None:
     out = child(tmp_path, "lora", train=False)
     assert {"peft", "bitsandbytes"} <= set(out["after_import"])
+    assert "sklearn" not in out["after_import"]  # what no training uses stays hidden either way
