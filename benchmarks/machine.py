@@ -3,9 +3,11 @@ machine was. Timings only compare within one invocation on one machine; this blo
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import subprocess
+import time
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -57,6 +59,46 @@ def git_state(repo: Path = REPO) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(changed), "dirty_paths": len(changed)}
 
 
+SCALING_WORK = 400  # 256x256 float32 matrix products per process: about 1-3 s on one core here
+
+
+def _timed_work(barrier: Any, results: Any) -> None:
+    """In a spawned child with one BLAS thread: wait for the others, then time a fixed workload."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((256, 256), dtype=np.float32)
+    barrier.wait()
+    started = time.perf_counter()
+    for _ in range(SCALING_WORK):
+        a = np.tanh(a @ a)
+    results.put(time.perf_counter() - started)
+
+
+def parallel_scaling(processes: int | None = None) -> dict[str, Any]:
+    """How much work `processes` single-threaded processes get done at once against one alone:
+    the ceiling of any concurrency speed-up on this machine (ideal: `processes`)."""
+    processes = processes or len(os.sched_getaffinity(0))
+    context = multiprocessing.get_context("spawn")
+    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    os.environ.update(dict.fromkeys(saved, "1"))  # the children inherit one thread each
+    try:
+        seconds = {}
+        for count in (1, processes):
+            barrier, results = context.Barrier(count), context.Queue()
+            children = [context.Process(target=_timed_work, args=(barrier, results)) for _ in range(count)]
+            for child in children:
+                child.start()
+            times = [results.get(timeout=300) for _ in children]
+            for child in children:
+                child.join(60)
+            seconds[count] = max(times)
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+    return {"processes": processes, "alone_s": seconds[1], "together_s": seconds[processes],
+            "scaling": processes * seconds[1] / seconds[processes]}
+
+
 def load_1min() -> float:
     return os.getloadavg()[0]
 
@@ -76,4 +118,5 @@ def machine_details() -> dict[str, Any]:
         "git": git_state(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_1min_start": load_1min(),
+        "parallel_scaling": parallel_scaling(),
     }

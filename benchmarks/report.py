@@ -603,6 +603,10 @@ def machine_lines(machine: dict[str, Any]) -> list[str]:
     rows = [
         ["CPU", f"{machine.get('cpu_model')}: {machine.get('logical_cpus')} logical, {machine.get('usable_cpus')} usable"
                 + (f", cgroup quota {machine['cgroup_cpu_quota']:g} CPUs" if machine.get("cgroup_cpu_quota") else "")],
+        *([["parallel scaling", f"{scaling['processes']} one-thread processes at once do "
+                                 f"{scaling['scaling']:.2f}x the work of one alone (ideal {scaling['processes']}x): "
+                                 "the ceiling of any concurrency speed-up here"]]
+          if (scaling := machine.get("parallel_scaling")) else []),
         ["RAM", _f(machine.get("ram_gib"), 1, " GiB")],
         ["OS / kernel", f"{machine.get('os')} / {machine.get('kernel')}"],
         ["Python", str(machine.get("python"))],

@@ -251,3 +251,22 @@ __all__ = [
     "Timeouts",
     "TrainingSettings",
 ]
+
+
+class OptimizeConfig(Strict):
+    """The experiment's `optimize:` section; the optimize step in the actor reads it as it is."""
+
+    enabled: bool = True
+    backends: list[_choice("torch_dynamic", "onnxruntime", "bitsandbytes")] = [
+        "torch_dynamic",
+        "onnxruntime",
+    ]
+    models: list[str] | None = None
+    batch_sizes: list[Annotated[int, Field(gt=0)]] | Literal["auto"] = "auto"
+    max_batch_size: int = Field(64, gt=0)
+    warmup: int = Field(1, ge=0)
+    repeats: int = Field(3, ge=1)
+    point_timeout_s: float = Field(60, gt=0)
+    max_quality_drop: float = Field(1.0, ge=0, description="Metric points (e.g. ROUGE-L x100).")
+    memory_budget_mb: float | None = Field(None, gt=0)
+    latency_slo_ms: float | None = Field(None, gt=0)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.settings import OptimizeConfig
+
 Row = dict[str, Any]
 
 
@@ -73,7 +75,7 @@ class OptimizeRequest:
     """The experiment's `optimize` settings, the validation rows the quality check scores, and
     the directory the member's variants, sweeps and plots go to."""
 
-    settings: Any  # contract.settings.OptimizeConfig
+    settings: OptimizeConfig
     rows: list[Row]
     out_dir: str
 

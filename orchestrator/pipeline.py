@@ -26,7 +26,7 @@ from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.stages.optimize import run_optimize
 from orchestrator.stages.train import run_training
-from orchestrator.stages.tune import resolve_learning_rates
+from orchestrator.stages.tuned import resolve_learning_rates
 from orchestrator.storage import open_run_storage
 from orchestrator.supervisor import Outcome
 
@@ -141,7 +141,8 @@ def tune_experiment(config: ExperimentConfig, names: list[str] | None, *, quiet:
     from rich.console import Console
 
     from orchestrator.report.tune import print_tune
-    from orchestrator.stages.tune import chosen_candidates, run_sweep, write_tune
+    from orchestrator.stages.tune import run_sweep
+    from orchestrator.stages.tuned import chosen_candidates, write_tune
 
     run_dir = config.run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)

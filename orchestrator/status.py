@@ -29,12 +29,20 @@ class StatusBoard:
 
     def __init__(self) -> None:
         self._state: dict[str, dict[str, Any]] = {}
+        self._phase_sent: dict[str, int] = {}  # when the phase in `_state` was sent, by the sender's clock
 
     async def report(self, name: str, kind: str, payload: dict[str, Any]) -> None:
         now = time.time()
         state = self._state.setdefault(name, {"phase": "queued", "phase_since": now})
         state["last_report"] = now
         if kind == "phase":
+            # Ray does not keep an async actor's calls in the order they were sent: a warm worker
+            # sends `loading` and its next phase within a millisecond, and they may arrive swapped.
+            sent = payload.pop("sent", None)
+            if sent is not None and sent < self._phase_sent.get(name, -1):
+                payload.pop("phase", None)  # overtaken by a later phase; its other fields still count
+            elif sent is not None:
+                self._phase_sent[name] = sent
             if payload.get("phase") != state.get("phase"):
                 state["phase_since"] = now
             if payload.get("phase") == "training":
@@ -47,6 +55,7 @@ class StatusBoard:
     async def reset(self, name: str) -> None:
         """Forget a candidate's state before its next attempt starts reporting."""
         self._state[name] = {"phase": "queued", "phase_since": time.time()}
+        self._phase_sent.pop(name, None)
 
     async def flush(self) -> None:
         """Answered only after every report the same caller sent before it (Ray runs one caller's
@@ -68,7 +77,8 @@ class BoardReporter:
     def phase(self, phase: str, **info: Any) -> None:
         self.current_phase = phase
         log.info("phase %s", phase)  # in train.log too: the driver reads it after a hard crash
-        self.board.report.remote(self.name, "phase", {"phase": phase, **info})
+        # `sent` orders this reporter's phases at the board (one process: its monotonic clock)
+        self.board.report.remote(self.name, "phase", {"phase": phase, "sent": time.monotonic_ns(), **info})
 
     def heartbeat(self, **metrics: Any) -> None:
         self.board.report.remote(self.name, "heartbeat", metrics)

@@ -20,6 +20,7 @@ from orchestrator.failures import Action, Decision, Failure
 from orchestrator.limits import Clock, limit_passed
 from orchestrator.simulation import SIMULATED, SimulatedRequest
 from orchestrator.stages.train import build_jobs
+from orchestrator.status import StatusBoard
 from orchestrator.supervisor import Supervisor
 from orchestrator.work import WorkItem
 from orchestrator.workers import WorkerPool
@@ -118,3 +119,17 @@ def test_a_warm_worker_serves_its_candidate_again_and_yields_to_queued_work(tmp_
         pool.close()
     alone = supervise(tmp_path, items(tmp_path, ["a"], SimulatedRequest(0.2, 2)))
     assert alone[0].details["pid"] != pids["a"]  # without a shared pool, a supervisor's workers end with it
+
+
+def test_a_phase_overtaken_on_its_way_to_the_board_does_not_undo_the_later_one(local_ray: None) -> None:
+    """Ray may run an async actor's calls out of order: `loading` arriving after `scoring` (a
+    warm worker sends both within a millisecond) must not put the item back in `loading`, where
+    the load limit would judge (and kill) a long scoring step."""
+    board = StatusBoard.remote()
+    ray.get(board.report.remote("m", "phase", {"phase": "scoring", "sent": 2}))
+    ray.get(board.report.remote("m", "phase", {"phase": "loading", "sent": 1, "node_id": "n1"}))
+    state = ray.get(board.snapshot.remote())["m"]
+    assert state["phase"] == "scoring" and state["node_id"] == "n1" and "sent" not in state
+    ray.get(board.reset.remote("m"))  # a retry starts its own order
+    ray.get(board.report.remote("m", "phase", {"phase": "loading", "sent": 0}))
+    assert ray.get(board.snapshot.remote())["m"]["phase"] == "loading"

@@ -20,16 +20,8 @@ from orchestrator.config import ConfigError, TuneConfig, load_config, validate_r
 from orchestrator.pipeline import save_resolved_config
 from orchestrator.report.summary import render_markdown
 from orchestrator.report.tune import tune_markdown
-from orchestrator.stages.tune import (
-    best_trial,
-    make_scheduler,
-    num_samples,
-    resolve_learning_rates,
-    search_space,
-    sweep_fingerprint,
-    trial_settings,
-    write_tune,
-)
+from orchestrator.stages.tune import best_trial, make_scheduler, num_samples, search_space, trial_settings
+from orchestrator.stages.tuned import resolve_learning_rates, sweep_fingerprint, write_tune
 from tests.conftest import read_json, tiny_experiment, write_yaml
 
 MODELS = [

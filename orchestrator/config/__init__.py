@@ -22,6 +22,7 @@ from contract.settings import (
     CandidateConfig,
     GenerationConfig,
     LoraConfig,
+    OptimizeConfig,
     Resources,
     Strict,
     TaskConfig,
@@ -40,7 +41,7 @@ from orchestrator.config.loader import (
     resolve_config_path,
     validate_raw,
 )
-from orchestrator.config.stages import EnsembleConfig, LearningRateSpace, OptimizeConfig, TuneConfig
+from orchestrator.config.stages import EnsembleConfig, LearningRateSpace, TuneConfig
 
 __all__ = [
     "CLASSIFICATION_METRICS",

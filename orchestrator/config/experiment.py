@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, PrivateAttr
 
 from contract.names import canonical_name
-from contract.settings import CandidateConfig, Strict, TaskConfig, TrainingSettings
+from contract.settings import CandidateConfig, OptimizeConfig, Strict, TaskConfig, TrainingSettings
 from orchestrator.config.candidates import check_models_raw
 from orchestrator.config.cluster import RayConfig, StorageConfig, _uri_shorthand, check_storage_raw
 from orchestrator.config.data import BuiltinData, DataConfig, check_data_raw, check_task_raw
@@ -21,7 +21,6 @@ from orchestrator.config.errors import ConfigIssue
 from orchestrator.config.raw import RawContext
 from orchestrator.config.stages import (
     EnsembleConfig,
-    OptimizeConfig,
     TuneConfig,
     check_ensemble_raw,
     check_optimize_raw,

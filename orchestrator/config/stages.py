@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -22,23 +22,6 @@ class EnsembleConfig(Strict):
     folds: int = Field(5, ge=2)
     num_candidates: int = Field(4, ge=1, description="Summaries each model proposes per input.")
     num_beams: int = Field(4, ge=1)
-
-
-class OptimizeConfig(Strict):
-    enabled: bool = True
-    backends: list[_choice("torch_dynamic", "onnxruntime", "bitsandbytes")] = [
-        "torch_dynamic",
-        "onnxruntime",
-    ]
-    models: list[str] | None = None
-    batch_sizes: list[Annotated[int, Field(gt=0)]] | Literal["auto"] = "auto"
-    max_batch_size: int = Field(64, gt=0)
-    warmup: int = Field(1, ge=0)
-    repeats: int = Field(3, ge=1)
-    point_timeout_s: float = Field(60, gt=0)
-    max_quality_drop: float = Field(1.0, ge=0, description="Metric points (e.g. ROUGE-L x100).")
-    memory_budget_mb: float | None = Field(None, gt=0)
-    latency_slo_ms: float | None = Field(None, gt=0)
 
 
 class LearningRateSpace(Strict):

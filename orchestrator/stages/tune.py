@@ -18,9 +18,7 @@ supervisor's classification and one-line reason; it never ends the sweep.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import logging
 import math
 import pickle
@@ -40,24 +38,22 @@ from rich.console import Console
 from rich.markup import escape
 
 from contract.job import DataFiles, TrainingJob
-from contract.names import canonical_name
 from contract.work import TRIAL, WEIGHT_DIRS, TrainRequest
 from models.schedule import training_schedule
 from orchestrator.cluster import ClusterInfo
-from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, TrainingSettings, TuneConfig
+from orchestrator.config import ExperimentConfig, TrainingSettings, TuneConfig
 from orchestrator.failures import classify
 from orchestrator.preflight import CandidatePreflight
 from orchestrator.report.numbers import fmt_number
-from orchestrator.report.tune import PLOT, fmt_rate, plot_sweep, tune_section
+from orchestrator.report.tune import fmt_rate
 from orchestrator.stages.train import candidate_job
+from orchestrator.stages.tuned import ASHA_METRIC, SEARCHED, TIME_ATTR, describe, sweep_fingerprint
 from orchestrator.storage import RunStorage, run_storage
 from orchestrator.supervisor import Placement, Supervisor, actor_resources, shortfall
 from orchestrator.work import WorkItem
 
 log = logging.getLogger(__name__)
 
-ASHA_METRIC = "eval_loss"  # reported after every evaluation during training; lower is better
-TIME_ATTR = "evaluation"  # ASHA's clock: evaluations done (epochs, or one when shorter)
 FINAL_METRIC = "validation_metric"  # the task metric on validation, reported once at the end
 TRIAL_STATUSES = ("completed", "stopped_early", "failed")
 
@@ -67,11 +63,15 @@ TRIAL_STATUSES = ("completed", "stopped_early", "failed")
 
 def search_space(settings: TuneConfig) -> dict[str, Any]:
     """Setting name -> Tune domain. Each key is a `TrainingSettings` field a trial overrides, so
-    another hyperparameter joins the sweep by adding its entry here (and its range to TuneConfig)."""
+    another hyperparameter joins the sweep by adding its entry here (its range to TuneConfig, its
+    name to `tuned.SEARCHED`)."""
     space = settings.learning_rate
     if space.values is not None:
-        return {"learning_rate": tune.grid_search(list(space.values))}
-    return {"learning_rate": tune.loguniform(space.min, space.max)}
+        domains = {"learning_rate": tune.grid_search(list(space.values))}
+    else:
+        domains = {"learning_rate": tune.loguniform(space.min, space.max)}
+    assert tuple(domains) == SEARCHED, "tuned.SEARCHED names what is searched, for the sweep's fingerprint"
+    return domains
 
 
 def num_samples(space: dict[str, Any], samples: int) -> int:
@@ -286,13 +286,6 @@ def _quiet_tune() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def sweep_fingerprint(config: ExperimentConfig, candidate: Any) -> str:
-    """The candidate's config fingerprint with the searched settings left out: a tuned rate was
-    found for exactly these data and settings."""
-    fixed = candidate.model_copy(update=dict.fromkeys(search_space(config.tune), 1.0))
-    return config.fingerprint(fixed)
-
-
 def sweep_candidate(
     config: ExperimentConfig, candidate: Any, data: DataFiles, labels: tuple[str, ...], cluster: ClusterInfo,
     run_dir: Path, console: Console | None, storage: RunStorage | None = None,
@@ -390,12 +383,6 @@ def _not_swept(status: str, reason: str, started: float) -> dict[str, Any]:
             "wall_s": round(time.time() - started, 2)}
 
 
-def chosen_candidates(config: ExperimentConfig, names: list[str] | None) -> list[Any]:
-    """The candidates to sweep: `names` (tune.models), or every candidate of the config."""
-    wanted = {canonical_name(n) for n in names} if names is not None else None
-    return [c for c in config.models if wanted is None or canonical_name(c.name) in wanted]
-
-
 def run_sweep(
     config: ExperimentConfig, candidates: list[Any], data: DataFiles, labels: tuple[str, ...], cluster: ClusterInfo,
     run_dir: Path, console: Console | None, preflight: dict[str, CandidatePreflight],
@@ -413,71 +400,3 @@ def run_sweep(
     return models
 
 
-def describe(config: ExperimentConfig) -> dict[str, Any]:
-    """A sweep's settings, as recorded with each model's trials in tune.json."""
-    return {
-        "space": {"learning_rate": config.tune.learning_rate.model_dump(exclude_none=True)},
-        "samples": config.tune.samples,
-        "scheduler": config.tune.scheduler,
-        "asha": {"metric": ASHA_METRIC, "time_attr": TIME_ATTR, "grace_period": config.tune.grace_period,
-                 "reduction_factor": config.tune.reduction_factor},
-    }
-
-
-def write_tune(config: ExperimentConfig, models: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, Any]:
-    """tune/tune.json (models swept earlier and not now are kept), tune/trials.csv and the plot;
-    returns the whole section."""
-    out = run_dir / "tune"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "tune.json"
-    earlier = (tune_section(run_dir) or {}).get("models", {})
-    section = {"metric": config.task.resolved_metric(), "models": {**earlier, **models}, "updated": time.time()}
-    if any(m.get("trials") for m in section["models"].values()):
-        plot_sweep(section, run_dir / PLOT)
-        section["plot"] = PLOT
-    path.write_text(json.dumps(section, indent=2, ensure_ascii=False), encoding="utf-8")
-    columns = ["trial", "learning_rate", "status", "evaluations", "last_eval_loss", "final_eval_loss",
-               "validation_metric", "wall_s", "error", "dir"]
-    with (out / "trials.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["model", *columns[:6], f"validation_{section['metric']}", *columns[7:]])
-        for name, model in section["models"].items():
-            for t in model.get("trials", []):
-                writer.writerow([name, *(t.get(k) for k in columns)])
-    return section
-
-
-# --------------------------------------------------------------------------- using the result
-
-
-def resolve_learning_rates(config: ExperimentConfig, *, use_tuned: bool = False) -> ExperimentConfig:
-    """The config with every `learning_rate: tuned` (every candidate's rate, with `use_tuned`)
-    replaced by the best rate of its last sweep, set on the candidate itself: from here on
-    `settings_for`, the fingerprint (so resume never reuses a checkpoint trained at another
-    rate), config.yaml and the jobs all see that number. A candidate without a tuned rate is a
-    config error naming the sweep that makes one."""
-    wanted = [c for c in config.models if use_tuned or config.settings_for(c).learning_rate == "tuned"]
-    if not wanted:
-        return config
-    run_dir = config.run_dir.resolve()
-    section = tune_section(run_dir) or {"models": {}}
-    issues, rates = [], {}
-    for candidate in wanted:
-        index = config.models.index(candidate)
-        model = section["models"].get(candidate.name) or {}
-        where = "--use-tuned" if use_tuned else f"models[{index}].learning_rate"
-        sweep = f"python -m orchestrator tune {config.source_file} --only {candidate.name}"
-        if model.get("learning_rate") is None:
-            found = (f"its sweep found none ({model.get('reason')})" if model
-                     else f"{run_dir / 'tune' / 'tune.json'} has no sweep of it")
-            issues.append(ConfigIssue(where, f"no tuned learning rate for {candidate.name!r}: {found}; run {sweep}"))
-            continue
-        if model.get("fingerprint") != sweep_fingerprint(config, candidate):
-            log.warning("%s: its learning rate was tuned with other data or settings; rerun %s to tune it again",
-                        candidate.name, sweep)
-        rates[candidate.name] = model["learning_rate"]
-        log.info("%s: learning rate %s, tuned (tune/tune.json)", candidate.name, fmt_rate(model["learning_rate"]))
-    if issues:
-        raise ConfigError(issues, config.source_file)
-    models = [c.model_copy(update={"learning_rate": rates[c.name]}) if c.name in rates else c for c in config.models]
-    return config.model_copy(update={"models": models})
