@@ -59,7 +59,7 @@ def git_state(repo: Path = REPO) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(changed), "dirty_paths": len(changed)}
 
 
-SCALING_WORK = 400  # 256x256 float32 matrix products per process: about 1-3 s on one core here
+SCALING_WORK = 1600  # 256x256 float32 matrix products per process: about 2 s on one core here
 
 
 def _timed_work(barrier: Any, results: Any) -> None:
