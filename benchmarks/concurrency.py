@@ -97,9 +97,7 @@ def tune_trials(config_path: str, overrides: list[str], workdir: Path) -> float:
 
 def train_one(trial: dict[str, Any], jobs: dict[str, Any]) -> None:
     """A Tune trial: the candidate it was given, trained as the sequential loop trains it."""
-    from models.training import train_candidate as train
-
-    result = train(jobs[trial["candidate"]], RecordingReporter())
+    result = train_candidate(jobs[trial["candidate"]], RecordingReporter())
     tune.report({"wall_s": result.wall_s})
 
 
