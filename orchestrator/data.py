@@ -3,12 +3,17 @@ so every stage (and every rerun) reads the same rows from the run directory alon
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from contract.job import DataFiles
 from models.data.files import DataFileError, read_rows, write_jsonl
-from models.metrics import rouge_scores
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
+from orchestrator.failures import one_line
+
+log = logging.getLogger(__name__)
 
 
 def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tuple[str, ...]]:
@@ -61,19 +66,25 @@ def run_data_files(run_dir: Path) -> DataFiles:
     return DataFiles(out / "train.jsonl", *(p if p.is_file() else None for p in existing.values()))
 
 
-def lead_baseline_scores(config: ExperimentConfig, data: DataFiles) -> dict[str, dict[str, float]]:
-    """ROUGE of copying the dialogue's first turn: the floor a summariser must clear."""
-    from models.data.builtin import lead_baseline
+LEAD_SCORES = "models.metrics.baselines:lead_scores"
 
+
+def lead_baseline_scores(config: ExperimentConfig, data: DataFiles,
+                         call: Callable[..., Any]) -> dict[str, dict[str, float]]:
+    """ROUGE of copying the dialogue's first turn: the floor a summariser must clear. Computed by
+    `call` (an inspection child's, where the metric libraries are loaded); a failure here costs
+    only the baseline's line in the report, never the run."""
     if config.task.type != "summarization":
         return {}
-    source, target = config.task.resolved_input_column(), config.task.resolved_target_column()
-    scores = {}
-    for split in ("validation", "test"):
-        path = getattr(data, split)
-        if path is not None:
-            rows = read_rows(path)
-            scores[split] = rouge_scores(
-                [lead_baseline(str(r[source])) for r in rows], [str(r[target]) for r in rows], config.task.language
-            )
+    splits = {split: str(path) for split in ("validation", "test") if (path := getattr(data, split)) is not None}
+    if not splits:
+        return {}
+    try:
+        scores: dict[str, dict[str, float]] = call(
+            LEAD_SCORES, splits, config.task.resolved_input_column(), config.task.resolved_target_column(),
+            config.task.language,
+        )
+    except Exception as exc:  # noqa: BLE001 - the baseline is context for the report, not a result
+        log.warning("the lead baseline could not be scored: %s", one_line(exc))
+        return {}
     return scores

@@ -71,7 +71,9 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
     try:
         if cluster.dashboard_url:
             printer.console.print(f"Ray dashboard: {cluster.dashboard_url} (actors are named <stage>/<candidate>)")
-        verdicts = run_preflight(config, run_dir, cluster_probe(cluster.gpus), cluster.gpus, inspection)
+        with inspection:  # closed before training: it holds the model libraries' memory
+            verdicts = run_preflight(config, run_dir, cluster_probe(cluster.gpus), cluster.gpus, inspection)
+            lead = lead_baseline_scores(config, data, inspection.call)
         print_preflight(verdicts, printer.console)
         ctx = RunContext(config, data, labels, run_dir, cluster, printer)
         try:
@@ -82,7 +84,7 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
     finally:
         disconnect()
     summary = build_summary(config, outcomes, cluster, run_dir, started, stages)
-    summary["baselines"] = {"lead": lead_baseline_scores(config, data)}
+    summary["baselines"] = {"lead": lead}
     summary["ensemble"] = ensemble
     summary["optimize"] = optimize
     write_summary(summary, run_dir)
@@ -155,8 +157,9 @@ def tune_experiment(config: ExperimentConfig, names: list[str] | None, *, quiet:
     console = Console(highlight=False, soft_wrap=True)
     inspection, cluster = connect_inspecting(config)
     try:
-        verdicts = run_preflight(config.model_copy(update={"models": candidates}), run_dir,
-                                 cluster_probe(cluster.gpus), cluster.gpus, inspection)
+        with inspection:
+            verdicts = run_preflight(config.model_copy(update={"models": candidates}), run_dir,
+                                     cluster_probe(cluster.gpus), cluster.gpus, inspection)
         print_preflight(verdicts, console)
         models = run_sweep(config, candidates, data, labels, cluster, run_dir, None if quiet else console, verdicts)
     finally:

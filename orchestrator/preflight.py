@@ -87,13 +87,12 @@ def run_preflight(
 
     With `local_probe` the hardware is probed in the inspection child, where `cluster_gpus=None`
     means "the GPUs this machine has"; any other probe is asked here, per candidate. The model
-    checks run in `child` (started earlier, so its imports are under way; closed here), or in a
-    new one."""
-    child = child or InspectionChild()
-    try:
+    checks run in `child` (started earlier, so its imports are under way; the caller closes it),
+    or in a new one, closed here."""
+    if child is not None:
         return _run_preflight(config, run_dir, probe, cluster_gpus, child)
-    finally:
-        child.close()
+    with InspectionChild() as own:
+        return _run_preflight(config, run_dir, probe, cluster_gpus, own)
 
 
 def _run_preflight(

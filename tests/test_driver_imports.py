@@ -68,3 +68,30 @@ def test_a_failed_inspection_process_fails_each_candidate_with_a_clear_check(
         assert not verdict.ok
         assert verdict.reason.startswith("inspection: the model inspection process") and detail in verdict.reason
         assert "--no-preflight" in (verdict.fix or "")
+
+
+RUN_DRIVER = """
+import json, sys
+import orchestrator.cli
+code = orchestrator.cli.main(["run", "--quiet", {config!r}])
+print(json.dumps({{"code": code, "heavy": [m for m in {heavy!r} + ("evaluate",) if m in sys.modules]}}))
+"""
+
+
+@pytest.mark.integration
+def test_a_whole_run_keeps_torch_out_of_the_driver_and_still_scores_the_lead_baseline(tmp_path: Path) -> None:
+    """Training, the summary and the lead baseline's ROUGE (scored in preflight's child) leave the
+    driver without torch, transformers or evaluate."""
+    from tests.conftest import read_json, write_yaml
+
+    raw = tiny_experiment(tmp_path, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"}],
+                          defaults={"max_steps": 4})
+    config = write_yaml(tmp_path / "tiny.yaml", raw)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-c", RUN_DRIVER.format(config=str(config), heavy=HEAVY)], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result == {"code": 0, "heavy": []}, result
+    lead = read_json(tmp_path / "runs" / "tiny" / "summary.json")["baselines"]["lead"]
+    assert set(lead) == {"validation", "test"} and 0 < lead["test"]["rougeL"] < 100, lead
