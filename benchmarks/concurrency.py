@@ -42,6 +42,7 @@ from ray import tune  # noqa: E402
 
 from benchmarks.common import RESULTS_DIR, progress, run_record, write_json  # noqa: E402
 from benchmarks.report import concurrency_section  # noqa: E402
+from contract.job import TrainingJob  # noqa: E402
 from models.reporting import RecordingReporter  # noqa: E402
 from models.training import train_candidate  # noqa: E402
 from orchestrator.config import load_config  # noqa: E402
@@ -59,14 +60,18 @@ if __name__ != "__main__":
 TRAINING_ONLY = ["ray.dashboard=false", "ensemble.strategy=none", "optimize.enabled=false"]
 
 
-def sequential(config_path: str, overrides: list[str], workdir: Path, threads: int) -> float:
-    """The old way: one process, one candidate after another, with `threads` torch threads."""
-    overrides = [*overrides, f"defaults.resources.cpus={threads}"]  # train_candidate sets threads from it
+def training_jobs(config_path: str, overrides: list[str], workdir: Path) -> list[TrainingJob]:
+    """The jobs `orchestrator run` would hand its actors, data written under `workdir`."""
     config = load_config(config_path, overrides, output_dir=str(workdir))
     run_dir = config.run_dir.resolve()
     data, labels = prepare_data(config, run_dir)
-    jobs = build_jobs(config, data, labels, run_dir)
-    started = time.perf_counter()
+    return build_jobs(config, data, labels, run_dir)
+
+
+def sequential(config_path: str, overrides: list[str], workdir: Path, threads: int) -> float:
+    """The old way: one process, one candidate after another, with `threads` torch threads."""
+    jobs = training_jobs(config_path, [*overrides, f"defaults.resources.cpus={threads}"], workdir)
+    started = time.perf_counter()  # train_candidate sets torch's threads from resources.cpus
     for job in jobs:
         train_candidate(job, RecordingReporter())
     return time.perf_counter() - started
@@ -74,11 +79,8 @@ def sequential(config_path: str, overrides: list[str], workdir: Path, threads: i
 
 def tune_trials(config_path: str, overrides: list[str], workdir: Path) -> float:
     """Ray Tune as a user would point it at the same trainings: one trial per candidate."""
-    config = load_config(config_path, overrides, output_dir=str(workdir))
-    run_dir = config.run_dir.resolve()
-    started = time.perf_counter()
-    data, labels = prepare_data(config, run_dir)  # the orchestrated side's time includes this too
-    jobs = {job.name: job for job in build_jobs(config, data, labels, run_dir)}
+    started = time.perf_counter()  # preparing the data included, as on the orchestrated side
+    jobs = {job.name: job for job in training_jobs(config_path, overrides, workdir)}
     ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, log_to_driver=False)
     try:
         tuner = tune.Tuner(
