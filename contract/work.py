@@ -98,6 +98,8 @@ class TrainResult:
     train_wall_s: float | None = None
     train_window: list[float] = field(default_factory=list)
     wall_s: float = 0.0
+    resumed_from_step: int | None = None  # the checkpoint's step this attempt continued from; None: from step 0
+    steps_redone: int = 0  # steps an interrupted attempt had trained past that checkpoint, trained again
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainResult:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from contract.atomic import write_text
 from orchestrator.cluster import ClusterInfo, connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
 from orchestrator.data import label_order, lead_baseline_scores, prepare_data, run_data_files
@@ -22,6 +23,7 @@ from orchestrator.live import live_status
 from orchestrator.preflight import InspectionChild, cluster_probe, run_preflight
 from orchestrator.progress import EventPrinter, print_optimize, print_preflight, print_summary
 from orchestrator.report.summary import build_summary, exit_code, write_summary
+from orchestrator.runlock import RunLock
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.stages.optimize import run_optimize
@@ -52,14 +54,18 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
     rates (`learning_rate: tuned`, or every candidate's with `use_tuned`) are put in first, so
     everything after, config.yaml and fingerprints included, sees the numbers."""
     config = resolve_learning_rates(config, use_tuned=use_tuned)
-    started = time.time()
     run_dir = config.run_dir.resolve()
+    with RunLock(run_dir, "run"):
+        return _run_experiment(config, run_dir, quiet=quiet, fresh=fresh)
+
+
+def _run_experiment(config: ExperimentConfig, run_dir: Path, *, quiet: bool, fresh: bool) -> int:
+    started = time.time()
     if fresh:
         for name in ("models", "errors", "ensemble", "optimize", "summary.json", "report.md", "report.html",
                      "status.json"):
             path = run_dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
     save_resolved_config(config, run_dir)
     data, labels = prepare_data(config, run_dir)
     open_run_storage(config.storage, run_dir, fresh=fresh)
@@ -117,6 +123,11 @@ def rerun_optimize(config: ExperimentConfig, run_dir: Path, *, quiet: bool = Fal
     if not summary_path.is_file():
         raise ConfigError([ConfigIssue("RUN_DIR", f"{run_dir} has no summary.json; run (or resume) it first")])
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    with RunLock(run_dir, "optimize"):
+        return _rerun_optimize(config, run_dir, summary, quiet=quiet)
+
+
+def _rerun_optimize(config: ExperimentConfig, run_dir: Path, summary: dict[str, Any], *, quiet: bool) -> int:
     survivors = [name for name, m in summary["models"].items() if m["status"] == "succeeded"]
     data = run_data_files(run_dir)
     open_run_storage(config.storage, run_dir)
@@ -140,15 +151,20 @@ def tune_experiment(config: ExperimentConfig, names: list[str] | None, *, quiet:
     """`tune`: sweep the learning rate of each chosen candidate (`names`, else every one) and
     write `tune/` in the run directory; a summary.json already there gets the section too.
     Exit 0 when every candidate got a best rate, 3 when some did, 1 when none did."""
+    from orchestrator.stages.tuned import chosen_candidates
+
+    run_dir = config.run_dir.resolve()
+    with RunLock(run_dir, "tune"):
+        return _tune_experiment(config, run_dir, chosen_candidates(config, names), quiet=quiet)
+
+
+def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[Any], *, quiet: bool) -> int:
     from rich.console import Console
 
     from orchestrator.report.tune import print_tune
     from orchestrator.stages.tune import run_sweep
-    from orchestrator.stages.tuned import chosen_candidates, write_tune
+    from orchestrator.stages.tuned import write_tune
 
-    run_dir = config.run_dir.resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    candidates = chosen_candidates(config, names)
     data, labels = prepare_data(config, run_dir)
     open_run_storage(config.storage, run_dir)
     if data.validation is None:
@@ -197,5 +213,4 @@ def save_resolved_config(config: ExperimentConfig, run_dir: Path) -> Path:
         c.name: config.settings_for(c).model_dump(mode="json") for c in config.models
     }
     path = run_dir / "config.yaml"
-    path.write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return path
+    return write_text(path, yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))

@@ -17,6 +17,7 @@ from models.data.files import read_rows, write_jsonl
 from orchestrator.cluster import connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, load_run_config
 from orchestrator.progress import EventPrinter
+from orchestrator.runlock import RunLock
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.members import Members, TooFewMembers
 
@@ -34,7 +35,13 @@ def load_run(run_dir: Path) -> tuple[ExperimentConfig, dict[str, Any]]:
 
 def predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool = True) -> Path:
     """Write the ensemble's output for every row of `input_path`. The members run as supervised
-    Ray actors on a private cluster (or `ray.address`), concurrently where resources allow."""
+    Ray actors on a private cluster (or `ray.address`), concurrently where resources allow. It
+    writes the run directory's status.json, so it holds the run directory's lock while it runs."""
+    with RunLock(run_dir, "predict"):
+        return _predict(run_dir, input_path, output_path, quiet=quiet)
+
+
+def _predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool) -> Path:
     config, ensemble = load_run(run_dir)
     source = config.task.resolved_input_column()
     rows = read_rows(input_path, required=[source])

@@ -24,6 +24,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
+from contract.atomic import write_json
 from contract.job import TrainingJob
 from contract.phases import Phase, Status
 from contract.work import result_dict
@@ -162,6 +163,7 @@ class Supervisor:
         self.board = StatusBoard.options(name=board_name).remote()  # type: ignore[attr-defined]
         self.running: dict[Any, _Running] = {}
         self.workers_started = 0  # new actor processes; a warm worker's reuse starts none
+        self.status_write_failed = False  # warned once, until a write succeeds again
         self.first_launch: dict[str, float] = {}
         self.retry_notes: dict[str, list[str]] = {}
         self.outcomes: dict[str, Outcome] = dict(decided or {})
@@ -412,7 +414,11 @@ class Supervisor:
             "workers_started": self.workers_started,
         }
         status = {"updated": time.time(), "stage": self.stage, "stages": stages}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.partial")
-        tmp.write_text(json.dumps(status, indent=1, default=str), encoding="utf-8")
-        tmp.replace(path)
+        try:
+            write_json(path, status, durable=False, indent=1)
+        except OSError as exc:  # disk full, permissions: the live view goes stale, the run goes on
+            if not self.status_write_failed:
+                log.warning("could not write %s (%s); the run goes on without a live status file", path, exc)
+            self.status_write_failed = True
+        else:
+            self.status_write_failed = False

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+from contract.atomic import write_json, write_text
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.report.html import render_html
@@ -40,6 +40,8 @@ def build_summary(
             precision=details.get("precision"),
             parameters=details.get("parameters"),
             steps=details.get("steps"),
+            resumed_from_step=details.get("resumed_from_step"),
+            steps_redone=details.get("steps_redone", 0),
         )
         models[outcome.name] = entry
     return {
@@ -76,10 +78,10 @@ def exit_code(summary: dict[str, Any]) -> int:
 
 def write_summary(summary: dict[str, Any], run_dir: Path) -> Path:
     path = run_dir / "summary.json"
-    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    write_json(path, summary)
     markdown = render_markdown(summary)
-    (run_dir / "report.md").write_text(markdown, encoding="utf-8")
-    (run_dir / "report.html").write_text(render_html(markdown, run_dir), encoding="utf-8")
+    write_text(run_dir / "report.md", markdown)
+    write_text(run_dir / "report.html", render_html(markdown, run_dir))
     return path
 
 
@@ -110,6 +112,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"| *lead baseline (first turn)* | - | - | {fmt_number(lead.get('validation', {}).get(metric))} | "
             f"{fmt_number(lead.get('test', {}).get(metric))} | - | - | - |"
         )
+    resumed = [(n, m) for n, m in summary["models"].items() if m.get("resumed_from_step")]
+    if resumed:
+        lines += ["", "Resumed from a checkpoint: " + ", ".join(
+            f"{n} at step {m['resumed_from_step']} ({m.get('steps_redone', 0)} step(s) trained again)"
+            for n, m in resumed) + "."]
     lines += tune_markdown(summary.get("tune"))
     lines += ensemble_markdown(summary.get("ensemble"), metric)
     lines += optimize_markdown(summary.get("optimize"), metric, Path(summary["run_dir"]))
