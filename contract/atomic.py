@@ -8,10 +8,13 @@ and at most a `.tmp` leftover that no reader takes for the real one."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def write_text(path: str | Path, text: str, *, durable: bool = True) -> Path:
@@ -45,3 +48,12 @@ def read_json(path: str | Path) -> Any | None:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
+
+
+def read_json_or_warn(path: str | Path, meaning: str) -> Any | None:
+    """`read_json`, with a warning naming the file when it exists but cannot be read (a write cut
+    short): the caller then treats it as missing, which `meaning` says, e.g. "it retrains"."""
+    value = read_json(path)
+    if value is None and Path(path).exists():
+        log.warning("%s is unreadable or truncated; %s", path, meaning)
+    return value

@@ -180,6 +180,9 @@ class Timeouts(Strict):
     first_step: float = Field(600, gt=0)
     total: float = Field(4 * 3600, gt=0)
     stall: float = Field(300, gt=0)
+    stop_grace: float = Field(
+        120, gt=0, description="On Ctrl-C or SIGTERM: how long a training may take to save a checkpoint and stop."
+    )
 
 
 class LoraConfig(Strict):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from contract.atomic import read_json, write_json
 from contract.settings import interval_seconds
-from models.checkpoint import seal_checkpoint, verify_checkpoint
+from models.checkpoint import MANIFEST, seal_checkpoint, verify_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,11 @@ def find_resume_point(trainer_dir: Path, fingerprint: str) -> ResumePoint:
         log.warning("not resuming from %s: %s; it is removed", folder, problem)
         shutil.rmtree(folder, ignore_errors=True)
     return ResumePoint(None, None, furthest)
+
+
+def latest_sealed_step(trainer_dir: Path) -> int | None:
+    """The step of the newest checkpoint that was sealed (its hashes are checked when resuming)."""
+    return next((step for step, folder in checkpoints(trainer_dir) if (folder / MANIFEST).is_file()), None)
 
 
 def record_progress(trainer_dir: Path, step: int) -> None:

@@ -21,6 +21,7 @@ import torch  # noqa: E402
 from transformers import AutoConfig, PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from contract.atomic import write_json
+from contract.errors import TrainingStopped
 from contract.job import TrainingJob
 from contract.work import WEIGHT_DIRS, TrainRequest, TrainResult
 from models.checkpoint import write_checkpoint
@@ -142,15 +143,20 @@ class HeartbeatCallback(TrainerCallback):
 class CheckpointCallback(TrainerCallback):
     """Saves between evaluations on the `checkpoint_every` clock, and notes the furthest step."""
 
-    def __init__(self, trainer_dir: Path, every: int | str, progress_interval_s: float = 2.0):
+    def __init__(self, trainer_dir: Path, every: int | str, reporter: Reporter, progress_interval_s: float = 2.0):
         self.trainer_dir = trainer_dir
         self.clock = CheckpointClock(every)
+        self.reporter = reporter
         self.progress_interval_s = progress_interval_s
+        self.stopped_at: int | None = None  # the step at which a stop request was honoured
         self._last_note = 0.0
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.clock.due(state.global_step) and state.global_step < state.max_steps:
             control.should_save = True
+        if self.reporter.stop_requested() and state.global_step < state.max_steps:
+            control.should_save = control.should_training_stop = True
+            self.stopped_at = state.global_step
         now = time.monotonic()
         if now - self._last_note >= self.progress_interval_s or control.should_save:
             self._last_note = now
@@ -207,6 +213,9 @@ def _train(job: TrainingJob, reporter: Reporter) -> TrainResult:
     train_window = [time.time()]
     train_output = trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume.checkpoint else None)
     train_window.append(time.time())
+    stopped = next(c for c in trainer.callback_handler.callbacks if isinstance(c, CheckpointCallback)).stopped_at
+    if stopped is not None:
+        raise TrainingStopped(stopped)  # its checkpoint is saved; evaluating and predicting wait for the rerun
     model = trainer.model
 
     reporter.phase("evaluating")
@@ -311,7 +320,7 @@ def _build_trainer(
         eval_steps=eval_every,
         save_strategy="steps",  # at every evaluation; CheckpointCallback adds the saves in between
         save_steps=eval_every,
-        save_total_limit=1,
+        save_total_limit=2,  # the best and the latest (with 1, the Trainer deletes the latest when training ends)
         load_best_model_at_end=has_eval,
         metric_for_best_model="eval_loss",
         greater_is_better=False,
@@ -334,7 +343,7 @@ def _build_trainer(
         data_collator=family.collator(tokenizer, model),
         processing_class=tokenizer,
         callbacks=[HeartbeatCallback(reporter, examples_per_step),
-                   CheckpointCallback(job.output_dir / TRAINER_DIR, s.checkpoint_every)],
+                   CheckpointCallback(job.output_dir / TRAINER_DIR, s.checkpoint_every, reporter)],
     )
     trainer.remove_callback(PrinterCallback)  # the heartbeat callback logs instead
     return trainer

@@ -9,11 +9,11 @@ from typing import Any
 from contract.atomic import write_json, write_text
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
+from orchestrator.outcome import Outcome
 from orchestrator.report.html import render_html
 from orchestrator.report.numbers import fmt_number
 from orchestrator.report.optimize import optimize_markdown
 from orchestrator.report.tune import tune_markdown, tune_section
-from orchestrator.supervisor import Outcome
 
 EXIT_OK, EXIT_NOTHING_USABLE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -43,6 +43,8 @@ def build_summary(
             resumed_from_step=details.get("resumed_from_step"),
             steps_redone=details.get("steps_redone", 0),
         )
+        if outcome.status == "interrupted":
+            entry["resumes_from_step"] = details.get("resumes_from_step")  # None: from step 0
         models[outcome.name] = entry
     return {
         "experiment": config.experiment,
@@ -93,6 +95,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"Status: **{summary['status']}** in {summary['wall_s']:.0f} s on "
         f"{summary['cluster']['cpus']:g} CPUs / {summary['cluster']['gpus']:g} GPUs.",
         "",
+        *([f"Interrupted: what finished is kept; resume with `{summary['resume']}`.", ""]
+          if summary.get("resume") else []),
         "## Candidates",
         "",
         f"| model | family | status | val {metric} | test {metric} | train loss | params (trainable) | wall s |",
@@ -124,7 +128,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
     if failures:
         lines += ["", "## Failures", ""]
         for name, m in failures:
-            lines.append(f"- **{name}** ({m['status']} in phase {m['phase']}): {m['error']}")
+            lines.append(f"- **{name}** ({m['status']} in phase {m['phase']}): {m['error']}"
+                         + (f"; resumes from step {m['resumes_from_step']}" if m.get("resumes_from_step") else ""))
             if m.get("hint"):
                 lines.append(f"  - fix: {m['hint']}")
             if m.get("log"):
