@@ -12,5 +12,17 @@ OUT_OF_MEMORY = re.compile(
 )
 
 
+class TrainingStopped(Exception):
+    """The run was asked to stop (Ctrl-C, SIGTERM): the candidate saved a checkpoint at `step`
+    and stopped there; the next run resumes from it."""
+
+    def __init__(self, step: int):
+        super().__init__(f"stopped on request at step {step}, after saving a checkpoint there")
+        self.step = step
+
+    def __reduce__(self) -> tuple[type, tuple[int]]:  # travels back through Ray with its step
+        return (TrainingStopped, (self.step,))
+
+
 class NonFiniteLossError(FloatingPointError):
     """The loss was NaN or infinite on more steps than `max_nonfinite_steps` allows."""

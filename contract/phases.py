@@ -59,6 +59,7 @@ class Status(StrEnum):
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"  # the run was stopped (Ctrl-C, SIGTERM) before this work finished
 
     @property
     def ok(self) -> bool:

@@ -8,6 +8,7 @@ and the cross-field checks all read it from here.
 
 from __future__ import annotations
 
+import re
 import typing
 from typing import Annotated, Any, Literal
 
@@ -94,6 +95,36 @@ def _rate_or_tuned(value: Any) -> Any:
     return float(value)
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+
+
+def _interval(value: Any) -> Any:
+    """A checkpoint interval: a number of optimizer steps (500) or a duration (90s, 15m, 2h)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and (match := _DURATION.match(value.lower())) and float(match.group(1)) > 0:
+        return f"{match.group(1)}{match.group(2)}"
+    raise PydanticCustomError(
+        "interval", "{value} is not a checkpoint interval; use a number of steps (500) or a duration (90s, 15m, 2h)",
+        {"value": repr(value)},
+    )
+
+
+def interval_seconds(every: int | str) -> float | None:
+    """A duration's seconds; None for an interval in steps."""
+    if isinstance(every, int):
+        return None
+    match = _DURATION.match(every)
+    assert match, f"{every!r} was not validated as an interval"
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+CheckpointEvery = Annotated[int | str, BeforeValidator(_interval)]
+OptionalCheckpointEvery = Annotated[int | str | None, BeforeValidator(_interval)]
+
 LearningRate = Annotated[float | Literal["tuned"], BeforeValidator(_rate_or_tuned)]
 OptionalLearningRate = Annotated[float | Literal["tuned"] | None, BeforeValidator(_rate_or_tuned)]
 
@@ -149,6 +180,9 @@ class Timeouts(Strict):
     first_step: float = Field(600, gt=0)
     total: float = Field(4 * 3600, gt=0)
     stall: float = Field(300, gt=0)
+    stop_grace: float = Field(
+        120, gt=0, description="On Ctrl-C or SIGTERM: how long a training may take to save a checkpoint and stop."
+    )
 
 
 class LoraConfig(Strict):
@@ -188,6 +222,10 @@ class TrainingSettings(Strict):
     max_nonfinite_steps: int = Field(
         5, ge=0, description="Steps with a NaN/inf loss skipped before the candidate fails."
     )
+    checkpoint_every: CheckpointEvery = Field(
+        "15m", description="A resumable checkpoint every N steps (500) or every duration (15m), besides "
+                           "every evaluation; an interruption costs at most this much training.",
+    )
 
 
 class CandidateBase(Strict):
@@ -224,6 +262,7 @@ class CandidateConfig(CandidateBase):
     timeouts: Timeouts | None = None
     max_retries: int | None = Field(None, ge=0)
     max_nonfinite_steps: int | None = Field(None, ge=0)
+    checkpoint_every: OptionalCheckpointEvery = None
 
 
 __all__ = [

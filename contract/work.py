@@ -29,6 +29,7 @@ class Step:
     target: str  # "package.module:function", imported in the actor only
     reads_checkpoint: bool = True  # it needs the candidate's trained directory (every step after training)
     log_name: str | None = None  # its log in the candidate's directory; default: <stage before any '-'>.log
+    saves_on_stop: bool = False  # on Ctrl-C it saves a checkpoint and stops (trainings); otherwise it is killed
 
     def resolve(self) -> Callable[..., Any]:
         return resolve(self.target)
@@ -98,6 +99,8 @@ class TrainResult:
     train_wall_s: float | None = None
     train_window: list[float] = field(default_factory=list)
     wall_s: float = 0.0
+    resumed_from_step: int | None = None  # the checkpoint's step this attempt continued from; None: from step 0
+    steps_redone: int = 0  # steps an interrupted attempt had trained past that checkpoint, trained again
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainResult:
@@ -133,7 +136,7 @@ class OptimizeResult:
 
 WEIGHT_DIRS = ("checkpoint", "base")  # under a candidate's directory: its trained model, a scratch preset's initial one
 
-TRAIN = Step("train", "models.training:train_candidate", reads_checkpoint=False)
+TRAIN = Step("train", "models.training:train_candidate", reads_checkpoint=False, saves_on_stop=True)
 PROPOSE = Step("ensemble-propose", "models.ensemble.members:propose")
 SCORE = Step("ensemble-score", "models.ensemble.members:score")
 OPTIMIZE = Step("optimize", "models.optimize.stage:optimize_member")

@@ -3,17 +3,22 @@
 A checkpoint is written into `<dir>.partial`, its manifest (files, sizes, sha256, the candidate's
 config fingerprint) is written last, and the directory is renamed into place. A crash at any
 point leaves at most a `.partial` directory, which is never taken for a finished checkpoint.
+
+The Trainer's resumable checkpoints (`checkpoint-<step>` folders it writes in place) are sealed
+instead: their manifest is written, atomically, after the last of their files, so a folder
+without a manifest that verifies is a save that never finished (`seal_checkpoint`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from contract.atomic import read_json, write_json
 
 MANIFEST = "manifest.json"
 
@@ -33,27 +38,28 @@ def write_checkpoint(directory: Path, save: Callable[[Path], None], fingerprint:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     save(partial)
-    files = {
-        str(p.relative_to(partial)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-        for p in sorted(partial.rglob("*"))
-        if p.is_file()
-    }
-    manifest = {"fingerprint": fingerprint, "created": time.time(), "files": files, **info}
-    (partial / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    seal_checkpoint(partial, fingerprint, **info)
     if directory.exists():
         shutil.rmtree(directory)
     partial.replace(directory)
     return directory
 
 
+def seal_checkpoint(directory: Path, fingerprint: str, **info: Any) -> Path:
+    """Write `directory`'s manifest (every file's size and sha256, the fingerprint, `info`) last."""
+    directory = Path(directory)
+    files = {
+        str(p.relative_to(directory)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+    write_json(directory / MANIFEST, {"fingerprint": fingerprint, "created": time.time(), "files": files, **info})
+    return directory
+
+
 def read_manifest(directory: Path) -> dict[str, Any] | None:
-    path = Path(directory) / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
+    manifest = read_json(Path(directory) / MANIFEST)
+    return manifest if isinstance(manifest, dict) else None
 
 
 def verify_checkpoint(directory: Path, fingerprint: str | None = None, *, hashes: bool = False) -> str | None:

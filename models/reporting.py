@@ -22,6 +22,10 @@ class Reporter(Protocol):
 
     def heartbeat(self, **metrics: Any) -> None: ...
 
+    def stop_requested(self) -> bool:
+        """Whether the run asked its work to stop (a training then saves and stops); never blocks."""
+        ...
+
 
 def prediction_progress(reporter: Reporter, split: str, **context: Any) -> Callable[[int, int], None]:
     """The callback a family's predict/propose/score calls after each batch: a heartbeat with how
@@ -34,6 +38,10 @@ class RecordingReporter:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.stop = False  # set it to have a training save and stop, as a run's Ctrl-C does
+
+    def stop_requested(self) -> bool:
+        return self.stop
 
     def phase(self, phase: Phase | str, **info: Any) -> None:
         self.events.append(("phase", {"phase": phase, **info}))

@@ -7,7 +7,6 @@ actor in `orchestrator.workers` only wraps it. Results travel back as paths and 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import shutil
 import time
@@ -21,6 +20,8 @@ libraries.apply()  # before transformers is imported: a full fine-tune's process
 import torch  # noqa: E402
 from transformers import AutoConfig, PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
+from contract.atomic import write_json
+from contract.errors import TrainingStopped
 from contract.job import TrainingJob
 from contract.work import WEIGHT_DIRS, TrainRequest, TrainResult
 from models.checkpoint import write_checkpoint
@@ -30,6 +31,7 @@ from models.families.base import ModelFamily
 from models.precision import PrecisionPlan, decide_precision, detect_hardware, saved_dtype
 from models.registry import PRESETS, load_family, parse_source
 from models.reporting import Reporter, prediction_progress
+from models.resume import TRAINER_DIR, CheckpointClock, find_resume_point, record_progress, seal
 from models.schedule import training_schedule
 from models.sources import ResolvedSource, resolve_source
 
@@ -40,10 +42,23 @@ class GuardedTrainer(Trainer):
     """A Trainer whose non-finite losses skip their optimizer step instead of poisoning the
     weights, up to a bound; past it the candidate fails with the step numbers in the message."""
 
-    def __init__(self, *args: Any, max_nonfinite_steps: int, **kwargs: Any):
+    def __init__(self, *args: Any, max_nonfinite_steps: int, fingerprint: str, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.max_nonfinite_steps = max_nonfinite_steps
         self.nonfinite_steps: list[int] = []
+        self.fingerprint = fingerprint
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        """The Trainer's save, sealed (`models.resume`) before older checkpoints are rotated away:
+        at every moment the newest sealed checkpoint is complete."""
+        limit, self.args.save_total_limit = self.args.save_total_limit, None
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.args.save_total_limit = limit
+        run_dir = Path(self._get_output_dir(trial=trial))
+        seal(run_dir / f"checkpoint-{self.state.global_step}", self.fingerprint, self.state.global_step)
+        self._rotate_checkpoints(use_mtime=True, output_dir=str(run_dir))
 
     def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> torch.Tensor:
         loss = super().training_step(model, inputs, num_items_in_batch)
@@ -125,6 +140,32 @@ class HeartbeatCallback(TrainerCallback):
         )
 
 
+class CheckpointCallback(TrainerCallback):
+    """Saves between evaluations on the `checkpoint_every` clock, and notes the furthest step."""
+
+    def __init__(self, trainer_dir: Path, every: int | str, reporter: Reporter, progress_interval_s: float = 2.0):
+        self.trainer_dir = trainer_dir
+        self.clock = CheckpointClock(every)
+        self.reporter = reporter
+        self.progress_interval_s = progress_interval_s
+        self.stopped_at: int | None = None  # the step at which a stop request was honoured
+        self._last_note = 0.0
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.clock.due(state.global_step) and state.global_step < state.max_steps:
+            control.should_save = True
+        if self.reporter.stop_requested() and state.global_step < state.max_steps:
+            control.should_save = control.should_training_stop = True
+            self.stopped_at = state.global_step
+        now = time.monotonic()
+        if now - self._last_note >= self.progress_interval_s or control.should_save:
+            self._last_note = now
+            record_progress(self.trainer_dir, state.global_step)
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.clock.saved()
+
+
 def train_candidate(job: TrainingJob, reporter: Reporter, request: TrainRequest = TrainRequest()) -> TrainResult:
     """Train one candidate and write checkpoint, metrics and predictions under `job.output_dir`.
     Without `request.keep_weights` (a tune trial), the weights are deleted however it ends."""
@@ -144,6 +185,8 @@ def _train(job: TrainingJob, reporter: Reporter) -> TrainResult:
     torch.set_num_threads(max(1, int(settings.resources.cpus)))
     set_seed(settings.seed)
     job.output_dir.mkdir(parents=True, exist_ok=True)
+    resume = find_resume_point(job.output_dir / TRAINER_DIR, job.fingerprint)
+    _remove_results(job)  # whatever this attempt ends with, no earlier attempt's metrics stand beside it
 
     reporter.phase("loading")
     family: ModelFamily = load_family(job.family)(job)
@@ -162,11 +205,17 @@ def _train(job: TrainingJob, reporter: Reporter) -> TrainResult:
     train_features = family.encode(rows["train"], tokenizer)
     eval_features = family.encode(rows["validation"], tokenizer) if "validation" in rows else None
 
-    reporter.phase("first_step", parameters=parameters)
+    reporter.phase("first_step", parameters=parameters, resumed_from_step=resume.step)
     trainer = _build_trainer(job, family, model, tokenizer, plan, train_features, eval_features, reporter)
+    if resume.checkpoint is not None:
+        log.info("resuming from %s (step %d; %d step(s) past it are trained again)",
+                 resume.checkpoint, resume.step, resume.redone)
     train_window = [time.time()]
-    train_output = trainer.train()
+    train_output = trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume.checkpoint else None)
     train_window.append(time.time())
+    stopped = next(c for c in trainer.callback_handler.callbacks if isinstance(c, CheckpointCallback)).stopped_at
+    if stopped is not None:
+        raise TrainingStopped(stopped)  # its checkpoint is saved; evaluating and predicting wait for the rerun
     model = trainer.model
 
     reporter.phase("evaluating")
@@ -178,7 +227,6 @@ def _train(job: TrainingJob, reporter: Reporter) -> TrainResult:
     if job.candidate.lora is not None and not job.candidate.quantization:
         model = model.merge_and_unload()
     checkpoint = _save(job, model, tokenizer, source, plan, parameters)
-    shutil.rmtree(job.output_dir / "trainer", ignore_errors=True)
 
     reporter.phase("predicting")
     for split in ("validation", "test"):
@@ -199,12 +247,20 @@ def _train(job: TrainingJob, reporter: Reporter) -> TrainResult:
         train_wall_s=round(train_output.metrics.get("train_runtime", 0.0), 2),
         train_window=train_window,
         wall_s=round(time.monotonic() - started, 2),
+        resumed_from_step=resume.step,
+        steps_redone=resume.redone,
     )
-    (job.output_dir / "metrics.json").write_text(
-        json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False), encoding="utf-8"
-    )
+    write_json(job.output_dir / "metrics.json", dataclasses.asdict(result))
+    # Only now: an attempt cut short while evaluating or predicting resumes from the last step.
+    shutil.rmtree(job.output_dir / TRAINER_DIR, ignore_errors=True)
     reporter.phase("done")
     return result
+
+
+def _remove_results(job: TrainingJob) -> None:
+    """metrics.json and predictions belong to one checkpoint; an attempt that trains removes them."""
+    (job.output_dir / "metrics.json").unlink(missing_ok=True)
+    shutil.rmtree(job.output_dir / "predictions", ignore_errors=True)
 
 
 def _prepare_source(job: TrainingJob, family: ModelFamily, train_rows: list[dict[str, Any]]) -> ResolvedSource:
@@ -251,7 +307,7 @@ def _build_trainer(
     total_steps, eval_every = schedule.total_steps, schedule.eval_every
     has_eval = bool(eval_features)
     args = TrainingArguments(
-        output_dir=str(job.output_dir / "trainer"),
+        output_dir=str(job.output_dir / TRAINER_DIR),
         max_steps=total_steps,
         per_device_train_batch_size=s.batch_size,
         per_device_eval_batch_size=s.eval_batch_size,
@@ -262,9 +318,9 @@ def _build_trainer(
         logging_steps=s.logging_steps,
         eval_strategy="steps" if has_eval else "no",
         eval_steps=eval_every,
-        save_strategy="steps" if has_eval else "no",
+        save_strategy="steps",  # at every evaluation; CheckpointCallback adds the saves in between
         save_steps=eval_every,
-        save_total_limit=1,
+        save_total_limit=2,  # the best and the latest (with 1, the Trainer deletes the latest when training ends)
         load_best_model_at_end=has_eval,
         metric_for_best_model="eval_loss",
         greater_is_better=False,
@@ -279,13 +335,15 @@ def _build_trainer(
     )
     trainer = GuardedTrainer(
         max_nonfinite_steps=s.max_nonfinite_steps,
+        fingerprint=job.fingerprint,
         model=model,
         args=args,
         train_dataset=train_features,
         eval_dataset=eval_features,
         data_collator=family.collator(tokenizer, model),
         processing_class=tokenizer,
-        callbacks=[HeartbeatCallback(reporter, examples_per_step)],
+        callbacks=[HeartbeatCallback(reporter, examples_per_step),
+                   CheckpointCallback(job.output_dir / TRAINER_DIR, s.checkpoint_every, reporter)],
     )
     trainer.remove_callback(PrinterCallback)  # the heartbeat callback logs instead
     return trainer

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from contract.errors import OUT_OF_MEMORY, NonFiniteLossError
+from contract.errors import OUT_OF_MEMORY, NonFiniteLossError, TrainingStopped
 from contract.job import TrainingJob
 from contract.phases import Status
 
@@ -32,12 +32,13 @@ class FailureKind(StrEnum):
     CONFIG = "config"
     TIMEOUT = "timeout"
     CRASH = "crash"
+    INTERRUPTED = "interrupted"  # the run was stopped; the work saved what it could
     UNKNOWN = "unknown"
 
 
 DETERMINISTIC = {
     FailureKind.NON_FINITE_LOSS, FailureKind.DTYPE, FailureKind.MISSING_FILE,
-    FailureKind.CONFIG, FailureKind.TIMEOUT,
+    FailureKind.CONFIG, FailureKind.TIMEOUT, FailureKind.INTERRUPTED,
 }
 
 HINTS = {
@@ -47,6 +48,7 @@ HINTS = {
     FailureKind.MISSING_FILE: "check the candidate's source and the data paths",
     FailureKind.CONFIG: "fix the candidate's settings named in the reason",
     FailureKind.CRASH: "see the log; rerun to retry, or raise max_retries",
+    FailureKind.INTERRUPTED: "rerun the same command: it resumes from the last checkpoint",
     FailureKind.UNKNOWN: "see the log for the full traceback",
 }
 
@@ -76,7 +78,8 @@ class Failure:
 
     @property
     def status(self) -> Status:
-        return Status.TIMED_OUT if self.kind == FailureKind.TIMEOUT else Status.FAILED
+        return {FailureKind.TIMEOUT: Status.TIMED_OUT, FailureKind.INTERRUPTED: Status.INTERRUPTED}.get(
+            self.kind, Status.FAILED)
 
 
 def one_line(exc: BaseException | str) -> str:
@@ -90,6 +93,8 @@ def one_line(exc: BaseException | str) -> str:
 
 def classify(exc: BaseException | None, *, died: bool = False, log_tail: str = "") -> Failure:
     """A raised exception (the original, unwrapped from RayTaskError) or an actor death."""
+    if isinstance(exc, TrainingStopped):
+        return Failure(FailureKind.INTERRUPTED, str(exc), HINTS[FailureKind.INTERRUPTED])
     if exc is not None and isinstance(exc, NonFiniteLossError):
         return Failure(FailureKind.NON_FINITE_LOSS, one_line(exc), HINTS[FailureKind.NON_FINITE_LOSS])
     name = type(exc).__name__ if exc is not None else ""

@@ -45,16 +45,18 @@ def progress_text(state: dict[str, Any]) -> str:
         where = " ".join(str(state[k]) for k in ("variant", "split") if state.get(k))
         return f"{where} {state['predicted']}/{state.get('to_predict', '?')}".strip()
     if "step" in state:
-        return f"step {state['step']}/{state.get('total_steps', '?')}"
+        resumed = state.get("resumed_from_step")
+        return f"step {state['step']}/{state.get('total_steps', '?')}" + (f" (resumed at {resumed})" if resumed else "")
     return ""
 
 
 def eta(state: dict[str, Any], now: float) -> float | None:
     """Training time left at the pace so far; None outside training."""
     step, total, since = state.get("step"), state.get("total_steps"), state.get("training_since")
-    if state.get("phase") != "training" or not step or not total or since is None:
+    done = (step or 0) - (state.get("resumed_from_step") or 0)  # steps this attempt trained
+    if state.get("phase") != "training" or done <= 0 or not total or since is None:
         return None
-    return (now - since) / step * (total - step)
+    return (now - since) / done * (total - step)
 
 
 def status_rows(status: dict[str, Any], now: float) -> Iterator[list[str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -14,21 +13,24 @@ from typing import Any
 
 import yaml
 
+from contract.atomic import read_json_or_warn, write_json, write_text
 from orchestrator.cluster import ClusterInfo, connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
 from orchestrator.data import label_order, lead_baseline_scores, prepare_data, run_data_files
 from orchestrator.failures import one_line
+from orchestrator.interrupts import RunInterrupted, StopRequest, arm, catch_interrupts
 from orchestrator.live import live_status
+from orchestrator.outcome import Outcome
 from orchestrator.preflight import InspectionChild, cluster_probe, run_preflight
 from orchestrator.progress import EventPrinter, print_optimize, print_preflight, print_summary
 from orchestrator.report.summary import build_summary, exit_code, write_summary
+from orchestrator.runlock import RunLock
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.stages.optimize import run_optimize
 from orchestrator.stages.train import run_training
 from orchestrator.stages.tuned import resolve_learning_rates
 from orchestrator.storage import open_run_storage
-from orchestrator.supervisor import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +54,42 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
     rates (`learning_rate: tuned`, or every candidate's with `use_tuned`) are put in first, so
     everything after, config.yaml and fingerprints included, sees the numbers."""
     config = resolve_learning_rates(config, use_tuned=use_tuned)
-    started = time.time()
     run_dir = config.run_dir.resolve()
+    with RunLock(run_dir, "run"), catch_interrupts() as stop:
+        try:
+            return _run_experiment(config, run_dir, stop, quiet=quiet, fresh=fresh)
+        except (ConfigError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug of ours: one line for the user, the traceback in the run directory
+            raise DriverCrash.record(exc, run_dir, config.experiment) from exc
+
+
+class DriverCrash(Exception):
+    """An unexpected error on the driver, with its traceback in `log` and summary.json saying so."""
+
+    def __init__(self, message: str, log: Path):
+        super().__init__(message)
+        self.log = log
+
+    @classmethod
+    def record(cls, exc: Exception, run_dir: Path, experiment: str) -> DriverCrash:
+        path = run_dir / "errors" / "driver.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(traceback.format_exc(), encoding="utf-8")
+        reason = one_line(exc)
+        write_json(run_dir / "summary.json", {"experiment": experiment, "status": "failed", "run_dir": str(run_dir),
+                                              "reason": f"the driver failed: {reason}", "log": str(path),
+                                              "models": {}, "leaderboard": []})
+        return cls(reason, path)
+
+
+def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, *, quiet: bool, fresh: bool) -> int:
+    started = time.time()
     if fresh:
         for name in ("models", "errors", "ensemble", "optimize", "summary.json", "report.md", "report.html",
                      "status.json"):
             path = run_dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
     save_resolved_config(config, run_dir)
     data, labels = prepare_data(config, run_dir)
     open_run_storage(config.storage, run_dir, fresh=fresh)
@@ -68,6 +98,7 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
     printer.quiet = quiet or live  # under the live table, lines only for outcomes and retries
     stages: dict[str, dict[str, float]] = {}
     inspection, cluster = connect_inspecting(config)
+    arm(stop)  # ray.init replaced our SIGTERM handler with its own
     try:
         if cluster.dashboard_url:
             printer.console.print(f"Ray dashboard: {cluster.dashboard_url} (actors are named <stage>/<candidate>)")
@@ -75,7 +106,7 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
             verdicts = run_preflight(config, run_dir, cluster_probe(cluster.gpus), cluster.gpus, inspection)
             lead = lead_baseline_scores(config, data, inspection.call)
         print_preflight(verdicts, printer.console)
-        ctx = RunContext(config, data, labels, run_dir, cluster, printer)
+        ctx = RunContext(config, data, labels, run_dir, cluster, printer, stop=stop)
         try:
             with live_status(run_dir, printer.console) if live else nullcontext():
                 outcomes, ensemble, optimize = run_stages(ctx, verdicts, stages)
@@ -87,9 +118,16 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False, fresh: bool
     summary["baselines"] = {"lead": lead}
     summary["ensemble"] = ensemble
     summary["optimize"] = optimize
+    if stop.requested:
+        summary["status"] = "interrupted"
+        source = config.source_file if config.source_file != "<config>" else run_dir / "config.yaml"
+        summary["resume"] = f"python -m orchestrator run {source}"
     write_summary(summary, run_dir)
     print_summary(summary, printer.console)
     log.info("run %s: %s; summary in %s", config.experiment, summary["status"], run_dir / "summary.json")
+    if stop.requested:
+        printer.console.print(f"interrupted; resume with: {summary['resume']} (the same options)")
+        return stop.exit_status
     return exit_code(summary)
 
 
@@ -100,9 +138,14 @@ def run_stages(
     stage_started = time.time()
     outcomes = run_training(ctx, verdicts)
     stages["train"] = {"wall_s": round(time.time() - stage_started, 2)}
+    not_reached = {"status": "interrupted", "reason": "the run was stopped before this stage"}
+    if ctx.stop is not None and ctx.stop.requested:
+        return outcomes, not_reached, not_reached
     stage_started = time.time()
     ensemble = isolated_stage("ensemble", ctx.run_dir, run_ensemble, ctx, outcomes)
     stages["ensemble"] = {"wall_s": round(time.time() - stage_started, 2)}
+    if ctx.stop is not None and ctx.stop.requested:
+        return outcomes, ensemble, not_reached
     stage_started = time.time()
     survivors = [o.name for o in outcomes if o.ok]
     optimize = isolated_stage("optimize", ctx.run_dir, run_optimize, ctx, survivors)
@@ -116,7 +159,14 @@ def rerun_optimize(config: ExperimentConfig, run_dir: Path, *, quiet: bool = Fal
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file():
         raise ConfigError([ConfigIssue("RUN_DIR", f"{run_dir} has no summary.json; run (or resume) it first")])
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary = read_json_or_warn(summary_path, "optimize needs it")
+    if not isinstance(summary, dict):
+        raise ConfigError([ConfigIssue("RUN_DIR", f"{summary_path} is unreadable; rerun `run` to write it again")])
+    with RunLock(run_dir, "optimize"):
+        return _rerun_optimize(config, run_dir, summary, quiet=quiet)
+
+
+def _rerun_optimize(config: ExperimentConfig, run_dir: Path, summary: dict[str, Any], *, quiet: bool) -> int:
     survivors = [name for name, m in summary["models"].items() if m["status"] == "succeeded"]
     data = run_data_files(run_dir)
     open_run_storage(config.storage, run_dir)
@@ -140,15 +190,20 @@ def tune_experiment(config: ExperimentConfig, names: list[str] | None, *, quiet:
     """`tune`: sweep the learning rate of each chosen candidate (`names`, else every one) and
     write `tune/` in the run directory; a summary.json already there gets the section too.
     Exit 0 when every candidate got a best rate, 3 when some did, 1 when none did."""
+    from orchestrator.stages.tuned import chosen_candidates
+
+    run_dir = config.run_dir.resolve()
+    with RunLock(run_dir, "tune"):
+        return _tune_experiment(config, run_dir, chosen_candidates(config, names), quiet=quiet)
+
+
+def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[Any], *, quiet: bool) -> int:
     from rich.console import Console
 
     from orchestrator.report.tune import print_tune
     from orchestrator.stages.tune import run_sweep
-    from orchestrator.stages.tuned import chosen_candidates, write_tune
+    from orchestrator.stages.tuned import write_tune
 
-    run_dir = config.run_dir.resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    candidates = chosen_candidates(config, names)
     data, labels = prepare_data(config, run_dir)
     open_run_storage(config.storage, run_dir)
     if data.validation is None:
@@ -166,8 +221,8 @@ def tune_experiment(config: ExperimentConfig, names: list[str] | None, *, quiet:
         disconnect()
     section = write_tune(config, models, run_dir)
     summary_path = run_dir / "summary.json"
-    if summary_path.is_file():
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary = read_json_or_warn(summary_path, "it does not get the sweep's section") if summary_path.is_file() else None
+    if isinstance(summary, dict):
         summary["tune"] = section
         write_summary(summary, run_dir)
     print_tune({**section, "models": models}, console)
@@ -182,6 +237,8 @@ def isolated_stage(name: str, run_dir: Path, stage: Callable[..., dict[str, Any]
     errors/<stage>.log, and never costs the checkpoints or the summary of what trained."""
     try:
         return stage(*args)
+    except RunInterrupted as stopped:
+        return {"status": "interrupted", "reason": f"{stopped}; rerun to do this stage"}
     except Exception as exc:  # noqa: BLE001 - a stage's bug must not lose the run's results
         path = run_dir / "errors" / f"{name}.log"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,5 +254,4 @@ def save_resolved_config(config: ExperimentConfig, run_dir: Path) -> Path:
         c.name: config.settings_for(c).model_dump(mode="json") for c in config.models
     }
     path = run_dir / "config.yaml"
-    path.write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return path
+    return write_text(path, yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))

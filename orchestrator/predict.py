@@ -4,7 +4,6 @@ combines, exactly as on the test split."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,13 @@ from typing import Any
 import joblib
 import numpy as np
 
+from contract.atomic import read_json_or_warn
 from contract.job import DataFiles
 from models.data.files import read_rows, write_jsonl
 from orchestrator.cluster import connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, load_run_config
 from orchestrator.progress import EventPrinter
+from orchestrator.runlock import RunLock
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.members import Members, TooFewMembers
 
@@ -29,12 +30,21 @@ def load_run(run_dir: Path) -> tuple[ExperimentConfig, dict[str, Any]]:
     ensemble_path = run_dir / "ensemble" / "ensemble.json"
     if not ensemble_path.is_file():
         raise ConfigError([ConfigIssue("RUN_DIR", f"{run_dir} has no ensemble (see its summary.json)")])
-    return config, json.loads(ensemble_path.read_text(encoding="utf-8"))
+    ensemble = read_json_or_warn(ensemble_path, "predict cannot use it")
+    if not isinstance(ensemble, dict):
+        raise ConfigError([ConfigIssue("RUN_DIR", f"{ensemble_path} is unreadable; rerun the run to fit the ensemble again")])
+    return config, ensemble
 
 
 def predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool = True) -> Path:
     """Write the ensemble's output for every row of `input_path`. The members run as supervised
-    Ray actors on a private cluster (or `ray.address`), concurrently where resources allow."""
+    Ray actors on a private cluster (or `ray.address`), concurrently where resources allow. It
+    writes the run directory's status.json, so it holds the run directory's lock while it runs."""
+    with RunLock(run_dir, "predict"):
+        return _predict(run_dir, input_path, output_path, quiet=quiet)
+
+
+def _predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool) -> Path:
     config, ensemble = load_run(run_dir)
     source = config.task.resolved_input_column()
     rows = read_rows(input_path, required=[source])

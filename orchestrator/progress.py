@@ -11,7 +11,8 @@ from rich.markup import escape
 from orchestrator.live import loss_text, progress_text, speed_text
 from orchestrator.report.numbers import fmt_number
 
-_STATUS_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "red", "skipped": "yellow"}
+_STATUS_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "red", "skipped": "yellow",
+                 "interrupted": "yellow"}
 
 
 class EventPrinter:

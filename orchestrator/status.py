@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import ray
+
+from contract.atomic import read_json, write_json
 
 log = logging.getLogger(__name__)
 PHASE_LINE = re.compile(r"orchestrator\.status: phase (\w+)$", re.MULTILINE)
@@ -30,6 +33,14 @@ class StatusBoard:
     def __init__(self) -> None:
         self._state: dict[str, dict[str, Any]] = {}
         self._phase_sent: dict[str, int] = {}  # when the phase in `_state` was sent, by the sender's clock
+        self._stop = False
+
+    async def request_stop(self) -> None:
+        """The run is stopping (Ctrl-C, SIGTERM): trainings save a checkpoint and stop."""
+        self._stop = True
+
+    async def stop_requested(self) -> bool:
+        return self._stop
 
     async def report(self, name: str, kind: str, payload: dict[str, Any]) -> None:
         now = time.time()
@@ -69,10 +80,33 @@ class StatusBoard:
 class BoardReporter:
     """The `models.reporting.Reporter` a training actor uses: sends to the board, never waits."""
 
-    def __init__(self, board: Any, name: str):
+    def __init__(self, board: Any, name: str, stop_poll_s: float = 1.0):
         self.board = board
         self.name = name
         self.current_phase = "queued"
+        self.stop_poll_s = stop_poll_s
+        self._stop = False
+        self._stop_ref: Any = None  # the board's answer on its way
+        self._stop_asked = 0.0
+
+    def stop_requested(self) -> bool:
+        """Asks the board at most every `stop_poll_s` and never waits for its answer: a question
+        still on its way leaves the last answer standing."""
+        if self._stop:
+            return True
+        if self._stop_ref is not None:
+            ready, _ = ray.wait([self._stop_ref], timeout=0)
+            if ready:
+                try:
+                    self._stop = bool(ray.get(self._stop_ref))
+                except Exception:  # noqa: BLE001 - a lost board stops nobody
+                    self._stop = False
+                self._stop_ref = None
+        now = time.monotonic()
+        if self._stop_ref is None and not self._stop and now - self._stop_asked >= self.stop_poll_s:
+            self._stop_asked = now
+            self._stop_ref = self.board.stop_requested.remote()
+        return self._stop
 
     def phase(self, phase: str, **info: Any) -> None:
         self.current_phase = phase
@@ -90,3 +124,29 @@ class BoardReporter:
             ray.get(self.board.flush.remote(), timeout=timeout_s)
         except Exception as exc:  # noqa: BLE001 - the board is best effort; the result matters
             log.warning("the status board did not confirm the last reports: %s", exc)
+
+
+class StatusFile:
+    """status.json: one section per stage (queued, running, live state, finished), rewritten
+    atomically every poll, so another process (`status`, the live table) can read it during and
+    after the run. A write that fails (disk full, permissions) is a warning, once, and the run
+    goes on."""
+
+    def __init__(self, run_dir: Path, stage: str):
+        self.path = run_dir / "status.json"
+        self.stage = stage
+        self.failing = False
+        earlier = read_json(self.path)
+        stages = earlier.get("stages") if isinstance(earlier, dict) else None
+        self.earlier = {k: v for k, v in stages.items() if k != stage} if isinstance(stages, dict) else {}
+
+    def write(self, section: dict[str, Any]) -> None:
+        status = {"updated": time.time(), "stage": self.stage, "stages": {**self.earlier, self.stage: section}}
+        try:
+            write_json(self.path, status, durable=False, indent=1)
+        except OSError as exc:
+            if not self.failing:
+                log.warning("could not write %s (%s); the run goes on without a live status file", self.path, exc)
+            self.failing = True
+        else:
+            self.failing = False

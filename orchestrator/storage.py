@@ -85,6 +85,13 @@ def _join(base: str, relpath: str) -> str:
     return f"{base}/{relpath}" if relpath else base
 
 
+MARKER = ".orchestrator-storage"  # in a run's storage place: made by this project, ours to empty
+
+
+class StorageNotOurs(OSError):
+    """`--fresh` found a storage place this project did not create."""
+
+
 @dataclass(frozen=True)
 class RunStorage:
     """One run's artefacts in storage, and the way between them and a node's local copy.
@@ -197,8 +204,37 @@ class RunStorage:
         return self.pull(relpath, self.run_dir)
 
     def clear(self) -> None:
-        """Delete this run's artefacts in storage (`run --fresh`)."""
+        """Delete this run's artefacts in storage (`run --fresh`): only in a place this project made
+        (it holds MARKER); anything else there is refused, never deleted."""
+        if self._state() == "foreign":
+            raise StorageNotOurs(
+                f"{self.location} holds files this project did not put there (it has no {MARKER}); --fresh deletes "
+                "only storage it created. Point storage at an empty place, or empty that one yourself")
         self.delete("")
+
+    def claim(self) -> None:
+        """Mark an empty storage place as ours (to manage, and to empty with --fresh); a place that
+        already holds other files is used but never marked, so --fresh will not empty it."""
+        state = self._state()
+        if state == "foreign":
+            log.warning("%s already holds files this project did not put there; using it, but `run --fresh` "
+                        "will refuse to empty it", self.location)
+        elif state != "ours":
+            fs, base = self._remote()
+            fs.create_dir(base, recursive=True)
+            with fs.open_output_stream(_join(base, MARKER)) as stream:
+                stream.write(f"made by orchestrator for the run {self.run_name}\n".encode())
+
+    def _state(self) -> str:
+        """"ours" (marked), "empty" (missing or empty) or "foreign" (files, no marker)."""
+        import pyarrow.fs
+
+        fs, base = self._remote()
+        if fs.get_file_info(_join(base, MARKER)).type != pyarrow.fs.FileType.NotFound:
+            return "ours"
+        if fs.get_file_info(base).type == pyarrow.fs.FileType.NotFound:
+            return "empty"
+        return "foreign" if fs.get_file_info(pyarrow.fs.FileSelector(base)) else "empty"
 
     def delete(self, relpath: str) -> None:
         """Delete what storage holds under `relpath` ("" for the whole run)."""
@@ -284,9 +320,12 @@ def open_run_storage(setting: Any, run_dir: Path, *, fresh: bool = False) -> Run
         storage.check_writable()
         if fresh:
             storage.clear()
+        storage.claim()
         restored = storage.restore("models")
         for relpath in ("data", "models"):  # models: what trained here before storage was set
             storage.publish(relpath)
+    except StorageNotOurs as exc:
+        raise ConfigError([ConfigIssue("storage.uri", str(exc))]) from exc
     except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError and its own errors alike
         raise ConfigError([ConfigIssue(
             "storage.uri",

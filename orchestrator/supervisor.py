@@ -12,64 +12,44 @@ candidate's next step. Nothing an item does can stop the others.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
-from contract.job import TrainingJob
 from contract.phases import Phase, Status
 from contract.work import result_dict
 from orchestrator.cluster import ClusterInfo
-from orchestrator.failures import DEFAULT_POLICY, Failure, RetryPolicy, classify, one_line, timeout_failure
+from orchestrator.failures import (
+    DEFAULT_POLICY,
+    HINTS,
+    Failure,
+    FailureKind,
+    RetryPolicy,
+    classify,
+    one_line,
+    timeout_failure,
+)
+from orchestrator.interrupts import RunInterrupted, StopRequest
 from orchestrator.limits import Clock, limit_passed
-from orchestrator.status import StatusBoard, last_logged_phase
+from orchestrator.outcome import Outcome
+from orchestrator.placement import Placement, actor_resources, shortfall
+from orchestrator.status import StatusBoard, StatusFile, last_logged_phase
 from orchestrator.storage import RunStorage
 from orchestrator.work import WorkItem
 from orchestrator.workers import StageWorker, Worker, WorkerPool
 
 log = logging.getLogger(__name__)
+INTERRUPTED_HINT = HINTS[FailureKind.INTERRUPTED]
 
 EventSink = Callable[[str, str, dict[str, Any]], None]
 LOG_TAIL_LINES = 60
-
-
-@dataclass
-class Outcome:
-    """What became of one candidate's item; the per-model entry of summary.json."""
-
-    name: str
-    status: Status
-    phase: str
-    error: str | None = None
-    hint: str | None = None
-    log: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    checkpoint: str | None = None
-    wall_s: float = 0.0
-    attempts: int = 1
-    failure_kind: str | None = None
-    retries: list[str] = field(default_factory=list)
-    resumed: bool = False
-    finished_at: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict)
-    result: Any = field(default=None, repr=False)  # the step's typed result (not written to disk)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == Status.SUCCEEDED
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("result")
-        return out
 
 
 @dataclass
@@ -88,41 +68,6 @@ def log_tail(path: Path) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:])
 
 
-def actor_resources(job: TrainingJob, cluster: ClusterInfo) -> dict[str, float]:
-    """CPUs and GPUs one candidate asks for; `gpus: auto` means one where the cluster has GPUs."""
-    res = job.settings.resources
-    gpus = res.gpus if res.gpus is not None else (1.0 if cluster.gpus > 0 else 0.0)
-    return {"CPU": res.cpus, "GPU": gpus}
-
-
-def shortfall(need: dict[str, float], capacity: dict[str, float]) -> str | None:
-    """Why `need` can never fit `capacity` ("needs 2 GPUs (the cluster has 1)"), or None."""
-    short = [f"{need[k]:g} {k}s (the cluster has {capacity.get(k, 0.0):g})" for k in need
-             if need[k] > capacity.get(k, 0.0) + 1e-9]
-    return f"needs {' and '.join(short)}" if short else None
-
-
-class Placement:
-    """Where items' actors go: anywhere in the cluster, with capacity following nodes as they
-    join and leave (the default), or into one placement-group bundle (`bundle`)."""
-
-    def __init__(self, bundle: tuple[Any, dict[str, float]] | None = None):
-        self.bundle = bundle
-
-    def capacity(self) -> dict[str, float]:
-        if self.bundle is not None:
-            return {"CPU": 0.0, "GPU": 0.0, **self.bundle[1]}
-        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
-        return {"CPU": float(resources.get("CPU", 0)), "GPU": float(resources.get("GPU", 0))}
-
-    def options(self) -> dict[str, Any]:
-        if self.bundle is None:
-            return {}
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
-        return {"scheduling_strategy": PlacementGroupSchedulingStrategy(self.bundle[0], placement_group_bundle_index=0)}
-
-
 class Supervisor:
     def __init__(
         self,
@@ -137,6 +82,7 @@ class Supervisor:
         pool: WorkerPool | None = None,
         policy: RetryPolicy = DEFAULT_POLICY,
         placement: Placement | None = None,
+        stop: StopRequest | None = None,
     ):
         """`max_concurrent` caps how many items run at once beyond what resources allow (the
         optimize stage runs one at a time where models would share CPU cores and skew timings).
@@ -144,7 +90,8 @@ class Supervisor:
         status.json beside the rest. `storage` (when the run directory is not shared) is where
         actors hand in their outputs; the driver copies them into the run directory as each ends.
         `pool` keeps warm workers between supervisors (a run's stages); without one, this
-        supervisor's workers end with it."""
+        supervisor's workers end with it. `stop` is the run's Ctrl-C/SIGTERM: when it is set, the
+        supervisor stops its work (`_stop_work`) and raises RunInterrupted."""
         self.queue = deque(items)
         self.stage = items[0].stage if items else "train"
         self.cluster = cluster
@@ -162,11 +109,13 @@ class Supervisor:
         self.board = StatusBoard.options(name=board_name).remote()  # type: ignore[attr-defined]
         self.running: dict[Any, _Running] = {}
         self.workers_started = 0  # new actor processes; a warm worker's reuse starts none
+        self.stop = stop
+        self.stop_deadlines: dict[Any, float] = {}  # while stopping: when each running item is killed
         self.first_launch: dict[str, float] = {}
         self.retry_notes: dict[str, list[str]] = {}
         self.outcomes: dict[str, Outcome] = dict(decided or {})
         self.snapshot: dict[str, dict[str, Any]] = {}
-        self.earlier_stages = self._read_earlier_stages()
+        self.status_file = StatusFile(run_dir, self.stage)
 
     # ------------------------------------------------------------------ main loop
 
@@ -181,6 +130,8 @@ class Supervisor:
                 self.on_event(item.label, "queued", {})
         try:
             while self.queue or self.running:
+                if self.stopping:
+                    self._stop_work()
                 self._refresh_capacity()
                 self._launch_what_fits()
                 ready, _ = ray.wait(list(self.running), num_returns=len(self.running), timeout=self.poll_s)
@@ -189,6 +140,8 @@ class Supervisor:
                     self._collect(self.running.pop(ref))
                 self._enforce_limits()
                 self._write_status()
+            if self.stopping:
+                raise RunInterrupted([self.outcomes[name] for name in order], self.stop)  # type: ignore[arg-type]
         finally:
             for entry in self.running.values():
                 ray.kill(entry.worker.actor, no_restart=True)
@@ -198,6 +151,38 @@ class Supervisor:
             ray.kill(self.board, no_restart=True)
             self._write_status()
         return [self.outcomes[name] for name in order]
+
+    # ------------------------------------------------------------------ stopping on request
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.requested
+
+    def _stop_work(self) -> None:
+        """Nothing more starts; a running training is asked to save and stop, and killed if it has
+        not within its `timeouts.stop_grace`; any other running item is killed at once."""
+        assert self.stop is not None
+        now = time.time()
+        if not self.stop_deadlines and (self.queue or self.running):
+            log.warning("%s: stopping %d running and %d queued item(s)", self.stage, len(self.running),
+                        len(self.queue))
+            for item in self.queue:
+                self._record(item, Status.INTERRUPTED, Phase.QUEUED, self.stop.reason, failure_kind="interrupted",
+                             hint=INTERRUPTED_HINT)
+            self.queue.clear()
+            self.board.request_stop.remote()
+            for ref, entry in self.running.items():
+                saves = entry.item.step.saves_on_stop
+                self.stop_deadlines[ref] = now + (entry.item.job.settings.timeouts.stop_grace if saves else 0.0)
+        for ref, deadline in list(self.stop_deadlines.items()):
+            if ref not in self.running or now < deadline:
+                continue
+            stopped = self.running.pop(ref)
+            ray.kill(stopped.worker.actor, no_restart=True)
+            phase = self.snapshot.get(stopped.item.name, {}).get("phase", Phase.QUEUED)
+            late = "; it had not saved within timeouts.stop_grace" if stopped.item.step.saves_on_stop else ""
+            self._record(stopped.item, Status.INTERRUPTED, phase, self.stop.reason + late, failure_kind="interrupted",
+                         hint=INTERRUPTED_HINT)
 
     # ------------------------------------------------------------------ scheduling
 
@@ -305,7 +290,7 @@ class Supervisor:
         log_path = self._write_error_log(item, failure, detail)
         decision = self.policy.decide(failure, job)
         log.info("%s: %s -> %s", item.label, failure.reason, decision.why)
-        if decision.retry and decision.job is not None:
+        if decision.retry and decision.job is not None and not self.stopping:
             self.retry_notes.setdefault(job.name, []).append(f"attempt {job.attempt}: {failure.reason}; {decision.why}")
             self.queue.appendleft(item.with_job(decision.job))
             self.board.reset.remote(job.name)
@@ -390,29 +375,12 @@ class Supervisor:
             detail = f"{failure.reason}; killed {now - entry.launched:.1f} s after launch"
             self._handle_failure(entry, failure, detail)
 
-    def _read_earlier_stages(self) -> dict[str, Any]:
-        """The sections earlier stages left in status.json, kept beside this stage's."""
-        try:
-            stages = json.loads((self.run_dir / "status.json").read_text(encoding="utf-8")).get("stages", {})
-        except (OSError, ValueError, AttributeError):
-            return {}
-        return {stage: section for stage, section in stages.items() if stage != self.stage}
-
     def _write_status(self) -> None:
-        """status.json: one section per stage (queued, running, live state, finished), rewritten
-        atomically every poll, so another process can read it during and after the run."""
-        path = self.run_dir / "status.json"
-        stages = dict(self.earlier_stages)
-        stages[self.stage] = {
+        self.status_file.write({
             "running": {e.item.name: {"launched": e.launched, "attempt": e.item.job.attempt}
                         for e in self.running.values()},
             "queued": [item.name for item in self.queue],
             "live": self.snapshot,
             "finished": {name: o.to_dict() for name, o in self.outcomes.items()},
             "workers_started": self.workers_started,
-        }
-        status = {"updated": time.time(), "stage": self.stage, "stages": stages}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.partial")
-        tmp.write_text(json.dumps(status, indent=1, default=str), encoding="utf-8")
-        tmp.replace(path)
+        })

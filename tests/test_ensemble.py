@@ -13,9 +13,9 @@ from models.ensemble.classification import ensemble_classifiers, features
 from models.ensemble.meta import CLASSIFIERS, REGRESSORS, cross_fit
 from models.ensemble.summarization import Candidates, build_pool, candidate_features, ensemble_summaries
 from orchestrator.config import validate_raw
+from orchestrator.outcome import Outcome
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
-from orchestrator.supervisor import Outcome
 from tests.conftest import read_json, tiny_experiment
 
 LABELS = ["a", "b", "c", "d"]

@@ -13,9 +13,9 @@ from contract.job import DataFiles
 from models.checkpoint import verify_checkpoint
 from orchestrator.cluster import connect, disconnect
 from orchestrator.config import load_config
+from orchestrator.outcome import Outcome
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
-from orchestrator.supervisor import Outcome
 from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
 from tests.faults import faulty_bart
 

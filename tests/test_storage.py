@@ -15,7 +15,7 @@ from contract.job import DataFiles
 from contract.work import OPTIMIZE, OptimizeRequest
 from orchestrator.config import ConfigError, StorageConfig, validate_raw
 from orchestrator.stages.train import build_jobs
-from orchestrator.storage import RunStorage, open_run_storage, open_uri, run_storage
+from orchestrator.storage import MARKER, RunStorage, open_run_storage, open_uri, run_storage
 from orchestrator.work import WorkItem
 from tests.conftest import tiny_experiment
 
@@ -24,7 +24,8 @@ def stored_files(storage: RunStorage) -> dict[str, int]:
     fs, base = open_uri(storage.uri)
     base = f"{base.rstrip('/')}/{storage.run_name}"
     selector = pyarrow.fs.FileSelector(base, recursive=True, allow_not_found=True)
-    return {i.path[len(base) + 1:]: i.size for i in fs.get_file_info(selector) if i.type == pyarrow.fs.FileType.File}
+    return {i.path[len(base) + 1:]: i.size for i in fs.get_file_info(selector)
+            if i.type == pyarrow.fs.FileType.File and i.base_name != MARKER}
 
 
 def make_run(run_dir: Path) -> None:
@@ -46,6 +47,7 @@ def storage(request: Any, tmp_path: Path) -> RunStorage:
 
 def test_push_then_pull_copies_only_what_changed(storage: RunStorage, tmp_path: Path) -> None:
     storage.check_writable()
+    storage.claim()  # as `open_run_storage` does: an empty place becomes this project's (so --fresh may empty it)
     assert storage.push(storage.run_dir, "models/bart") == 2
     assert storage.push(storage.run_dir, "models/bart") == 0  # nothing changed
     assert stored_files(storage) == {"models/bart/checkpoint/model.safetensors": 4096,

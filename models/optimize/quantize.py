@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import torch
 
+from contract.atomic import write_json
 from contract.job import TrainingJob
 from contract.names import UnknownNameError
 from models.checkpoint import read_manifest, verify_checkpoint, write_checkpoint
@@ -142,7 +143,7 @@ def _fill(backend: QuantizationBackend, job: TrainingJob, variant: QuantizedVari
         "details": built.details,
         "versions": {package: version(package) for package in ("torch", "transformers", *backend.packages)},
     }
-    (directory / DESCRIPTOR).write_text(json.dumps(descriptor, indent=2), encoding="utf-8")
+    write_json(directory / DESCRIPTOR, descriptor)
 
 
 def _fp32_weights(family: ModelFamily, checkpoint: Path, scratch: Path) -> tuple[Path, str | None]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from contract.atomic import write_json
 from contract.job import TrainingJob
 from contract.work import OptimizeRequest, OptimizeResult
 from models.families.base import ModelFamily
@@ -105,7 +105,7 @@ def optimize_member(job: TrainingJob, reporter: Reporter, request: OptimizeReque
         "plots": plot_sweeps(job.name, sweeps, Path(out_dir)) if sweeps else {},
         "wall_s": round(time.time() - started, 2),
     }
-    (Path(out_dir) / "optimize.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json(Path(out_dir) / "optimize.json", result)
     reporter.phase("done")
     return OptimizeResult(result)
 

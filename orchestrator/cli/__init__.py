@@ -7,6 +7,7 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -49,3 +50,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one line and where the traceback is, never a traceback
+        return report_crash(exc)
+
+
+def report_crash(exc: Exception) -> int:
+    """Exit 1 with one line; the traceback goes to the run's errors/driver.log (or a temp file)."""
+    import tempfile
+    import traceback
+    from pathlib import Path
+
+    from orchestrator.failures import one_line
+
+    log = getattr(exc, "log", None)
+    if log is None:
+        log = Path(tempfile.gettempdir()) / f"orchestrator-crash-{os.getpid()}.log"
+        log.write_text(traceback.format_exc(), encoding="utf-8")
+    print(f"error: {one_line(exc) if not hasattr(exc, 'log') else exc} (this is a bug; the traceback is in {log})",
+          file=sys.stderr)
+    return 1

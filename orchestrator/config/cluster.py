@@ -3,6 +3,7 @@ to each other."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -49,3 +50,21 @@ def check_storage_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
     if (problem := storage_problem(storage["uri"])) is None:
         return []
     return [ConfigIssue("storage.uri", f"{storage['uri']!r}: {problem}")]
+
+
+def check_storage_place(uri: str | None, run_dir: Path, output_dir: str) -> list[ConfigIssue]:
+    """A local storage must be a place of its own: its run directory (`<uri>/<run name>`) may not be
+    the run directory, lie inside it or contain it, or `run --fresh` would empty the run directory."""
+    if uri is None or ("://" in uri and not uri.lower().startswith("file://")):
+        return []
+    base = Path(uri.split("://", 1)[1] if "://" in uri else uri).expanduser().resolve()
+    stored, run = base / run_dir.name, run_dir.resolve()
+    relation = ("is the run directory itself" if stored == run else
+                "lies inside the run directory" if run in stored.parents else
+                "contains the run directory" if stored in run.parents else None)
+    if relation is None:
+        return []
+    return [ConfigIssue("storage.uri", (
+        f"{uri!r} keeps this run's artefacts in {stored}, which {relation} ({run}); `run --fresh` would delete "
+        f"the run's own files there. Give storage a place of its own (e.g. {output_dir.rstrip('/')}-storage, or "
+        "an s3:// bucket), or leave storage out when every node sees the run directory"))]

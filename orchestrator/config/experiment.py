@@ -71,10 +71,14 @@ class ExperimentConfig(Strict):
             "task": self.task.model_dump(),
             "data": self.data.model_dump(),
             "candidate": candidate.model_dump(exclude=set(TrainingSettings.model_fields)),
-            "settings": self.settings_for(candidate).model_dump(exclude={"timeouts", "max_retries"}),
+            "settings": self.settings_for(candidate).model_dump(exclude=SCHEDULING_ONLY),
         }
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# Settings that change how a candidate is supervised, never what it learns: left out of its fingerprint.
+SCHEDULING_ONLY = {"timeouts", "max_retries", "checkpoint_every"}
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

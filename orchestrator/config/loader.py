@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from contract.names import canonical_name, suggestion_text
+from orchestrator.config.cluster import check_storage_place
 from orchestrator.config.errors import ConfigError, ConfigIssue, _issues_from_validation
 from orchestrator.config.experiment import ExperimentConfig, semantic_issues
 
@@ -120,6 +121,8 @@ def validate_raw(raw: dict[str, Any], source: str = "") -> ExperimentConfig:
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
         issues += _issues_from_validation(exc, ExperimentConfig)
+    if config is not None:
+        issues += check_storage_place(config.storage.uri, config.run_dir, config.output_dir)
     if issues:
         raise ConfigError(issues, source)
     assert config is not None

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+from contract.atomic import write_json, write_text
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
+from orchestrator.outcome import Outcome
 from orchestrator.report.html import render_html
 from orchestrator.report.numbers import fmt_number
 from orchestrator.report.optimize import optimize_markdown
 from orchestrator.report.tune import tune_markdown, tune_section
-from orchestrator.supervisor import Outcome
 
 EXIT_OK, EXIT_NOTHING_USABLE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -40,7 +40,11 @@ def build_summary(
             precision=details.get("precision"),
             parameters=details.get("parameters"),
             steps=details.get("steps"),
+            resumed_from_step=details.get("resumed_from_step"),
+            steps_redone=details.get("steps_redone", 0),
         )
+        if outcome.status == "interrupted":
+            entry["resumes_from_step"] = details.get("resumes_from_step")  # None: from step 0
         models[outcome.name] = entry
     return {
         "experiment": config.experiment,
@@ -76,10 +80,10 @@ def exit_code(summary: dict[str, Any]) -> int:
 
 def write_summary(summary: dict[str, Any], run_dir: Path) -> Path:
     path = run_dir / "summary.json"
-    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    write_json(path, summary)
     markdown = render_markdown(summary)
-    (run_dir / "report.md").write_text(markdown, encoding="utf-8")
-    (run_dir / "report.html").write_text(render_html(markdown, run_dir), encoding="utf-8")
+    write_text(run_dir / "report.md", markdown)
+    write_text(run_dir / "report.html", render_html(markdown, run_dir))
     return path
 
 
@@ -91,6 +95,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"Status: **{summary['status']}** in {summary['wall_s']:.0f} s on "
         f"{summary['cluster']['cpus']:g} CPUs / {summary['cluster']['gpus']:g} GPUs.",
         "",
+        *([f"Interrupted: what finished is kept; resume with `{summary['resume']}`.", ""]
+          if summary.get("resume") else []),
         "## Candidates",
         "",
         f"| model | family | status | val {metric} | test {metric} | train loss | params (trainable) | wall s |",
@@ -110,6 +116,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"| *lead baseline (first turn)* | - | - | {fmt_number(lead.get('validation', {}).get(metric))} | "
             f"{fmt_number(lead.get('test', {}).get(metric))} | - | - | - |"
         )
+    resumed = [(n, m) for n, m in summary["models"].items() if m.get("resumed_from_step")]
+    if resumed:
+        lines += ["", "Resumed from a checkpoint: " + ", ".join(
+            f"{n} at step {m['resumed_from_step']} ({m.get('steps_redone', 0)} step(s) trained again)"
+            for n, m in resumed) + "."]
     lines += tune_markdown(summary.get("tune"))
     lines += ensemble_markdown(summary.get("ensemble"), metric)
     lines += optimize_markdown(summary.get("optimize"), metric, Path(summary["run_dir"]))
@@ -117,7 +128,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
     if failures:
         lines += ["", "## Failures", ""]
         for name, m in failures:
-            lines.append(f"- **{name}** ({m['status']} in phase {m['phase']}): {m['error']}")
+            lines.append(f"- **{name}** ({m['status']} in phase {m['phase']}): {m['error']}"
+                         + (f"; resumes from step {m['resumes_from_step']}" if m.get("resumes_from_step") else ""))
             if m.get("hint"):
                 lines.append(f"  - fix: {m['hint']}")
             if m.get("log"):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
+from contract.atomic import read_json_or_warn
 from orchestrator.report.numbers import fmt_number
 
 PLOT = "tune/learning_rate.png"  # relative to the run directory
@@ -15,7 +15,8 @@ PLOT = "tune/learning_rate.png"  # relative to the run directory
 def tune_section(run_dir: Path) -> dict[str, Any] | None:
     """The run's last sweeps (`tune/tune.json`), None when it has none."""
     path = run_dir / "tune" / "tune.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    section = read_json_or_warn(path, "the report leaves the sweep out") if path.is_file() else None
+    return section if isinstance(section, dict) else None
 
 
 def fmt_rate(value: Any) -> str:

@@ -9,8 +9,10 @@ from typing import Any
 from contract.job import DataFiles
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
+from orchestrator.interrupts import StopRequest
+from orchestrator.outcome import Outcome
 from orchestrator.storage import RunStorage, run_storage
-from orchestrator.supervisor import EventSink, Outcome, Supervisor
+from orchestrator.supervisor import EventSink, Supervisor
 from orchestrator.work import WorkItem
 from orchestrator.workers import WorkerPool
 
@@ -31,6 +33,7 @@ class RunContext:
     cluster: ClusterInfo | None = None  # None: no stage that runs actors can run
     on_event: EventSink = ignore_events
     workers: WorkerPool = field(default_factory=WorkerPool)
+    stop: StopRequest | None = None  # the run's Ctrl-C / SIGTERM; every stage's supervisor watches it
 
     @property
     def storage(self) -> RunStorage | None:
@@ -42,7 +45,7 @@ class RunContext:
             stage = items[0].stage if items else "this stage"
             raise ValueError(f"{stage} runs the candidates as Ray actors: it needs a cluster")
         return Supervisor(items, self.cluster, self.run_dir, self.on_event, storage=self.storage,
-                          pool=self.workers, **options).run()
+                          pool=self.workers, stop=self.stop, **options).run()
 
     def close(self) -> None:
         """End the warm workers still idle (at the end of the run)."""

@@ -7,20 +7,21 @@ features, scores) and the ensemble's test predictions.
 
 from __future__ import annotations
 
-import json
 import logging
+import shutil
 import time
 from typing import Any
 
 import joblib
 import numpy as np
 
+from contract.atomic import write_json
 from models.data.files import read_rows, write_jsonl
 from orchestrator.config import ExperimentConfig
+from orchestrator.outcome import Outcome
 from orchestrator.stages import skipped
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.members import Members, TooFewMembers
-from orchestrator.supervisor import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ def run_ensemble(ctx: RunContext, outcomes: list[Outcome]) -> dict[str, Any]:
     config, data, labels, run_dir = ctx.config, ctx.data, ctx.labels, ctx.run_dir
     settings = config.ensemble
     members = sorted(o.name for o in outcomes if o.status == "succeeded")
+    # Whatever this stage ends with, an earlier run's meta-learner never stands beside it: `predict`
+    # must not combine today's members with yesterday's weights.
+    shutil.rmtree(run_dir / "ensemble", ignore_errors=True)
     if settings.strategy == "none":
         return skipped("ensemble.strategy is none")
     if len(members) < settings.min_models:
@@ -66,9 +70,11 @@ def run_ensemble(ctx: RunContext, outcomes: list[Outcome]) -> dict[str, Any]:
         section["labels"] = list(labels)
     section["verdict"] = verdict(section, config.task.resolved_metric())
     if result.model is not None:
-        joblib.dump(result.model, out / "meta_learner.joblib")
+        staged = out / ".meta_learner.joblib.tmp"
+        joblib.dump(result.model, staged)
+        staged.replace(out / "meta_learner.joblib")
         section["meta_learner"] = str(out / "meta_learner.joblib")
-    (out / "ensemble.json").write_text(json.dumps(section, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json(out / "ensemble.json", section)
     log.info("ensemble: %s", section["verdict"])
     return section
 

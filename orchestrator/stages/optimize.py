@@ -14,10 +14,10 @@ from typing import Any
 from contract.names import canonical_name
 from contract.work import OPTIMIZE, OptimizeRequest
 from models.data.files import read_rows
+from orchestrator.placement import actor_resources
 from orchestrator.stages import skipped
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.train import member_job
-from orchestrator.supervisor import actor_resources
 from orchestrator.work import WorkItem
 
 

@@ -3,18 +3,21 @@ supervisor trains the rest."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
 from typing import Any
 
+from contract.atomic import read_json_or_warn
 from contract.job import DataFiles, TrainingJob
 from contract.phases import Phase, Status
 from contract.work import TrainResult, result_dict
 from models.checkpoint import verify_checkpoint
+from models.resume import TRAINER_DIR, latest_sealed_step
 from orchestrator.config import ExperimentConfig
+from orchestrator.interrupts import RunInterrupted
+from orchestrator.outcome import Outcome
 from orchestrator.preflight import CandidatePreflight
 from orchestrator.stages.context import RunContext
-from orchestrator.supervisor import Outcome
 from orchestrator.work import training_item
 
 
@@ -50,7 +53,10 @@ def finished_outcome(job: TrainingJob) -> Outcome | None:
     metrics_path = job.output_dir / "metrics.json"
     if not metrics_path.is_file() or verify_checkpoint(checkpoint, job.fingerprint) is not None:
         return None
-    result = TrainResult.from_dict(json.loads(metrics_path.read_text(encoding="utf-8")))
+    metrics = read_json_or_warn(metrics_path, "the candidate trains again (resuming where it can)")
+    if not isinstance(metrics, dict):
+        return None
+    result = TrainResult.from_dict(metrics)
     return Outcome(
         name=job.name, status=Status.SUCCEEDED, phase=Phase.DONE, metrics=result.metrics,
         checkpoint=str(checkpoint), wall_s=result.wall_s, resumed=True, details=result_dict(result), result=result,
@@ -77,5 +83,17 @@ def run_training(ctx: RunContext, preflight: dict[str, CandidatePreflight]) -> l
             continue
         ctx.on_event(f"train/{job.name}", decided[job.name].status, decided[job.name].to_dict())
     to_train = [training_item(job) for job in jobs if job.name not in decided]
-    trained = {o.name: o for o in ctx.supervise(to_train, decided=decided)}
+    try:
+        ended = ctx.supervise(to_train, decided=decided)
+    except RunInterrupted as stopped:  # what finished stands; the rest resumes on the next run
+        ended = stopped.outcomes
+    trained = {o.name: with_resume_point(o, job) for o, job in zip(ended, [i.job for i in to_train], strict=True)}
     return [decided.get(job.name) or trained[job.name] for job in jobs]
+
+
+def with_resume_point(outcome: Outcome, job: TrainingJob) -> Outcome:
+    """An interrupted candidate's outcome says where the next run will continue from."""
+    if outcome.status != Status.INTERRUPTED:
+        return outcome
+    return dataclasses.replace(outcome, details={**outcome.details, "resumes_from_step": latest_sealed_step(
+        job.output_dir / TRAINER_DIR)})

@@ -43,13 +43,14 @@ from models.schedule import training_schedule
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig, TrainingSettings, TuneConfig
 from orchestrator.failures import classify
+from orchestrator.placement import Placement, actor_resources, shortfall
 from orchestrator.preflight import CandidatePreflight
 from orchestrator.report.numbers import fmt_number
 from orchestrator.report.tune import fmt_rate
 from orchestrator.stages.train import candidate_job
 from orchestrator.stages.tuned import ASHA_METRIC, SEARCHED, TIME_ATTR, describe, sweep_fingerprint
 from orchestrator.storage import RunStorage, run_storage
-from orchestrator.supervisor import Placement, Supervisor, actor_resources, shortfall
+from orchestrator.supervisor import Supervisor
 from orchestrator.work import WorkItem
 
 log = logging.getLogger(__name__)

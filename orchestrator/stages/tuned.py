@@ -8,12 +8,12 @@ never imports Ray Tune.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
+from contract.atomic import write_json
 from contract.names import canonical_name
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
 from orchestrator.report.tune import PLOT, fmt_rate, plot_sweep, tune_section
@@ -60,7 +60,7 @@ def write_tune(config: ExperimentConfig, models: dict[str, dict[str, Any]], run_
     if any(m.get("trials") for m in section["models"].values()):
         plot_sweep(section, run_dir / PLOT)
         section["plot"] = PLOT
-    path.write_text(json.dumps(section, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json(path, section)
     columns = ["trial", "learning_rate", "status", "evaluations", "last_eval_loss", "final_eval_loss",
                "validation_metric", "wall_s", "error", "dir"]
     with (out / "trials.csv").open("w", newline="", encoding="utf-8") as handle:

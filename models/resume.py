@@ -1,0 +1,101 @@
+"""Resumable training: the Trainer's checkpoints, sealed so that only complete ones are resumed.
+
+A candidate's `trainer/` folder holds the Trainer's `checkpoint-<step>` folders (weights or
+adapters, optimizer, scheduler, RNG states, the Trainer's state with its step; the data position
+follows from the step and the seed). They are written at every evaluation (the best one is kept
+for `load_best_model_at_end`) and every `checkpoint_every` (steps, or a duration) in between, and
+sealed with a manifest of sha256 hashes and the job's fingerprint (`models.checkpoint`). Any
+later attempt at the same job (a rerun after a crash of the driver, a retry after a crash of the
+actor, an out-of-memory retry with the same effective batch) resumes from the newest checkpoint
+that verifies, and the Trainer's `resume_from_checkpoint` does the rest.
+
+`progress.json` beside them records the furthest step any attempt reached, so a resumed attempt
+knows how many steps it redoes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from contract.atomic import read_json, write_json
+from contract.settings import interval_seconds
+from models.checkpoint import MANIFEST, seal_checkpoint, verify_checkpoint
+
+log = logging.getLogger(__name__)
+
+TRAINER_DIR = "trainer"
+PROGRESS = "progress.json"
+_STEP = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where an attempt starts: the checkpoint folder and its step, and the furthest step an
+    earlier attempt reached (so `redone` steps are trained twice)."""
+
+    checkpoint: Path | None
+    step: int | None
+    furthest_step: int
+
+    @property
+    def redone(self) -> int:
+        return max(0, self.furthest_step - (self.step or 0))
+
+
+def checkpoints(trainer_dir: Path) -> list[tuple[int, Path]]:
+    """The Trainer's checkpoint folders, newest step first."""
+    if not trainer_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in trainer_dir.iterdir() if p.is_dir() and (m := _STEP.match(p.name))]
+    return sorted(found, reverse=True)
+
+
+def find_resume_point(trainer_dir: Path, fingerprint: str) -> ResumePoint:
+    """The newest checkpoint of this job whose files match their hashes; folders that do not
+    (a save cut short, another config's, tampered with) are named in a warning and removed."""
+    progress = read_json(trainer_dir / PROGRESS)
+    furthest = int(progress.get("step", 0)) if isinstance(progress, dict) else 0
+    for step, folder in checkpoints(trainer_dir):
+        problem = verify_checkpoint(folder, fingerprint, hashes=True)
+        if problem is None:
+            return ResumePoint(folder, step, max(furthest, step))
+        log.warning("not resuming from %s: %s; it is removed", folder, problem)
+        shutil.rmtree(folder, ignore_errors=True)
+    return ResumePoint(None, None, furthest)
+
+
+def latest_sealed_step(trainer_dir: Path) -> int | None:
+    """The step of the newest checkpoint that was sealed (its hashes are checked when resuming)."""
+    return next((step for step, folder in checkpoints(trainer_dir) if (folder / MANIFEST).is_file()), None)
+
+
+def record_progress(trainer_dir: Path, step: int) -> None:
+    """The furthest step reached so far (advisory: rewritten often, so not fsynced)."""
+    write_json(trainer_dir / PROGRESS, {"step": step, "at": time.time()}, durable=False, indent=None)
+
+
+def seal(folder: Path, fingerprint: str, step: int) -> None:
+    seal_checkpoint(folder, fingerprint, step=step)
+
+
+class CheckpointClock:
+    """Decides the saves between evaluations: every `every` steps, or every so many seconds of
+    training (`checkpoint_every: 500` or `15m`)."""
+
+    def __init__(self, every: int | str):
+        self.steps = every if isinstance(every, int) else None
+        self.seconds = interval_seconds(every)
+        self._last_save = time.monotonic()
+
+    def due(self, step: int) -> bool:
+        if self.steps is not None:
+            return step % self.steps == 0
+        return self.seconds is not None and time.monotonic() - self._last_save >= self.seconds
+
+    def saved(self) -> None:
+        self._last_save = time.monotonic()
