@@ -523,6 +523,45 @@ def simulated_cluster_section(result: dict[str, Any]) -> list[str]:
                            "GPU held by two", "launched in config order"], rows)
 
 
+# ---------------------------------------------------------------------------------------- 9. resume
+
+
+def resume_figures(result: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for setting, sides in result["results"].items():
+        out[setting] = {
+            "redone_share": describe([r["redone_share"] for r in sides["killed"]]),
+            "resumed_from_step": describe([r["resumed_from_step"] or 0 for r in sides["killed"]]),
+            "checkpoint_cost_share": describe([r["share"] for r in sides["uninterrupted"] if r["share"] is not None]),
+            "saves": describe([r["saves"] for r in sides["uninterrupted"]]),
+        }
+    return out
+
+
+def resume_section(result: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Method: one tiny BART, {result['steps']} steps ({result['steps_per_epoch']} per epoch, an evaluation and a "
+        f"save after each), one torch thread. Killed: the training runs in a child process, SIGKILLed when its "
+        f"progress note shows {result['kill_at']:.0%} of the steps; the next attempt resumes from the newest sealed "
+        "checkpoint, and the share redone is its `steps_redone` over all steps. Uninterrupted: the time spent in "
+        "checkpoint saves (write, sha256 seal, rotation) over the training time. "
+        f"{result['repeats']} repeat(s), settings rotating; no warm-up. Median [min-max].",
+        "",
+    ]
+    rows = []
+    for setting, sides in result["results"].items():
+        killed, whole = sides["killed"], sides["uninterrupted"]
+        rows.append([
+            f"`checkpoint_every: {setting}`" + (" (the default)" if setting == "15m" else ""),
+            fmt_spread([r["killed_at_step"] for r in killed], 0), fmt_spread([r["resumed_from_step"] or 0 for r in killed], 0),
+            fmt_spread([100 * r["redone_share"] for r in killed], 1), fmt_spread([r["saves"] for r in whole], 0),
+            fmt_spread([100 * r["share"] for r in whole if r["share"] is not None], 1), str(len(killed)),
+        ])
+    lines += _table(["setting", "killed at step", "resumed from step", "redone % of steps", "saves",
+                     "saving % of training time", "n"], rows)
+    return lines
+
+
 # ---------------------------------------------------------------------------------------- the whole file
 
 FIGURES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -533,6 +572,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "ensemble": ensemble_figures,
     "quantization": quantization_figures,
     "simulated_cluster": simulated_cluster_figures,
+    "resume": resume_figures,
 }
 
 SECTIONS = [  # (title, benchmark it reads, renderer)
@@ -544,6 +584,7 @@ SECTIONS = [  # (title, benchmark it reads, renderer)
     ("6. Batch-size sweep duration", "quantization", sweep_section),
     ("7. Simulated cluster", "simulated_cluster", simulated_cluster_section),
     ("8. The default run, before and after", "default_run", default_run_section),
+    ("9. What an interruption costs", "resume", resume_section),
 ]
 
 
@@ -591,6 +632,11 @@ def headline(name: str, entry: dict[str, Any]) -> str:
         parts = [f"{label} {fig[side]['end_to_end_s']['median']:.0f} s" for side, label
                  in (("baseline", "before"), ("current", "now")) if side in fig]
         return ", ".join(parts) + (f" ({fig['speedup']:.2f}x)" if fig.get("speedup") else "")
+    if name == "resume":
+        default = fig.get("15m", {})
+        return (f"killed at 90 %: {_f((default.get('redone_share') or {}).get('median'), 3)} of the steps redone; "
+                f"saving {_f((default.get('checkpoint_cost_share') or {}).get('median'), 3)} of training time "
+                "(default interval)")
     if name == "simulated_cluster":
         return "; ".join(f"{n} candidates {f['wall_s']:.0f} s (ideal {f['ideal_s']:.0f} s)" for n, f in fig.items())
     return ""

@@ -42,7 +42,7 @@ from benchmarks.report import figures, headline, render_markdown, stage_overhead
 from orchestrator.failures import one_line  # noqa: E402
 
 ORDER = ("overhead", "concurrency", "failure_isolation", "ensemble", "quantization", "simulated_cluster",
-         "default_run")
+         "default_run", "resume")
 
 # Arguments of each benchmark's `run`, per profile, and the wall-time limit (s) after which it is stopped.
 # The full profile fits about 35 min on 2 cores: concurrency trains 1 epoch with smaller evaluation splits so
@@ -61,6 +61,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                          "batch_sizes": [1, 2, 4, 8, 16, 32, 64], "warmup": 1, "repeats": 3},
         "simulated_cluster": {"counts": [32, 64], "nodes": 8, "gpus_per_node": 4, "seconds": 5.0},
         "default_run": {"repeats": 1},
+        "resume": {"repeats": 3, "steps": 300},
     },
     "quick": {
         "overhead": {"repeats": 1},
@@ -76,13 +77,16 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "simulated_cluster": {"counts": [32], "nodes": 8, "gpus_per_node": 4, "seconds": 5.0},
         "default_run": {"repeats": 1, "overrides": ["defaults.epochs=1", "data.builtin.train_size=400",
                                                     "data.builtin.validation_size=40", "data.builtin.test_size=40"]},
+        "resume": {"repeats": 1, "steps": 150},
     },
 }
 LIMITS_S = {
     "full": {"overhead": 900, "concurrency": 1800, "failure_isolation": 1200, "ensemble": 2400,
-             "quantization": 1200, "simulated_cluster": 900, "default_run": 3000},
+             "quantization": 1200, "simulated_cluster": 900, "default_run": 3000,
+             "resume": 900},
     "quick": {"overhead": 600, "concurrency": 900, "failure_isolation": 600, "ensemble": 1200,
-              "quantization": 900, "simulated_cluster": 600, "default_run": 1500},
+              "quantization": 900, "simulated_cluster": 600, "default_run": 1500,
+              "resume": 600},
 }
 TERMINATE_GRACE_S = 60
 LOG_TAIL_LINES = 40
