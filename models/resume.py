@@ -24,7 +24,7 @@ from pathlib import Path
 
 from contract.atomic import read_json, write_json
 from contract.settings import interval_seconds
-from models.checkpoint import MANIFEST, seal_checkpoint, verify_checkpoint
+from models.checkpoint import MANIFEST, verify_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +77,6 @@ def latest_sealed_step(trainer_dir: Path) -> int | None:
 def record_progress(trainer_dir: Path, step: int) -> None:
     """The furthest step reached so far (advisory: rewritten often, so not fsynced)."""
     write_json(trainer_dir / PROGRESS, {"step": step, "at": time.time()}, durable=False, indent=None)
-
-
-def seal(folder: Path, fingerprint: str, step: int) -> None:
-    seal_checkpoint(folder, fingerprint, step=step)
 
 
 class CheckpointClock:

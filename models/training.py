@@ -24,14 +24,14 @@ from contract.atomic import write_json
 from contract.errors import TrainingStopped
 from contract.job import TrainingJob
 from contract.work import WEIGHT_DIRS, TrainRequest, TrainResult
-from models.checkpoint import write_checkpoint
+from models.checkpoint import seal_checkpoint, write_checkpoint
 from models.data.files import read_rows, write_jsonl
 from models.errors import NonFiniteLossError
 from models.families.base import ModelFamily
 from models.precision import PrecisionPlan, decide_precision, detect_hardware, saved_dtype
 from models.registry import PRESETS, load_family, parse_source
 from models.reporting import Reporter, prediction_progress
-from models.resume import TRAINER_DIR, CheckpointClock, find_resume_point, record_progress, seal
+from models.resume import TRAINER_DIR, CheckpointClock, find_resume_point, record_progress
 from models.schedule import training_schedule
 from models.sources import ResolvedSource, resolve_source
 
@@ -57,7 +57,7 @@ class GuardedTrainer(Trainer):
         finally:
             self.args.save_total_limit = limit
         run_dir = Path(self._get_output_dir(trial=trial))
-        seal(run_dir / f"checkpoint-{self.state.global_step}", self.fingerprint, self.state.global_step)
+        seal_checkpoint(run_dir / f"checkpoint-{self.state.global_step}", self.fingerprint, step=self.state.global_step)
         self._rotate_checkpoints(use_mtime=True, output_dir=str(run_dir))
 
     def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> torch.Tensor:
