@@ -169,7 +169,11 @@ def test_a_run_whose_driver_was_killed_resumes_its_candidate_on_rerun(tmp_path: 
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     entry = read_json(run_dir / "summary.json")["models"]["bart"]
     assert entry["status"] == "succeeded" and entry["steps"] == 120
-    assert 20 <= entry["resumed_from_step"] <= reached, entry
+    # The actor outlives the driver by a moment and may seal one more checkpoint after `reached`;
+    # what must hold is that the rerun resumed from a real checkpoint and counted what it redid
+    # up to the furthest step the killed attempt logged.
+    assert 20 <= entry["resumed_from_step"] < 120, entry
     assert entry["steps_redone"] >= 0
+    assert entry["resumed_from_step"] + entry["steps_redone"] >= reached, entry
     assert f"bart at step {entry['resumed_from_step']}" in (run_dir / "report.md").read_text(encoding="utf-8")
     assert verify_checkpoint(Path(entry["checkpoint"]), hashes=True) is None
