@@ -17,6 +17,7 @@ from models.reporting import RecordingReporter
 from models.schedule import training_schedule
 from orchestrator.cli import main
 from orchestrator.config import ConfigError, TuneConfig, load_config, validate_raw
+from orchestrator.data import run_data_files
 from orchestrator.pipeline import save_resolved_config
 from orchestrator.report.summary import render_markdown
 from orchestrator.report.tune import tune_markdown
@@ -298,7 +299,7 @@ def test_sweep_stops_and_records_trials_then_run_trains_with_the_tuned_rates(tmp
         tuned = section["models"][name]["learning_rate"]
         assert saved["resolved_settings"][name]["learning_rate"] == tuned
         manifest = read_json(run_dir / "models" / name / "checkpoint" / "manifest.json")
-        assert manifest["fingerprint"] == config.fingerprint(config.candidate(name))
+        assert manifest["fingerprint"] == config.fingerprint(config.candidate(name), run_data_files(run_dir))
         assert read_json(shared / "tiny" / "models" / name / "checkpoint" / "manifest.json") == manifest
     summary = read_json(run_dir / "summary.json")
     assert summary["status"] == "ok" and set(summary["tune"]["models"]) == {"bart", "llama"}
