@@ -113,7 +113,8 @@ class HeartbeatCallback(TrainerCallback):
         training is not one of them): a learning-rate sweep's early stopping decides on these."""
         if not self._training or not metrics or "eval_loss" not in metrics:
             return
-        self.evaluations += 1
+        # counted from the Trainer's history, which a resumed training restores: numbering continues
+        self.evaluations = sum("eval_loss" in entry for entry in state.log_history) or self.evaluations + 1
         self.reporter.heartbeat(
             step=state.global_step, total_steps=state.max_steps, epoch=round(state.epoch or 0.0, 3),
             eval_loss=round(float(metrics["eval_loss"]), 5), evaluation=self.evaluations,
@@ -166,7 +167,8 @@ class CheckpointCallback(TrainerCallback):
             record_progress(self.trainer_dir, state.global_step)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.clock.saved()
+        self.clock.saved()  # called once the checkpoint is sealed and older ones rotated away
+        self.reporter.checkpoint_saved(str(self.trainer_dir / f"checkpoint-{state.global_step}"))
 
 
 def train_candidate(job: TrainingJob, reporter: Reporter, request: TrainRequest = TrainRequest()) -> TrainResult:

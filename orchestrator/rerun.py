@@ -62,8 +62,8 @@ def decide(job: TrainingJob) -> RerunDecision:
 def _source_moved(job: TrainingJob, manifest: dict[str, Any]) -> str | None:
     """A hub source whose cached commit is no longer the one the checkpoint was trained from."""
     trained_from = manifest.get("source_revision")
-    now = hub_commit(job.candidate.source) if trained_from else None
-    if now is None or now == trained_from:
+    now = hub_commit(job.candidate.source) if isinstance(trained_from, str) else None
+    if now is None or not isinstance(trained_from, str) or now == trained_from:
         return None
     return f"the hub's {job.candidate.source} moved from commit {trained_from[:12]} to {now[:12]}"
 
