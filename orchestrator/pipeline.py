@@ -160,10 +160,10 @@ def rerun_optimize(config: ExperimentConfig, run_dir: Path, *, quiet: bool = Fal
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file():
         raise ConfigError([ConfigIssue("RUN_DIR", f"{run_dir} has no summary.json; run (or resume) it first")])
-    summary = read_json_or_warn(summary_path, "optimize needs it")
-    if not isinstance(summary, dict):
-        raise ConfigError([ConfigIssue("RUN_DIR", f"{summary_path} is unreadable; rerun `run` to write it again")])
-    with RunLock(run_dir, "optimize"):
+    with RunLock(run_dir, "optimize"):  # read under the lock: a `run` that holds it may be rewriting it
+        summary = read_json_or_warn(summary_path, "optimize needs it")
+        if not isinstance(summary, dict):
+            raise ConfigError([ConfigIssue("RUN_DIR", f"{summary_path} is unreadable; rerun `run` to write it again")])
         return _rerun_optimize(config, run_dir, summary, quiet=quiet)
 
 

@@ -42,6 +42,8 @@ def test_each_fault_costs_only_its_candidate(tmp_path: Path) -> None:
         {"name": "too-big-batch", "source": str(faulty_bart(tmp_path / "m", memory_per_example_mb=150)), **remote,
          "batch_size": 8, "resources": {"cpus": 0.3, "memory_gb": 1.0}},
         {"name": "nan", "source": str(tiny_bart(tmp_path / "nan")), "family": "seq2seq", "learning_rate": 1e30},
+        {"name": "disk-full", "source": str(faulty_bart(tmp_path / "d", "disk_full_at_save")), **remote,
+         "checkpoint_every": 4},
     ])
     raw["defaults"].update(max_steps=8, resources={"cpus": 0.3}, max_retries=1)
     path = write_yaml(tmp_path / "faults.yaml", raw)
@@ -58,6 +60,7 @@ def test_each_fault_costs_only_its_candidate(tmp_path: Path) -> None:
         "stalls": ("timed_out", "training", "timeout", 1),
         "too-big-batch": ("succeeded", "done", None, 2),
         "nan": ("failed", "training", "non_finite_loss", 1),
+        "disk-full": ("failed", "training", "disk_full", 1),  # no retry: the disk is as full the next time
     }, status
 
     hang = models["hangs-in-init"]
@@ -66,6 +69,8 @@ def test_each_fault_costs_only_its_candidate(tmp_path: Path) -> None:
     assert "stall limit of 8 s" in models["stalls"]["error"]
     assert "actor process died" in models["exits"]["error"] and len(models["exits"]["retries"]) == 1
     assert "NaN/inf" in models["nan"]["error"] and "learning_rate" in models["nan"]["hint"]
+    full = models["disk-full"]
+    assert "the disk is full" in full["error"] and "checkpoint-4" in full["error"] and "free space" in full["hint"]
 
     smaller = read_json(run_dir / "models" / "too-big-batch" / "metrics.json")
     assert (smaller["batch_size"], smaller["gradient_accumulation"]) == (4, 2)
