@@ -3,8 +3,9 @@ as plain picklable data, with paths instead of payloads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from contract.settings import CandidateConfig, TaskConfig, TrainingSettings
 
@@ -26,9 +27,11 @@ class TrainingJob:
     task: TaskConfig
     data: DataFiles
     output_dir: Path
-    fingerprint: str
+    fingerprint: str  # the training identity's: a checkpoint is resumed or kept only under the same one
     labels: tuple[str, ...] = ()
     attempt: int = 1
+    evaluation_fingerprint: str = ""  # the evaluation identity's: metrics are kept only under the same one
+    identity: dict[str, Any] = field(default_factory=dict)  # both identities' parts, recorded with what they decide
 
     @property
     def family(self) -> str:

@@ -101,6 +101,9 @@ class TrainResult:
     wall_s: float = 0.0
     resumed_from_step: int | None = None  # the checkpoint's step this attempt continued from; None: from step 0
     steps_redone: int = 0  # steps an interrupted attempt had trained past that checkpoint, trained again
+    evaluation_fingerprint: str | None = None  # what the metrics and predictions were computed under
+    evaluated_with: dict[str, Any] | None = None  # the evaluation identity's parts (see orchestrator.identity)
+    reevaluated: bool = False  # the checkpoint of an earlier run, evaluated again after evaluation settings changed
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainResult:
@@ -137,6 +140,8 @@ class OptimizeResult:
 WEIGHT_DIRS = ("checkpoint", "base")  # under a candidate's directory: its trained model, a scratch preset's initial one
 
 TRAIN = Step("train", "models.training:train_candidate", reads_checkpoint=False, saves_on_stop=True)
+# A kept checkpoint whose evaluation settings changed: scored and predicted again, not trained.
+EVALUATE = Step("train", "models.training:evaluate_candidate")
 PROPOSE = Step("ensemble-propose", "models.ensemble.members:propose")
 SCORE = Step("ensemble-score", "models.ensemble.members:score")
 OPTIMIZE = Step("optimize", "models.optimize.stage:optimize_member")

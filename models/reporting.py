@@ -26,6 +26,10 @@ class Reporter(Protocol):
         """Whether the run asked its work to stop (a training then saves and stops); never blocks."""
         ...
 
+    def checkpoint_saved(self, directory: str) -> None:
+        """A resumable checkpoint was sealed in `directory` (a run with storage pushes it); never blocks."""
+        ...
+
 
 def prediction_progress(reporter: Reporter, split: str, **context: Any) -> Callable[[int, int], None]:
     """The callback a family's predict/propose/score calls after each batch: a heartbeat with how
@@ -48,6 +52,9 @@ class RecordingReporter:
 
     def heartbeat(self, **metrics: Any) -> None:
         self.events.append(("heartbeat", metrics))
+
+    def checkpoint_saved(self, directory: str) -> None:
+        self.events.append(("checkpoint", {"directory": directory}))
 
     @property
     def phases(self) -> list[str]:

@@ -36,6 +36,20 @@ def is_cached(repo_id: str) -> bool:
     return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
 
 
+def hub_commit(source: str) -> str | None:
+    """The commit of a hub source's weights in the local cache (recorded with the checkpoint);
+    None for other sources or an uncached id."""
+    parsed = parse_source(source)
+    if parsed.kind != "hub":
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(parsed.value, "config.json")
+    if not isinstance(found, str) or Path(found).parent.parent.name != "snapshots":
+        return None
+    return Path(found).parent.name
+
+
 def resolve_source(source: str) -> ResolvedSource:
     """A local directory or a hub id, ready for `from_pretrained` (scratch presets are built
     into a directory first, see `families.base.ModelFamily.materialize`)."""

@@ -20,7 +20,7 @@ libraries.apply()  # before transformers is imported: a full fine-tune's process
 import torch  # noqa: E402
 from transformers import AutoConfig, PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
-from contract.atomic import write_json
+from contract.atomic import read_json, write_json
 from contract.errors import TrainingStopped
 from contract.job import TrainingJob
 from contract.work import WEIGHT_DIRS, TrainRequest, TrainResult
@@ -33,7 +33,7 @@ from models.registry import PRESETS, load_family, parse_source
 from models.reporting import Reporter, prediction_progress
 from models.resume import TRAINER_DIR, CheckpointClock, find_resume_point, record_progress
 from models.schedule import training_schedule
-from models.sources import ResolvedSource, resolve_source
+from models.sources import ResolvedSource, hub_commit, resolve_source
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,13 @@ class GuardedTrainer(Trainer):
     """A Trainer whose non-finite losses skip their optimizer step instead of poisoning the
     weights, up to a bound; past it the candidate fails with the step numbers in the message."""
 
-    def __init__(self, *args: Any, max_nonfinite_steps: int, fingerprint: str, **kwargs: Any):
+    def __init__(self, *args: Any, max_nonfinite_steps: int, fingerprint: str, identity: dict[str, Any],
+                 **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.max_nonfinite_steps = max_nonfinite_steps
         self.nonfinite_steps: list[int] = []
         self.fingerprint = fingerprint
+        self.identity = identity  # recorded in each checkpoint, so a rerun can say what changed
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         """The Trainer's save, sealed (`models.resume`) before older checkpoints are rotated away:
@@ -57,7 +59,8 @@ class GuardedTrainer(Trainer):
         finally:
             self.args.save_total_limit = limit
         run_dir = Path(self._get_output_dir(trial=trial))
-        seal_checkpoint(run_dir / f"checkpoint-{self.state.global_step}", self.fingerprint, step=self.state.global_step)
+        seal_checkpoint(run_dir / f"checkpoint-{self.state.global_step}", self.fingerprint,
+                        step=self.state.global_step, identity=self.identity)
         self._rotate_checkpoints(use_mtime=True, output_dir=str(run_dir))
 
     def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> torch.Tensor:
@@ -110,7 +113,8 @@ class HeartbeatCallback(TrainerCallback):
         training is not one of them): a learning-rate sweep's early stopping decides on these."""
         if not self._training or not metrics or "eval_loss" not in metrics:
             return
-        self.evaluations += 1
+        # counted from the Trainer's history, which a resumed training restores: numbering continues
+        self.evaluations = sum("eval_loss" in entry for entry in state.log_history) or self.evaluations + 1
         self.reporter.heartbeat(
             step=state.global_step, total_steps=state.max_steps, epoch=round(state.epoch or 0.0, 3),
             eval_loss=round(float(metrics["eval_loss"]), 5), evaluation=self.evaluations,
@@ -163,7 +167,8 @@ class CheckpointCallback(TrainerCallback):
             record_progress(self.trainer_dir, state.global_step)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.clock.saved()
+        self.clock.saved()  # called once the checkpoint is sealed and older ones rotated away
+        self.reporter.checkpoint_saved(str(self.trainer_dir / f"checkpoint-{state.global_step}"))
 
 
 def train_candidate(job: TrainingJob, reporter: Reporter, request: TrainRequest = TrainRequest()) -> TrainResult:
@@ -228,12 +233,7 @@ def _train(job: TrainingJob, reporter: Reporter) -> TrainResult:
         model = model.merge_and_unload()
     checkpoint = _save(job, model, tokenizer, source, plan, parameters)
 
-    reporter.phase("predicting")
-    for split in ("validation", "test"):
-        if split in rows:
-            predictions = family.predict(model, tokenizer, rows[split], prediction_progress(reporter, split))
-            write_jsonl(job.output_dir / "predictions" / f"{split}.jsonl", predictions)
-            metrics[split] = family.score(predictions, rows[split])
+    metrics.update(_predict_and_score(job, family, model, tokenizer, rows, reporter))
 
     result = TrainResult(
         name=job.name,
@@ -249,12 +249,54 @@ def _train(job: TrainingJob, reporter: Reporter) -> TrainResult:
         wall_s=round(time.monotonic() - started, 2),
         resumed_from_step=resume.step,
         steps_redone=resume.redone,
+        evaluation_fingerprint=job.evaluation_fingerprint,
+        evaluated_with=job.identity.get("evaluation"),
     )
     write_json(job.output_dir / "metrics.json", dataclasses.asdict(result))
     # Only now: an attempt cut short while evaluating or predicting resumes from the last step.
     shutil.rmtree(job.output_dir / TRAINER_DIR, ignore_errors=True)
     reporter.phase("done")
     return result
+
+
+def evaluate_candidate(job: TrainingJob, reporter: Reporter) -> TrainResult:
+    """Score and predict a kept checkpoint again, after only evaluation settings changed (see
+    `orchestrator.rerun`): what training measured (its losses, steps, times) stays as it was."""
+    started = time.monotonic()
+    earlier = TrainResult.from_dict(read_json(job.output_dir / "metrics.json") or {"name": job.name, "checkpoint": None,
+                                                                                  "metrics": {}})
+    torch.set_num_threads(max(1, int(job.settings.resources.cpus)))
+    reporter.phase("loading")
+    family: ModelFamily = load_family(job.family)(job)
+    plan = decide_precision(job.settings.precision, detect_hardware(), adapters_only=job.candidate.lora is not None)
+    model, tokenizer = family.load_trained(job.output_dir / "checkpoint", plan)
+    rows = {split: read_rows(path) for split, path in vars(job.data).items() if path is not None}
+    # metrics.json stays until the new one replaces it: cut short, this is still a re-evaluation
+    # (its evaluation fingerprint is the old one), never a retraining.
+    shutil.rmtree(job.output_dir / "predictions", ignore_errors=True)
+    kept = {k: v for k, v in earlier.metrics.items() if k in ("train_loss", "eval_loss")}
+    metrics = {**kept, **_predict_and_score(job, family, model, tokenizer, rows, reporter)}
+    result = dataclasses.replace(
+        earlier, checkpoint=str(job.output_dir / "checkpoint"), metrics=metrics,
+        wall_s=round(earlier.wall_s + time.monotonic() - started, 2), reevaluated=True,
+        evaluation_fingerprint=job.evaluation_fingerprint, evaluated_with=job.identity.get("evaluation"),
+    )
+    write_json(job.output_dir / "metrics.json", dataclasses.asdict(result))
+    reporter.phase("done")
+    return result
+
+
+def _predict_and_score(job: TrainingJob, family: ModelFamily, model: Any, tokenizer: Any,
+                       rows: dict[str, list[dict[str, Any]]], reporter: Reporter) -> dict[str, Any]:
+    """Predictions for validation and test (predictions/<split>.jsonl) and their scores."""
+    reporter.phase("predicting")
+    scores: dict[str, Any] = {}
+    for split in ("validation", "test"):
+        if split in rows:
+            predictions = family.predict(model, tokenizer, rows[split], prediction_progress(reporter, split))
+            write_jsonl(job.output_dir / "predictions" / f"{split}.jsonl", predictions)
+            scores[split] = family.score(predictions, rows[split])
+    return scores
 
 
 def _remove_results(job: TrainingJob) -> None:
@@ -336,6 +378,7 @@ def _build_trainer(
     trainer = GuardedTrainer(
         max_nonfinite_steps=s.max_nonfinite_steps,
         fingerprint=job.fingerprint,
+        identity=job.identity.get("training", {}),
         model=model,
         args=args,
         train_dataset=train_features,
@@ -369,6 +412,8 @@ def _save(
         family=job.family,
         kind="adapter" if adapter_only else "full",
         base=source.location if adapter_only else None,
+        identity=job.identity.get("training"),
+        source_revision=hub_commit(job.candidate.source),
         quantization=candidate.quantization,
         precision=plan.name,
         parameters=parameters,

@@ -14,6 +14,7 @@ only place that chooses between retrying and giving up:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,6 +32,7 @@ class FailureKind(StrEnum):
     MISSING_FILE = "missing_file"
     CONFIG = "config"
     TIMEOUT = "timeout"
+    DISK_FULL = "disk_full"
     CRASH = "crash"
     INTERRUPTED = "interrupted"  # the run was stopped; the work saved what it could
     UNKNOWN = "unknown"
@@ -38,7 +40,7 @@ class FailureKind(StrEnum):
 
 DETERMINISTIC = {
     FailureKind.NON_FINITE_LOSS, FailureKind.DTYPE, FailureKind.MISSING_FILE,
-    FailureKind.CONFIG, FailureKind.TIMEOUT, FailureKind.INTERRUPTED,
+    FailureKind.CONFIG, FailureKind.TIMEOUT, FailureKind.INTERRUPTED, FailureKind.DISK_FULL,
 }
 
 HINTS = {
@@ -47,6 +49,8 @@ HINTS = {
     FailureKind.DTYPE: "set precision: fp32 or bf16 for this candidate; see the log for the operation that failed",
     FailureKind.MISSING_FILE: "check the candidate's source and the data paths",
     FailureKind.CONFIG: "fix the candidate's settings named in the reason",
+    FailureKind.DISK_FULL: "free space on the disk named in the reason (the run directory, or a node's storage.scratch_dir) "
+                           "or move output_dir to a larger disk; a rerun continues from the last checkpoint",
     FailureKind.CRASH: "see the log; rerun to retry, or raise max_retries",
     FailureKind.INTERRUPTED: "rerun the same command: it resumes from the last checkpoint",
     FailureKind.UNKNOWN: "see the log for the full traceback",
@@ -109,6 +113,8 @@ def classify(exc: BaseException | None, *, died: bool = False, log_tail: str = "
                            "If nodes keep leaving, look at the cluster (preemption, the node's own memory)")
         detail = _exit_detail(text)
         return Failure(FailureKind.CRASH, f"{reason}{detail}", HINTS[FailureKind.CRASH])
+    if (full := _disk_full(exc)) is not None:
+        return Failure(FailureKind.DISK_FULL, f"the disk is full: {one_line(full)}", HINTS[FailureKind.DISK_FULL])
     for kind, pattern in (
         (FailureKind.OUT_OF_MEMORY, _OOM),
         (FailureKind.MISSING_FILE, _MISSING),
@@ -118,6 +124,21 @@ def classify(exc: BaseException | None, *, died: bool = False, log_tail: str = "
         if pattern.search(text):
             return Failure(kind, one_line(exc or text), HINTS[kind])
     return Failure(FailureKind.UNKNOWN, one_line(exc or "unknown error"), HINTS[FailureKind.UNKNOWN])
+
+
+_NO_SPACE = re.compile(r"No space left on device|Disk quota exceeded", re.IGNORECASE)
+
+
+def _disk_full(exc: BaseException | None) -> BaseException | None:
+    """The error in the exception's chain (libraries wrap the OSError) that says the disk is
+    full: ENOSPC or EDQUOT, or their words; None when there is none."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) or _NO_SPACE.search(str(exc)):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _exit_detail(text: str) -> str:

@@ -30,7 +30,7 @@ from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.stages.optimize import run_optimize
 from orchestrator.stages.train import run_training
 from orchestrator.stages.tuned import resolve_learning_rates
-from orchestrator.storage import open_run_storage
+from orchestrator.storage import open_run_storage, remove_node_copies
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, 
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     save_resolved_config(config, run_dir)
     data, labels = prepare_data(config, run_dir)
-    open_run_storage(config.storage, run_dir, fresh=fresh)
+    storage = open_run_storage(config.storage, run_dir, fresh=fresh)
     printer = EventPrinter(quiet=quiet)
     live = printer.console.is_terminal and not quiet  # a table redrawn in place; plain lines otherwise
     printer.quiet = quiet or live  # under the live table, lines only for outcomes and retries
@@ -112,6 +112,7 @@ def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, 
                 outcomes, ensemble, optimize = run_stages(ctx, verdicts, stages)
         finally:
             ctx.close()
+            remove_node_copies(storage)
     finally:
         disconnect()
     summary = build_summary(config, outcomes, cluster, run_dir, started, stages)
@@ -159,17 +160,17 @@ def rerun_optimize(config: ExperimentConfig, run_dir: Path, *, quiet: bool = Fal
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file():
         raise ConfigError([ConfigIssue("RUN_DIR", f"{run_dir} has no summary.json; run (or resume) it first")])
-    summary = read_json_or_warn(summary_path, "optimize needs it")
-    if not isinstance(summary, dict):
-        raise ConfigError([ConfigIssue("RUN_DIR", f"{summary_path} is unreadable; rerun `run` to write it again")])
-    with RunLock(run_dir, "optimize"):
+    with RunLock(run_dir, "optimize"):  # read under the lock: a `run` that holds it may be rewriting it
+        summary = read_json_or_warn(summary_path, "optimize needs it")
+        if not isinstance(summary, dict):
+            raise ConfigError([ConfigIssue("RUN_DIR", f"{summary_path} is unreadable; rerun `run` to write it again")])
         return _rerun_optimize(config, run_dir, summary, quiet=quiet)
 
 
 def _rerun_optimize(config: ExperimentConfig, run_dir: Path, summary: dict[str, Any], *, quiet: bool) -> int:
     survivors = [name for name, m in summary["models"].items() if m["status"] == "succeeded"]
     data = run_data_files(run_dir)
-    open_run_storage(config.storage, run_dir)
+    storage = open_run_storage(config.storage, run_dir)
     printer = EventPrinter(quiet=quiet)
     started = time.time()
     cluster = connect(config.ray)
@@ -178,6 +179,7 @@ def _rerun_optimize(config: ExperimentConfig, run_dir: Path, summary: dict[str, 
         section = isolated_stage("optimize", run_dir, run_optimize, ctx, survivors)
     finally:
         ctx.close()
+        remove_node_copies(storage)
         disconnect()
     summary["optimize"] = section
     summary.setdefault("stages", {})["optimize"] = {"wall_s": round(time.time() - started, 2)}
@@ -205,7 +207,7 @@ def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[A
     from orchestrator.stages.tuned import write_tune
 
     data, labels = prepare_data(config, run_dir)
-    open_run_storage(config.storage, run_dir)
+    storage = open_run_storage(config.storage, run_dir)
     if data.validation is None:
         raise ConfigError([ConfigIssue("data.validation", "a learning-rate sweep judges trials on a validation "
                                                           "split; give data.validation (or builtin validation_size)")])
@@ -218,6 +220,7 @@ def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[A
         print_preflight(verdicts, console)
         models = run_sweep(config, candidates, data, labels, cluster, run_dir, None if quiet else console, verdicts)
     finally:
+        remove_node_copies(storage)
         disconnect()
     section = write_tune(config, models, run_dir)
     summary_path = run_dir / "summary.json"

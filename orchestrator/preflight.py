@@ -108,16 +108,17 @@ def _run_preflight(
             hardware = probe(gets_gpu(settings.resources.gpus, cluster_gpus or 0.0))
         requests.append(InspectionRequest(candidate, settings, config.task, hardware, cluster_gpus))
     inspections = _inspect(child, requests)
-    verdicts = {}
+    verdicts, sized = {}, {}
     for request in requests:
         candidate = request.candidate
         inspection = inspections.get(candidate.name) or _failed_inspection(
             candidate.name, "the model inspection answered nothing for this candidate"
         )
-        verdict = CandidatePreflight(candidate.name, list(inspection.checks), inspection.estimate_bytes)
+        verdicts[candidate.name] = CandidatePreflight(candidate.name, list(inspection.checks), inspection.estimate_bytes)
         if inspection.parameters is not None:
-            verdict.checks.append(_disk_check(inspection.parameters, candidate, run_dir))
-        verdicts[candidate.name] = verdict
+            sized[candidate.name] = (candidate, inspection.parameters)
+    for name, check in _disk_checks(sized, run_dir).items():
+        verdicts[name].checks.append(check)
     return verdicts
 
 
@@ -261,18 +262,38 @@ def _call_target(target: str, *args: Any) -> Any:
 # ----------------------------------------------------------------------------- checks
 
 
-def _disk_check(total_params: int, candidate: Any, run_dir: Path) -> Check:
-    """The checkpoint, the trainer's best-so-far copy with its optimizer state, and the base."""
-    per_copy = total_params * 4
-    optimizer = 0 if candidate.lora is not None else total_params * 8
-    needed = int(3 * per_copy + optimizer)
+def disk_need(total_params: int, candidate: Any) -> int:
+    """Bytes a candidate writes at most: its two resumable checkpoints (weights, or adapters, with
+    the optimizer's two moments), the final checkpoint and, for a scratch preset, its base."""
+    weights = total_params * 4
+    adapters_only = candidate.lora is not None
+    resumable = 0 if adapters_only else 2 * (weights + 2 * weights)
+    final = 0 if adapters_only and candidate.quantization else weights
+    base = weights if str(candidate.source).startswith("scratch:") else 0
+    return resumable + final + base
+
+
+def _disk_checks(sized: dict[str, tuple[Any, int]], run_dir: Path) -> dict[str, Check]:
+    """One disk check per candidate, added up in config order: every candidate's checkpoints end
+    up in the run directory, and those training at once hold their resumable ones together, so
+    the first candidates that fit pass and each one past the free space fails, naming the others."""
     probe = run_dir
     while not probe.exists():
         probe = probe.parent
     free = shutil.disk_usage(probe).free
-    if needed > free:
-        return Check(
-            "disk", "fail", f"checkpoints need about {needed / GiB:.1f} GiB; {free / GiB:.1f} GiB free at {probe}",
-            "free disk space or set output_dir to a larger disk",
-        )
-    return Check("disk", "ok", f"about {needed / GiB:.2f} GiB of {free / GiB:.0f} GiB free")
+    checks, total, before = {}, 0, []
+    for name, (candidate, params) in sized.items():
+        needed = disk_need(params, candidate)
+        if total + needed > free:
+            together = f" together with {', '.join(before)} ({total / GiB:.1f} GiB)" if before else ""
+            checks[name] = Check(
+                "disk", "fail", f"its checkpoints need about {needed / GiB:.1f} GiB{together}; "
+                f"{free / GiB:.1f} GiB free at {probe}",
+                "free disk space, set output_dir to a larger disk, or run fewer candidates at once (--only)",
+            )
+            continue
+        total += needed
+        before.append(name)
+        checks[name] = Check("disk", "ok", f"about {needed / GiB:.2f} GiB ({total / GiB:.2f} GiB with the ones "
+                                           f"before it) of {free / GiB:.0f} GiB free")
+    return checks

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +81,11 @@ class StatusBoard:
 class BoardReporter:
     """The `models.reporting.Reporter` a training actor uses: sends to the board, never waits."""
 
-    def __init__(self, board: Any, name: str, stop_poll_s: float = 1.0):
+    def __init__(self, board: Any, name: str, stop_poll_s: float = 1.0,
+                 on_checkpoint: Callable[[str], None] | None = None):
         self.board = board
         self.name = name
+        self.on_checkpoint = on_checkpoint  # with storage: the uploader's `saved`
         self.current_phase = "queued"
         self.stop_poll_s = stop_poll_s
         self._stop = False
@@ -116,6 +119,10 @@ class BoardReporter:
 
     def heartbeat(self, **metrics: Any) -> None:
         self.board.report.remote(self.name, "heartbeat", metrics)
+
+    def checkpoint_saved(self, directory: str) -> None:
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(directory)
 
     def flush(self, timeout_s: float = 10.0) -> None:
         """Wait until the board has every report sent so far (bounded: a lost board costs only

@@ -20,13 +20,18 @@ differs in size or modification time, and a copy leaves both sides with the same
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from models.checkpoint import MANIFEST
+from models.resume import TRAINER_DIR
 
 if TYPE_CHECKING:
     import pyarrow.fs
@@ -128,6 +133,20 @@ class RunStorage:
         fs, base = self._remote()
         return _copy_changed(pyarrow.fs.LocalFileSystem(), str(local_root / relpath), fs, _join(base, relpath))
 
+    def mirror(self, local_root: Path, relpath: str) -> int:
+        """Make storage's `relpath` hold what the local copy holds: changed files pushed, and the
+        folders directly under it that are gone locally (a checkpoint the Trainer rotated away)
+        deleted; the number of files copied."""
+        import pyarrow.fs
+
+        copied = self.push(local_root, relpath)
+        fs, base = self._remote()
+        selector = pyarrow.fs.FileSelector(_join(base, relpath), recursive=False, allow_not_found=True)
+        for entry in fs.get_file_info(selector):
+            if entry.type == pyarrow.fs.FileType.Directory and not (local_root / relpath / entry.base_name).exists():
+                fs.delete_dir(entry.path)
+        return copied
+
     def pull(self, relpath: str, local_root: Path) -> int:
         """Copy what changed under `relpath` in storage to `local_root/relpath`."""
         import pyarrow.fs
@@ -150,13 +169,20 @@ class RunStorage:
 
     # ------------------------------------------------------------------ the worker's side
 
+    @property
+    def run_key(self) -> str:
+        """The name of a node's copy: the run's name and a hash of where it runs from and to, so
+        two runs of one name (other output directories, other storage) never share a copy."""
+        where = hashlib.sha256(f"{self.run_dir}|{self.uri}".encode()).hexdigest()[:8]
+        return f"{self.run_name}-{where}"
+
     def local_root(self) -> Path:
         """This node's copy of the run directory."""
         import ray
 
         scratch = Path(self.scratch_dir) if self.scratch_dir else Path(tempfile.gettempdir()) / "orchestrator"
         node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "driver"
-        return scratch / node / self.run_name
+        return scratch / node / self.run_key
 
     def localize(self, value: Any, root: Path) -> Any:
         """`value` with paths inside the run directory re-rooted under `root` (paths, path strings,
@@ -165,10 +191,10 @@ class RunStorage:
 
     def pull_inputs(self, job: TrainingJob, root: Path, *, trained: bool) -> None:
         """Pull what the (driver's) job reads into `root`: the prepared data, and for stages after
-        training (`trained`) the candidate's directory."""
+        training (`trained`) the candidate's directory; for a training, its resumable
+        checkpoints (a retry after a lost node continues from the last one pushed)."""
         inputs = [self.relpath(job.data.train.parent)]
-        if trained:
-            inputs.append(self.relpath(job.output_dir))
+        inputs.append(self.relpath(job.output_dir if trained else job.output_dir / TRAINER_DIR))
         copied = sum(self.pull(relpath, root) for relpath in inputs)
         log.info("pulled %d changed file(s) of %s from %s into %s", copied, ", ".join(inputs), self.location, root)
 
@@ -256,7 +282,8 @@ def _copy_changed(
 
     have = _files(target_fs, target)
     copied = 0
-    for relpath, info in _files(source_fs, source).items():
+    # A checkpoint's manifest goes last: whoever reads storage mid-copy finds no manifest before its files.
+    for relpath, info in sorted(_files(source_fs, source).items(), key=lambda item: item[0].endswith(MANIFEST)):
         if not _differs(info, have.get(relpath)):
             continue
         origin, destination = _join(source, relpath), _join(target, relpath)
@@ -293,6 +320,44 @@ def _reroot(value: Any, old: str, new: str) -> Any:
         changes = {f.name: _reroot(getattr(value, f.name), old, new) for f in dataclasses.fields(value) if f.init}
         return dataclasses.replace(value, **changes)
     return value
+
+
+def remove_node_copies(storage: RunStorage | None, timeout_s: float = 60.0) -> None:
+    """At the end of a run (finished or interrupted, once its actors are gone): every live node's
+    copy of the run directory is removed; what mattered is in storage by now. A node that does
+    not answer within `timeout_s` keeps its copy, with a warning naming it."""
+    if storage is None:
+        return
+    import ray
+
+    @ray.remote(num_cpus=0, max_retries=0)
+    def remove(storage: RunStorage) -> str:
+        root = storage.local_root()
+        shutil.rmtree(root, ignore_errors=True)
+        return str(root)
+
+    try:
+        _remove_on_every_node(storage, remove, timeout_s)
+    except Exception as exc:  # noqa: BLE001 - as above: never the end of a run that got this far
+        log.warning("could not remove the node copies of %s: %s", storage.run_name, exc)
+
+
+def _remove_on_every_node(storage: RunStorage, remove: Any, timeout_s: float) -> None:
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+    refs = {remove.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(storage): node
+            for node in nodes}
+    done, late = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
+    for ref in done:
+        try:
+            log.info("removed the node copy %s", ray.get(ref))
+        except Exception as exc:  # noqa: BLE001 - a copy left behind costs disk, never a result
+            log.warning("could not remove the copy of %s on node %s: %s", storage.run_name, refs[ref], exc)
+    for ref in late:
+        log.warning("node %s did not remove its copy of %s within %.0f s", refs[ref], storage.run_name, timeout_s)
+        ray.cancel(ref, force=True)
 
 
 def run_storage(setting: Any, run_dir: Path) -> RunStorage | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.job import TrainingJob
-from contract.work import TRAIN, Step, TrainRequest
+from contract.work import EVALUATE, TRAIN, Step, TrainRequest
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,7 @@ class WorkItem:
 
 def training_item(job: TrainingJob) -> WorkItem:
     return WorkItem(TRAIN, job, TrainRequest())
+
+
+def evaluation_item(job: TrainingJob) -> WorkItem:
+    return WorkItem(EVALUATE, job)

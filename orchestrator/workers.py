@@ -21,9 +21,11 @@ from typing import Any
 import ray
 
 from contract.work import resolve
+from models.resume import TRAINER_DIR
 from orchestrator.logging_setup import setup_logging
 from orchestrator.status import BoardReporter
 from orchestrator.storage import RunStorage
+from orchestrator.uploads import CheckpointUploader
 
 log = logging.getLogger(__name__)
 RELEASE_MEMORY = "models.memory:release_memory"  # after each step, in the actor, once torch is loaded
@@ -55,7 +57,8 @@ class StageWorker:
         self.node = (storage, storage.local_root()) if storage else None  # storage and this node's copy
 
     def run(self, item: Any, board: Any) -> Any:
-        reporter = BoardReporter(board, item.name)
+        uploader = self._uploader(item)
+        reporter = BoardReporter(board, item.name, on_checkpoint=uploader.saved if uploader else None)
         log_file = Path(self.node[0].localize(item.log_file, self.node[1]) if self.node else item.log_file)
         setup_logging(log_file=log_file, prefix=item.label, console=False)
         reporter.phase("loading", node_id=ray.get_runtime_context().get_node_id())  # where Ray placed it
@@ -75,10 +78,19 @@ class StageWorker:
             self._check_in(local, failed=True)
             raise
         finally:
+            if uploader is not None:
+                uploader.close()
             reporter.flush()
             _release_memory()
         self._check_in(local, failed=False)
         return self.node[0].to_driver(result, self.node[1]) if self.node else result
+
+    def _uploader(self, item: Any) -> CheckpointUploader | None:
+        """With storage, a training's checkpoints go up as they are sealed (`orchestrator.uploads`)."""
+        if not self.node or not item.step.saves_on_stop:  # saves_on_stop: the steps that train
+            return None
+        storage, root = self.node
+        return CheckpointUploader(storage, root, storage.localize(item.job.output_dir, root) / TRAINER_DIR)
 
     def _check_in(self, item: Any, *, failed: bool) -> None:
         """Push what the item wrote to storage: its outputs, or after a failure at least its log.

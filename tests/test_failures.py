@@ -9,7 +9,7 @@ import pytest
 from models.precision import PrecisionError
 from models.sources import SourceError
 from models.training import NonFiniteLossError
-from orchestrator.failures import FailureKind, classify, decide, timeout_failure
+from orchestrator.failures import DETERMINISTIC, FailureKind, classify, decide, timeout_failure
 from tests.test_families import make_job, run
 
 
@@ -77,3 +77,20 @@ def test_nan_loss_skips_steps_then_fails_with_the_reason(tmp_path: Path) -> None
     with pytest.raises(NonFiniteLossError, match="more than max_nonfinite_steps=3"):
         run(job)
     assert not (job.output_dir / "checkpoint").exists()
+
+
+def test_a_full_disk_is_named_wherever_the_library_wrapped_it() -> None:
+    import errno
+
+    full = OSError(errno.ENOSPC, "No space left on device", "/runs/tiny/models/bart/trainer/checkpoint-40")
+    try:
+        try:
+            raise full
+        except OSError as exc:
+            raise RuntimeError("could not save the checkpoint") from exc
+    except RuntimeError as wrapped:
+        failure = classify(wrapped)
+    assert failure.kind == FailureKind.DISK_FULL and failure.kind in DETERMINISTIC
+    assert "the disk is full" in failure.reason and "checkpoint-40" in failure.reason and "free space" in failure.hint
+    assert classify(RuntimeError("safetensors: Disk quota exceeded (os error 122)")).kind == FailureKind.DISK_FULL
+    assert classify(OSError(errno.EACCES, "Permission denied")).kind != FailureKind.DISK_FULL

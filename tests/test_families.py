@@ -16,6 +16,7 @@ from models.reporting import TRAINING_PHASES, RecordingReporter
 from models.sources import SourceError
 from models.training import train_candidate
 from orchestrator.config import validate_raw
+from orchestrator.stages.train import candidate_job
 from tests.conftest import read_json, tiny_experiment
 
 
@@ -33,12 +34,8 @@ def make_job(
     labels: tuple[str, ...] = ()
     if task == "classification":
         labels = tuple(sorted({json.loads(line)["label"] for line in (data_dir / "train.jsonl").open()}))
-    c = config.models[0]
-    return TrainingJob(
-        name=c.name, candidate=c, settings=config.settings_for(c), task=config.task,
-        data=DataFiles(data_dir / "train.jsonl", data_dir / "validation.jsonl", data_dir / "test.jsonl"),
-        output_dir=tmp_path / "models" / c.name, fingerprint=config.fingerprint(c), labels=labels,
-    )
+    data = DataFiles(data_dir / "train.jsonl", data_dir / "validation.jsonl", data_dir / "test.jsonl")
+    return candidate_job(config, config.models[0], data, labels, tmp_path)
 
 
 def run(job: TrainingJob) -> tuple[dict[str, Any], RecordingReporter]:

@@ -12,7 +12,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from contract.atomic import read_json as read_note  # None while missing or half written
 from models.checkpoint import verify_checkpoint
+from models.resume import PROGRESS, TRAINER_DIR
 from orchestrator.config import load_config
 from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
 from tests.faults import faulty_bart, tiny_bart
@@ -40,6 +42,8 @@ def test_each_fault_costs_only_its_candidate(tmp_path: Path) -> None:
         {"name": "too-big-batch", "source": str(faulty_bart(tmp_path / "m", memory_per_example_mb=150)), **remote,
          "batch_size": 8, "resources": {"cpus": 0.3, "memory_gb": 1.0}},
         {"name": "nan", "source": str(tiny_bart(tmp_path / "nan")), "family": "seq2seq", "learning_rate": 1e30},
+        {"name": "disk-full", "source": str(faulty_bart(tmp_path / "d", "disk_full_at_save")), **remote,
+         "checkpoint_every": 4},
     ])
     raw["defaults"].update(max_steps=8, resources={"cpus": 0.3}, max_retries=1)
     path = write_yaml(tmp_path / "faults.yaml", raw)
@@ -56,6 +60,7 @@ def test_each_fault_costs_only_its_candidate(tmp_path: Path) -> None:
         "stalls": ("timed_out", "training", "timeout", 1),
         "too-big-batch": ("succeeded", "done", None, 2),
         "nan": ("failed", "training", "non_finite_loss", 1),
+        "disk-full": ("failed", "training", "disk_full", 1),  # no retry: the disk is as full the next time
     }, status
 
     hang = models["hangs-in-init"]
@@ -64,6 +69,8 @@ def test_each_fault_costs_only_its_candidate(tmp_path: Path) -> None:
     assert "stall limit of 8 s" in models["stalls"]["error"]
     assert "actor process died" in models["exits"]["error"] and len(models["exits"]["retries"]) == 1
     assert "NaN/inf" in models["nan"]["error"] and "learning_rate" in models["nan"]["hint"]
+    full = models["disk-full"]
+    assert "the disk is full" in full["error"] and "checkpoint-4" in full["error"] and "free space" in full["hint"]
 
     smaller = read_json(run_dir / "models" / "too-big-batch" / "metrics.json")
     assert (smaller["batch_size"], smaller["gradient_accumulation"]) == (4, 2)
@@ -77,9 +84,13 @@ def test_each_fault_costs_only_its_candidate(tmp_path: Path) -> None:
 
 
 def test_killed_driver_leaves_no_orphans_and_resumes(tmp_path: Path) -> None:
+    """SIGKILL of `orchestrator run` in mid-training: its processes go with it; the rerun keeps the
+    finished candidate, continues the unfinished one from its last checkpoint (saying so in
+    summary.json and report.md) and ends with a checkpoint that verifies."""
     raw = tiny_experiment(tmp_path, [
         {"name": "quick", "source": str(tiny_bart(tmp_path / "q")), "family": "seq2seq", "max_steps": 2},
-        {"name": "slow", "source": str(tiny_bart(tmp_path / "s")), "family": "seq2seq", "max_steps": 5000},
+        {"name": "slow", "source": str(tiny_bart(tmp_path / "s")), "family": "seq2seq", "max_steps": 120,
+         "checkpoint_every": 20},
     ])
     path = write_yaml(tmp_path / "resume.yaml", raw)
     run_dir = load_config(path).run_dir
@@ -88,10 +99,11 @@ def test_killed_driver_leaves_no_orphans_and_resumes(tmp_path: Path) -> None:
     driver = subprocess.Popen(cli("run", str(path)), env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 300
-        while not (quick_checkpoint / "manifest.json").exists() or not (run_dir / "models" / "slow" / "train.log").exists():
+        progress = run_dir / "models" / "slow" / TRAINER_DIR / PROGRESS
+        while not (quick_checkpoint / "manifest.json").exists() or (read_note(progress) or {}).get("step", 0) < 50:
             assert time.time() < deadline and driver.poll() is None, "the run never got going"
-            time.sleep(0.5)
-        time.sleep(3)  # slow is training now
+            time.sleep(0.2)
+        reached = read_note(progress)["step"]
         ray_processes = psutil.Process(driver.pid).children(recursive=True)
         assert ray_processes
         os.kill(driver.pid, signal.SIGKILL)
@@ -107,14 +119,17 @@ def test_killed_driver_leaves_no_orphans_and_resumes(tmp_path: Path) -> None:
     assert not (run_dir / "models" / "slow" / "checkpoint").exists()
     written = quick_checkpoint.stat().st_mtime
 
-    again = subprocess.run(
-        cli("run", str(path), "--set", "models.slow.max_steps=4"), env=env(), capture_output=True, text=True, timeout=600,
-    )
+    again = subprocess.run(cli("run", str(path)), env=env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
     models = read_json(run_dir / "summary.json")["models"]
     assert models["quick"]["resumed"] and not models["slow"]["resumed"]
-    assert models["slow"]["status"] == "succeeded"
     assert quick_checkpoint.stat().st_mtime == written  # not retrained
+    slow = models["slow"]
+    assert slow["status"] == "succeeded" and slow["steps"] == 120
+    # The actor may outlive the driver by a moment and seal one more checkpoint after `reached`.
+    assert 20 <= slow["resumed_from_step"] < 120 and slow["resumed_from_step"] + slow["steps_redone"] >= reached, slow
+    assert f"slow at step {slow['resumed_from_step']}" in (run_dir / "report.md").read_text(encoding="utf-8")
+    assert verify_checkpoint(Path(slow["checkpoint"]), hashes=True) is None
 
     fresh = subprocess.run(
         cli("run", str(path), "--set", "models.slow.max_steps=4", "--fresh"), env=env(), capture_output=True, text=True, timeout=600,

@@ -13,6 +13,7 @@ from contract.job import DataFiles
 from models.checkpoint import verify_checkpoint
 from orchestrator.cluster import connect, disconnect
 from orchestrator.config import load_config
+from orchestrator.data import run_data_files
 from orchestrator.outcome import Outcome
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
@@ -65,7 +66,8 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
     log_text = Path(failed["log"]).read_text()
     assert "Traceback" in log_text and "modeling_faulty.py" in log_text
 
-    fingerprints = {c.name: load_config(config_path).fingerprint(c) for c in load_config(config_path).models}
+    config = load_config(config_path)
+    fingerprints = {c.name: config.fingerprint(c, run_data_files(run_dir)) for c in config.models}
     for name in ("bart", "t5", "llama"):
         entry = models[name]
         assert entry["phase"] == "done" and entry["error"] is None

@@ -95,3 +95,20 @@ def test_validate_prints_the_preflight_table(tmp_path: Path, command: list[str],
     assert main([*command, str(write_yaml(tmp_path / "e.yaml", raw))]) == 0
     out = capsys.readouterr().out
     assert "preflight" in out and "does not exist" in out and "1 ready" in out
+
+
+def test_the_disk_check_adds_up_the_candidates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import collections
+
+    from orchestrator import preflight
+
+    models = [{"name": n, "source": "scratch:bart-tiny", "family": "seq2seq"} for n in ("one", "two", "three")]
+    config = validate_raw(tiny_experiment(tmp_path, models))
+    params = 10_000_000  # 40 MB of fp32 weights: 8 x 40 MB with two resumable checkpoints, the final one and the base
+    need = preflight.disk_need(params, config.models[0])
+    assert need == 8 * params * 4
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(preflight.shutil, "disk_usage", lambda _path: usage(0, 0, int(2.5 * need)))
+    checks = preflight._disk_checks({c.name: (c, params) for c in config.models}, tmp_path)
+    assert [checks[n].status for n in ("one", "two", "three")] == ["ok", "ok", "fail"]
+    assert "together with one, two" in checks["three"].detail and "--only" in checks["three"].fix

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,25 @@ def test_a_copy_in_flight_elsewhere_is_not_taken_for_a_file(tmp_path: Path) -> N
     (stored / "model.safetensors.partial-4242").write_bytes(b"half")
     assert storage.restore("tune/trials/t1") == 1
     assert [p.name for p in (storage.run_dir / "tune/trials/t1").iterdir()] == ["train.log"]
+
+
+def test_node_copies_are_keyed_by_run_and_storage_and_mirroring_drops_rotated_folders(tmp_path: Path) -> None:
+    one = RunStorage(uri=str(tmp_path / "shared"), run_dir=tmp_path / "a" / "tiny")
+    other_dir = RunStorage(uri=str(tmp_path / "shared"), run_dir=tmp_path / "b" / "tiny")
+    other_storage = RunStorage(uri=str(tmp_path / "elsewhere"), run_dir=tmp_path / "a" / "tiny")
+    keys = {s.run_key for s in (one, other_dir, other_storage)}
+    assert len(keys) == 3 and all(k.startswith("tiny-") for k in keys)
+
+    trainer = one.run_dir / "models" / "bart" / "trainer"
+    for step in (10, 20):
+        (trainer / f"checkpoint-{step}").mkdir(parents=True)
+        (trainer / f"checkpoint-{step}" / "model.safetensors").write_bytes(b"w" * step)
+        (trainer / f"checkpoint-{step}" / "manifest.json").write_text("{}")
+    assert one.mirror(one.run_dir, "models/bart/trainer") == 4
+    shutil.rmtree(trainer / "checkpoint-10")  # the Trainer rotated it away
+    (trainer / "checkpoint-30").mkdir()
+    (trainer / "checkpoint-30" / "manifest.json").write_text("{}")
+    assert one.mirror(one.run_dir, "models/bart/trainer") == 1
+    assert sorted(stored_files(one)) == ["models/bart/trainer/checkpoint-20/manifest.json",
+                                         "models/bart/trainer/checkpoint-20/model.safetensors",
+                                         "models/bart/trainer/checkpoint-30/manifest.json"]

@@ -17,6 +17,7 @@ from models.reporting import RecordingReporter
 from models.schedule import training_schedule
 from orchestrator.cli import main
 from orchestrator.config import ConfigError, TuneConfig, load_config, validate_raw
+from orchestrator.data import run_data_files
 from orchestrator.pipeline import save_resolved_config
 from orchestrator.report.summary import render_markdown
 from orchestrator.report.tune import tune_markdown
@@ -114,14 +115,25 @@ def test_eval_heartbeats_number_the_evaluations_during_training_only() -> None:
 
     reporter = RecordingReporter()
     callback = HeartbeatCallback(reporter, examples_per_step=8)
-    state = SimpleNamespace(global_step=8, max_steps=32, epoch=1.0)
+    state = SimpleNamespace(global_step=8, max_steps=32, epoch=1.0, log_history=[{"loss": 5.0}])
+
+    def evaluate(callback: HeartbeatCallback, loss: float) -> None:  # the Trainer logs, then calls back
+        state.log_history.append({"eval_loss": loss})
+        callback.on_evaluate(None, state, None, metrics={"eval_loss": loss})
+
     callback.on_train_begin(None, state, None)
-    callback.on_evaluate(None, state, None, metrics={"eval_loss": 4.25})
-    callback.on_evaluate(None, state, None, metrics={"eval_loss": 3.5})
+    evaluate(callback, 4.25)
+    evaluate(callback, 3.5)
     callback.on_train_end(None, state, None)
-    callback.on_evaluate(None, state, None, metrics={"eval_loss": 3.5})  # the final one, after training
+    evaluate(callback, 3.5)  # the final one, after training
     beats = [e for kind, e in reporter.events if kind == "heartbeat"]
     assert [(b["evaluation"], b["eval_loss"]) for b in beats] == [(1, 4.25), (2, 3.5)]
+
+    state.log_history.pop()
+    resumed = HeartbeatCallback(reporter, examples_per_step=8)  # a new process, the history restored
+    resumed.on_train_begin(None, state, None)
+    evaluate(resumed, 3.0)
+    assert reporter.events[-1][1]["evaluation"] == 3  # the sweep's clock goes on, not back to 1
 
 
 # --------------------------------------------------------------------------- learning_rate: tuned
@@ -284,8 +296,8 @@ def test_sweep_stops_and_records_trials_then_run_trains_with_the_tuned_rates(tmp
             assert not (Path(t["dir"]) / "checkpoint").exists()
             stored = shared / "tiny" / Path(t["dir"]).relative_to(run_dir)
             assert (stored / "train.log").is_file() and (Path(t["dir"]) / "train.log").is_file()
-        (node,) = scratch.iterdir()  # one node: every trial worked in its copy
-        assert (node / "tiny" / "tune" / "trials" / name).is_dir()
+        (node,) = scratch.iterdir()  # one node: every trial worked in its copy, removed when the sweep ended
+        assert not any(node.iterdir()), list(node.rglob("*"))[:5]
     assert stopped >= 1, section
     assert not (run_dir / "models").exists()  # trials never touch run's checkpoints
     assert (run_dir / "tune" / "learning_rate.png").is_file() and (run_dir / "tune" / "trials.csv").is_file()
@@ -298,7 +310,7 @@ def test_sweep_stops_and_records_trials_then_run_trains_with_the_tuned_rates(tmp
         tuned = section["models"][name]["learning_rate"]
         assert saved["resolved_settings"][name]["learning_rate"] == tuned
         manifest = read_json(run_dir / "models" / name / "checkpoint" / "manifest.json")
-        assert manifest["fingerprint"] == config.fingerprint(config.candidate(name))
+        assert manifest["fingerprint"] == config.fingerprint(config.candidate(name), run_data_files(run_dir))
         assert read_json(shared / "tiny" / "models" / name / "checkpoint" / "manifest.json") == manifest
     summary = read_json(run_dir / "summary.json")
     assert summary["status"] == "ok" and set(summary["tune"]["models"]) == {"bart", "llama"}
@@ -328,3 +340,61 @@ def test_a_trial_that_hangs_while_loading_ends_at_the_load_limit(tmp_path: Path)
     assert trial["status"] == "failed" and trial["failure_kind"] == "timeout"
     assert "timed out in phase loading: the load limit of 20 s passed" in trial["error"]
     assert trial["wall_s"] < 120 and Path(trial["log"]).is_file()
+
+
+@pytest.mark.integration
+def test_a_killed_sweep_resumes_with_its_finished_trials_kept_and_the_running_one_continued(tmp_path: Path) -> None:
+    """SIGKILL of `tune` while its second trial trains: the rerun restores the sweep (Ray Tune's
+    restore), keeps the first trial's result without running it again, and the second trial
+    continues from its last checkpoint."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from contract.atomic import read_json as read_note
+    from tests.conftest import REPO
+
+    raw = tiny_experiment(tmp_path, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"}],
+                          ensemble={"strategy": "none"},
+                          tune={"learning_rate": {"values": [1e-3, 2e-3]}, "scheduler": "none", "max_concurrent": 1})
+    raw["defaults"].update(max_steps=300, checkpoint_every=25)
+    path = write_yaml(tmp_path / "exp.yaml", raw)
+    trials_dir = load_config(path).run_dir / "tune" / "trials" / "bart"
+    command = [sys.executable, "-m", "orchestrator", "tune", str(path)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    driver = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def running() -> tuple[Path | None, int]:
+        for trial in sorted(p for p in trials_dir.glob("*") if p.is_dir()):
+            note = read_note(trial / "trainer" / "progress.json")
+            if not (trial / "metrics.json").exists() and isinstance(note, dict):
+                return trial, int(note.get("step", 0))
+        return None, 0
+
+    try:
+        deadline, seen = time.monotonic() + 600, {}
+        while True:
+            assert driver.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be killed"
+            finished = list(trials_dir.glob("*/metrics.json"))
+            trial, step = running()
+            if trial is not None and finished:
+                seen.setdefault(trial, time.monotonic())
+                if step >= 60 and time.monotonic() - seen[trial] >= 20:  # Tune has saved its state since
+                    break
+            time.sleep(0.2)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    (first,) = [p.parent for p in finished]
+    first_log = (first / "train.log").stat().st_mtime_ns
+    time.sleep(5)  # the killed driver's processes go with it
+
+    rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    model = read_json(load_config(path).run_dir / "tune" / "tune.json")["models"]["bart"]
+    assert model["resumed"] and model["counts"]["completed"] == 2, model
+    assert (first / "train.log").stat().st_mtime_ns == first_log  # the finished trial did not run again
+    continued = read_json(trial / "metrics.json")
+    assert continued["resumed_from_step"] >= 25 and continued["steps"] == 300, continued

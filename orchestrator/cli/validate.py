@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from models.registry import parse_source
 from orchestrator.cli.common import add_config_arguments, config_from_args
+from orchestrator.config import ExperimentConfig
 from orchestrator.storage import run_storage
 
 HELP = "check an experiment file and show what would run"
@@ -40,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     storage = run_storage(config.storage, config.run_dir)
     where = f"{config.run_dir}" + (f", handing artefacts over through {storage.location}" if storage else "")
+    print_rerun_plan(config, console)
     if args.no_preflight:
         console.print(f"OK: {len(config.models)} candidate(s); runs write to {where}")
         return 0
@@ -55,3 +59,32 @@ def run(args: argparse.Namespace) -> int:
         f"OK: {len(config.models)} candidate(s), {ready} ready on this machine; runs write to {where}"
     )
     return 0
+
+
+def print_rerun_plan(config: ExperimentConfig, console: Console) -> None:
+    """Where the run directory holds earlier work: what a rerun would keep, evaluate again,
+    resume or train, and why. The data is prepared aside, so its content decides as in `run`."""
+    run_dir = config.run_dir.resolve()
+    if not (run_dir / "models").is_dir():
+        return
+    from orchestrator.config import ConfigError
+    from orchestrator.data import prepare_data
+    from orchestrator.rerun import decide
+    from orchestrator.stages.train import build_jobs
+    from orchestrator.stages.tuned import resolve_learning_rates
+
+    try:
+        config = resolve_learning_rates(config)  # as `run` does: a tuned rate is part of what trains
+    except ConfigError as missing:
+        console.print(f"a rerun trains the candidates without a tuned rate only after their sweep: {missing}")
+        return
+    with tempfile.TemporaryDirectory(prefix="orchestrator-validate-") as scratch:
+        data, labels = prepare_data(config, Path(scratch))
+        decisions = {job.name: decide(job) for job in build_jobs(config, data, labels, run_dir)}
+    table = Table(title=f"a rerun of {run_dir}")
+    for column in ("candidate", "would", "why"):
+        table.add_column(column)
+    for name, decision in decisions.items():
+        action = f"resume at step {decision.step}" if decision.action == "resume" else decision.action
+        table.add_row(name, action, decision.reason)
+    console.print(table)

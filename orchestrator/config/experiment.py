@@ -4,14 +4,13 @@ each present section's cross-field check, so one pass over a file finds every pr
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, PrivateAttr
 
+from contract.job import DataFiles
 from contract.names import canonical_name
 from contract.settings import CandidateConfig, OptimizeConfig, Strict, TaskConfig, TrainingSettings
 from orchestrator.config.candidates import check_models_raw
@@ -26,6 +25,7 @@ from orchestrator.config.stages import (
     check_optimize_raw,
     check_tune_raw,
 )
+from orchestrator.identity import Identity, candidate_identity
 
 
 class ExperimentConfig(Strict):
@@ -65,20 +65,13 @@ class ExperimentConfig(Strict):
                 return c
         raise KeyError(name)
 
-    def fingerprint(self, candidate: CandidateConfig) -> str:
-        """Hash of everything that decides a candidate's checkpoint (for resume)."""
-        payload = {
-            "task": self.task.model_dump(),
-            "data": self.data.model_dump(),
-            "candidate": candidate.model_dump(exclude=set(TrainingSettings.model_fields)),
-            "settings": self.settings_for(candidate).model_dump(exclude=SCHEDULING_ONLY),
-        }
-        blob = json.dumps(payload, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+    def identity(self, candidate: CandidateConfig, data: DataFiles | None) -> Identity:
+        """What decides the candidate's checkpoint and its metrics (see `orchestrator.identity`)."""
+        return candidate_identity(self.task, candidate, self.settings_for(candidate), data)
 
-
-# Settings that change how a candidate is supervised, never what it learns: left out of its fingerprint.
-SCHEDULING_ONLY = {"timeouts", "max_retries", "checkpoint_every"}
+    def fingerprint(self, candidate: CandidateConfig, data: DataFiles | None = None) -> str:
+        """The training fingerprint: a checkpoint is resumed or kept only under the same one."""
+        return self.identity(candidate, data).fingerprint
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ def build_summary(
             steps=details.get("steps"),
             resumed_from_step=details.get("resumed_from_step"),
             steps_redone=details.get("steps_redone", 0),
+            reevaluated=details.get("reevaluated", False),
         )
         if outcome.status == "interrupted":
             entry["resumes_from_step"] = details.get("resumes_from_step")  # None: from step 0
@@ -121,6 +122,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += ["", "Resumed from a checkpoint: " + ", ".join(
             f"{n} at step {m['resumed_from_step']} ({m.get('steps_redone', 0)} step(s) trained again)"
             for n, m in resumed) + "."]
+    reevaluated = [n for n, m in summary["models"].items() if m.get("reevaluated")]
+    if reevaluated:
+        lines += ["", "Kept an earlier checkpoint and evaluated it again (only evaluation settings or the test "
+                  "split changed): " + ", ".join(reevaluated) + "."]
     lines += tune_markdown(summary.get("tune"))
     lines += ensemble_markdown(summary.get("ensemble"), metric)
     lines += optimize_markdown(summary.get("optimize"), metric, Path(summary["run_dir"]))

@@ -14,6 +14,12 @@ A trial reports its validation loss after every evaluation during training (once
 cheap, no generation), which ASHA stops trials on, and at the end its task metric on the
 validation split, which chooses the best rate (`best_trial`). A failed trial is recorded with the
 supervisor's classification and one-line reason; it never ends the sweep.
+
+A sweep that did not finish (its driver killed, Ctrl-C) is restored by the next `tune` of the
+same search and candidate identity (`sweep.json` in its trials folder; Tune's own `restore`):
+finished trials keep their results, unfinished ones run again in their own folders, where their
+training resumes from its last checkpoint. Trial rows come from what Tune recorded, so a restored
+sweep reports its earlier trials exactly as they ran.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from ray.tune.search import BasicVariantGenerator
 from rich.console import Console
 from rich.markup import escape
 
+from contract.atomic import read_json, write_json
 from contract.job import DataFiles, TrainingJob
 from contract.work import TRIAL, WEIGHT_DIRS, TrainRequest
 from models.schedule import training_schedule
@@ -56,6 +63,7 @@ from orchestrator.work import WorkItem
 log = logging.getLogger(__name__)
 
 FINAL_METRIC = "validation_metric"  # the task metric on validation, reported once at the end
+EVALUATIONS, LAST_EVAL_LOSS = "evaluations", "last_eval_loss"  # in the final report: the training's evaluations
 TRIAL_STATUSES = ("completed", "stopped_early", "failed")
 
 
@@ -146,6 +154,7 @@ class EvaluationsToTune:
 
     def __init__(self, before_report: Callable[[], None] | None = None) -> None:
         self.reported = 0
+        self.last_loss: float | None = None
         self.before_report = before_report
 
     def __call__(self, label: str, kind: str, info: dict[str, Any]) -> None:
@@ -159,6 +168,7 @@ class EvaluationsToTune:
             except Exception as exc:  # noqa: BLE001 - a log not handed in never costs the trial
                 log.warning("could not hand in the trial's log before reporting: %s", exc)
         loss = info.get("eval_loss", math.inf)
+        self.last_loss = loss if math.isfinite(loss) else None
         tune.report({ASHA_METRIC: loss if math.isfinite(loss) else math.inf, TIME_ATTR: evaluation,
                      "step": info.get("step")})
 
@@ -179,8 +189,8 @@ def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, cluster:
     if storage is not None:  # the log so far, from this node's copy (where the trial's worker writes it)
         log_relpath = storage.relpath(item.log_file)
         hand_in_log = lambda: storage.push(storage.local_root(), log_relpath)  # noqa: E731
-    supervisor = Supervisor([item], cluster, job.output_dir, EvaluationsToTune(hand_in_log), storage=storage,
-                            placement=placement)
+    sink = EvaluationsToTune(hand_in_log)
+    supervisor = Supervisor([item], cluster, job.output_dir, sink, storage=storage, placement=placement)
     try:
         outcome = supervisor.run()[0]
     except BaseException:  # ASHA stopped it (Tune ends the trial's thread in `tune.report`): its log stays
@@ -194,7 +204,8 @@ def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, cluster:
         raise TrialFailed(outcome.to_dict())
     metrics = outcome.metrics
     tune.report({ASHA_METRIC: metrics.get("eval_loss", math.inf),
-                 FINAL_METRIC: metrics.get("validation", {}).get(metric), "wall_s": outcome.result.wall_s})
+                 FINAL_METRIC: metrics.get("validation", {}).get(metric), "wall_s": outcome.result.wall_s,
+                 EVALUATIONS: sink.reported, LAST_EVAL_LOSS: sink.last_loss})
 
 
 # --------------------------------------------------------------------------- on the driver
@@ -297,10 +308,13 @@ def sweep_candidate(
     job = candidate_job(config, candidate, DataFiles(data.train, data.validation, None), labels, run_dir)
     job = dataclasses.replace(job, output_dir=(run_dir / "tune" / "trials" / name).resolve())
     tune_dir = (run_dir / "tune" / "ray").resolve()  # Tune's own state, on the driver
-    for directory in (job.output_dir, tune_dir / name):  # a new sweep replaces the last one's trials
-        shutil.rmtree(directory, ignore_errors=True)
-    if storage is not None:
-        storage.delete(storage.relpath(job.output_dir))
+    sweep = {"fingerprint": sweep_fingerprint(config, candidate), "sweep": describe(config)}
+    resuming = _resumable(tune_dir / name, job.output_dir / SWEEP_FILE, sweep)
+    if not resuming:
+        for directory in (job.output_dir, tune_dir / name):  # a new sweep replaces the last one's trials
+            shutil.rmtree(directory, ignore_errors=True)
+        if storage is not None:
+            storage.delete(storage.relpath(job.output_dir))
     need = actor_resources(job, cluster)
     if (short := shortfall(need, {"CPU": cluster.cpus, "GPU": cluster.gpus})) is not None:
         return _not_swept("skipped", f"a trial {short}; lower the candidate's resources", started)
@@ -316,24 +330,24 @@ def sweep_candidate(
     # the trial's own process needs nothing (an empty first bundle); its training's worker takes the second
     resources = tune.PlacementGroupFactory([{}, bundle])
     trial_log = TrialLog(job, config.task.resolved_metric(), evaluations, console)
-    tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(run_trial, job=job, metric=config.task.resolved_metric(), cluster=cluster,
-                                                  storage=storage), resources),
-        param_space=space,
-        tune_config=tune.TuneConfig(
-            scheduler=scheduler, num_samples=num_samples(space, config.tune.samples),
-            max_concurrent_trials=concurrency, search_alg=BasicVariantGenerator(random_state=job.settings.seed),
-            trial_dirname_creator=_trial_dirname,
-        ),
-        run_config=tune.RunConfig(name=name, storage_path=str(tune_dir), verbose=0, callbacks=[trial_log],
-                                  failure_config=tune.FailureConfig(max_failures=0)),
-    )
+    trainable = tune.with_resources(tune.with_parameters(run_trial, job=job, metric=config.task.resolved_metric(),
+                                                         cluster=cluster, storage=storage), resources)
+    if resuming:
+        log.info("tune/%s: resuming the interrupted sweep (finished trials kept, unfinished ones continue from "
+                 "their checkpoints)", name)
+        tuner = tune.Tuner.restore(str(tune_dir / name), trainable=trainable, resume_unfinished=True,
+                                   resume_errored=False, restart_errored=False, param_space=space)
+    else:
+        job.output_dir.mkdir(parents=True, exist_ok=True)
+        write_json(job.output_dir / SWEEP_FILE, sweep)
+        tuner = _new_tuner(trainable, space, config, job, scheduler, concurrency, tune_dir, trial_log)
     log.info("tune/%s: %s trial(s) at a time, %d evaluation(s) each", name, concurrency, evaluations)
     with _quiet_tune():
         results = tuner.fit()
+    write_json(job.output_dir / SWEEP_FILE, {**sweep, "finished": True})  # a rerun sweeps anew
     if storage is not None:
         storage.restore(storage.relpath(job.output_dir))  # the trials' logs and predictions
-    trials = [_trial_row(result, trial_log, job) for result in results]
+    trials = [_trial_row(result, job) for result in results]
     trials.sort(key=lambda t: t["trial"])
     best = best_trial(trials)
     section = {
@@ -349,32 +363,66 @@ def sweep_candidate(
         "concurrency": concurrency,
         "counts": {status: sum(t["status"] == status for t in trials) for status in TRIAL_STATUSES},
         "trials": trials,
-        "fingerprint": sweep_fingerprint(config, candidate),
+        "fingerprint": sweep["fingerprint"],
+        "resumed": resuming,
         "wall_s": round(time.time() - started, 2),
     }
     return section
 
 
-def _trial_row(result: Any, trial_log: TrialLog, job: TrainingJob) -> dict[str, Any]:
+SWEEP_FILE = "sweep.json"  # in the sweep's trials folder: what it searches and for which candidate identity
+
+
+def _resumable(experiment: Path, recorded: Path, sweep: dict[str, Any]) -> bool:
+    """An earlier sweep of exactly this search and candidate, left unfinished, that Tune can restore."""
+    if read_json(recorded) != sweep:  # another search or candidate identity, or one that finished
+        return False
+    return tune.Tuner.can_restore(str(experiment))
+
+
+def _new_tuner(trainable: Any, space: dict[str, Any], config: ExperimentConfig, job: TrainingJob, scheduler: Any,
+               concurrency: int, tune_dir: Path, trial_log: TrialLog) -> Any:
+    return tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            scheduler=scheduler, num_samples=num_samples(space, config.tune.samples),
+            # the limit goes to the generator too: Tune does not apply max_concurrent_trials to a
+            # BasicVariantGenerator passed in (Ray 2.60; measured: both trials of a grid ran at once)
+            max_concurrent_trials=concurrency,
+            search_alg=BasicVariantGenerator(random_state=job.settings.seed, max_concurrent=concurrency),
+            trial_dirname_creator=_trial_dirname,
+        ),
+        run_config=tune.RunConfig(name=job.name, storage_path=str(tune_dir), verbose=0, callbacks=[trial_log],
+                                  failure_config=tune.FailureConfig(max_failures=0)),
+    )
+
+
+def _trial_row(result: Any, job: TrainingJob) -> dict[str, Any]:
+    """A trial's row from what Tune keeps of it in its experiment state (its last report), so a
+    restored sweep reports its earlier trials as they ran: a finished trial's final report
+    carries its evaluation count and last loss during training too."""
     trial_id = Path(result.path).name
     trial_dir = job.output_dir / trial_id
-    entry = trial_log.trials.get(trial_id, {})
+    last = result.metrics or {}
+    completed = FINAL_METRIC in last
     row: dict[str, Any] = {
         "trial": trial_id,
         **result.config,
-        "status": "completed" if FINAL_METRIC in entry else "stopped_early",
-        "evaluations": entry.get("evaluations", 0),
-        "last_eval_loss": _finite(entry.get("last_eval_loss")),
-        "final_eval_loss": _finite(entry.get("final_eval_loss")),
-        "validation_metric": _finite(entry.get(FINAL_METRIC)),
-        "wall_s": round(entry["ended"] - entry["started"], 2) if "ended" in entry else None,
+        "status": "completed" if completed else "stopped_early",
+        "evaluations": int(last.get(EVALUATIONS, last.get(TIME_ATTR)) or 0),
+        "last_eval_loss": _finite(last.get(LAST_EVAL_LOSS) if completed else last.get(ASHA_METRIC)),
+        "final_eval_loss": _finite(last.get(ASHA_METRIC)) if completed else None,
+        "validation_metric": _finite(last.get(FINAL_METRIC)),
+        "wall_s": _finite(last.get("time_total_s")),
         "error": None,
         "dir": str(trial_dir),
     }
     if result.error is not None:
         failed = trial_failure(result.error)
         row.update(status="failed", error=failed.get("error"), failure_kind=failed.get("failure_kind"),
-                   hint=failed.get("hint"), log=failed.get("log") or str(trial_dir / "error.log"))
+                   hint=failed.get("hint"), log=failed.get("log") or str(trial_dir / "error.log"),
+                   wall_s=row["wall_s"] if row["wall_s"] is not None else _finite(failed.get("wall_s")))
     shutil.rmtree(trial_dir / "trainer", ignore_errors=True)  # a stopped trial's Trainer checkpoints
     return row
 

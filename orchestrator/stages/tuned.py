@@ -16,6 +16,7 @@ from typing import Any
 from contract.atomic import write_json
 from contract.names import canonical_name
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
+from orchestrator.data import run_data_files
 from orchestrator.report.tune import PLOT, fmt_rate, plot_sweep, tune_section
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ def sweep_fingerprint(config: ExperimentConfig, candidate: Any) -> str:
     """The candidate's config fingerprint with the searched settings left out: a tuned rate was
     found for exactly these data and settings."""
     fixed = candidate.model_copy(update=dict.fromkeys(SEARCHED, 1.0))
-    return config.fingerprint(fixed)
+    data = run_data_files(config.run_dir.resolve())
+    return config.fingerprint(fixed, data if data.train.is_file() else None)
 
 
 def describe(config: ExperimentConfig) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """A BART that misbehaves on purpose, shipped as checkpoint code (needs trust_remote_code).
 
 config.fault says how: "hang_init" sleeps in __init__; at the N-th training forward, "exit_at"
-calls os._exit, "raise_at" raises, "segfault_at" kills itself with SIGSEGV, "hang_at" sleeps.
+calls os._exit, "raise_at" raises, "segfault_at" kills itself with SIGSEGV, "hang_at" sleeps;
+"disk_full_at_save" fails every save of its weights as a full disk does (ENOSPC).
 config.fault_marker names a file that gets the wall-clock time of the fault. config.memory_per_example_mb makes every training forward allocate that much per example, the
 way long sequences do, so a batch can be too large for a memory limit.
 """
 
+import errno
 import os
 import signal
 import time
@@ -56,3 +58,8 @@ class FaultyModel(BartForConditionalGeneration):
             raise RuntimeError(f"injected fault at training step {self.config.fault_step}")
         if self.config.fault == "hang_at":
             time.sleep(3600)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        if self.config.fault == "disk_full_at_save":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(save_directory))
+        return super().save_pretrained(save_directory, *args, **kwargs)
