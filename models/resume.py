@@ -24,7 +24,7 @@ from pathlib import Path
 
 from contract.atomic import read_json, write_json
 from contract.settings import interval_seconds
-from models.checkpoint import MANIFEST, verify_checkpoint
+from models.checkpoint import MANIFEST, read_manifest, verify_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,15 @@ def find_resume_point(trainer_dir: Path, fingerprint: str) -> ResumePoint:
     return ResumePoint(None, None, furthest)
 
 
-def latest_sealed_step(trainer_dir: Path) -> int | None:
-    """The step of the newest checkpoint that was sealed (its hashes are checked when resuming)."""
-    return next((step for step, folder in checkpoints(trainer_dir) if (folder / MANIFEST).is_file()), None)
+def latest_sealed_step(trainer_dir: Path, fingerprint: str | None = None) -> int | None:
+    """The step of the newest checkpoint that was sealed (of `fingerprint`, when given); its
+    hashes are checked when resuming, by `find_resume_point`."""
+    for step, folder in checkpoints(trainer_dir):
+        if fingerprint is None and (folder / MANIFEST).is_file():
+            return step
+        if fingerprint is not None and (read_manifest(folder) or {}).get("fingerprint") == fingerprint:
+            return step
+    return None
 
 
 def record_progress(trainer_dir: Path, step: int) -> None:

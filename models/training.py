@@ -268,8 +268,7 @@ def evaluate_candidate(job: TrainingJob, reporter: Reporter) -> TrainResult:
     torch.set_num_threads(max(1, int(job.settings.resources.cpus)))
     reporter.phase("loading")
     family: ModelFamily = load_family(job.family)(job)
-    plan = decide_precision(job.settings.precision, detect_hardware(), adapters_only=job.candidate.lora is not None)
-    model, tokenizer = family.load_trained(job.output_dir / "checkpoint", plan)
+    model, tokenizer = family.load_finished()
     rows = {split: read_rows(path) for split, path in vars(job.data).items() if path is not None}
     # metrics.json stays until the new one replaces it: cut short, this is still a re-evaluation
     # (its evaluation fingerprint is the old one), never a retraining.

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from contract.atomic import read_json
 from contract.job import TrainingJob
 from models.checkpoint import read_manifest, verify_checkpoint
-from models.resume import TRAINER_DIR, checkpoints
+from models.resume import TRAINER_DIR, checkpoints, latest_sealed_step
 from models.sources import hub_commit
 from orchestrator.identity import changes
 
@@ -52,7 +52,7 @@ def decide(job: TrainingJob) -> RerunDecision:
         what = changes(metrics.get("evaluated_with"), job.identity.get("evaluation", {}))
         return RerunDecision("re-evaluate", f"only evaluation changed ({what or 'evaluated before this was recorded'})",
                              metrics=metrics)
-    resumable = _resumable_step(job)
+    resumable = latest_sealed_step(job.output_dir / TRAINER_DIR, job.fingerprint)
     if resumable is not None:
         return RerunDecision("resume", f"an earlier attempt was interrupted; continues from step {resumable}",
                              step=resumable)
@@ -66,16 +66,6 @@ def _source_moved(job: TrainingJob, manifest: dict[str, Any]) -> str | None:
     if now is None or not isinstance(trained_from, str) or now == trained_from:
         return None
     return f"the hub's {job.candidate.source} moved from commit {trained_from[:12]} to {now[:12]}"
-
-
-def _resumable_step(job: TrainingJob) -> int | None:
-    """The newest sealed checkpoint of this training fingerprint (hashes are checked, and bad
-    ones removed, by the training itself when it resumes)."""
-    for step, folder in checkpoints(job.output_dir / TRAINER_DIR):
-        manifest = read_manifest(folder)
-        if manifest is not None and manifest.get("fingerprint") == job.fingerprint:
-            return step
-    return None
 
 
 def _why_train(job: TrainingJob, final: Path, problem: str | None) -> str:

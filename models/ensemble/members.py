@@ -15,7 +15,6 @@ import torch
 from contract.job import TrainingJob
 from contract.work import Proposal, ProposeRequest, ProposeResult, ScoreRequest, ScoreResult
 from models.families.base import Progress
-from models.precision import decide_precision, detect_hardware
 from models.registry import load_family
 from models.reporting import Reporter, prediction_progress
 
@@ -29,8 +28,7 @@ class MemberModel:
         torch.set_num_threads(max(1, int(job.settings.resources.cpus)))
         self.job = job
         self.family = load_family(job.family)(job)
-        plan = decide_precision(job.settings.precision, detect_hardware(), adapters_only=job.candidate.lora is not None)
-        self.model, self.tokenizer = self.family.load_trained(job.output_dir / "checkpoint", plan)
+        self.model, self.tokenizer = self.family.load_finished()
 
     def predict(self, rows: list[Row], progress: Progress | None = None) -> list[Row]:
         return self.family.predict(self.model, self.tokenizer, rows, progress)

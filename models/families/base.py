@@ -24,7 +24,7 @@ from transformers import (
 )
 
 from contract.job import TrainingJob
-from models.precision import PrecisionPlan
+from models.precision import PrecisionPlan, decide_precision, detect_hardware
 from models.registry import Preset
 from models.sources import ResolvedSource
 from models.tokenization import ensure_pad_token, train_bpe_tokenizer
@@ -102,6 +102,12 @@ class ModelFamily(ABC):
         if candidate.lora is not None:
             model = self.wrap_lora(model)
         return model
+
+    def load_finished(self) -> tuple[Any, PreTrainedTokenizerBase]:
+        """The job's finished checkpoint, with the precision its settings decide on this hardware."""
+        adapters_only = self.job.candidate.lora is not None
+        plan = decide_precision(self.job.settings.precision, detect_hardware(), adapters_only=adapters_only)
+        return self.load_trained(self.job.output_dir / "checkpoint", plan)
 
     def load_trained(self, checkpoint: Path, plan: PrecisionPlan) -> tuple[Any, PreTrainedTokenizerBase]:
         """A checkpoint this project wrote, ready to predict: full weights, or a quantized base

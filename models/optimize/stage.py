@@ -25,7 +25,7 @@ from models.memory import return_freed_memory_to_os
 from models.optimize.benchmark import Point, measure, recommend, sweep
 from models.optimize.plots import plot_sweeps
 from models.optimize.quantize import load_quantized, quantize, unavailable_reason, weights_size
-from models.precision import decide_precision, detect_hardware
+from models.precision import detect_hardware
 from models.registry import load_family
 from models.reporting import Reporter, prediction_progress
 
@@ -118,9 +118,7 @@ def _fp32_missing_at(recommendation: dict[str, Any], sweeps: dict[str, list[Poin
 
 def _load(job: TrainingJob, name: str, entry: dict[str, Any]) -> tuple[Any, Any]:
     if name == "fp32":
-        family = load_family(job.family)(job)
-        plan = decide_precision(job.settings.precision, detect_hardware(), adapters_only=job.candidate.lora is not None)
-        return family.load_trained(job.output_dir / "checkpoint", plan)
+        return load_family(job.family)(job).load_finished()
     return load_quantized(Path(entry["path"]), job)
 
 
