@@ -195,11 +195,12 @@ def tune_experiment(config: ExperimentConfig, names: list[str] | None, *, quiet:
     from orchestrator.stages.tuned import chosen_candidates
 
     run_dir = config.run_dir.resolve()
-    with RunLock(run_dir, "tune"):
-        return _tune_experiment(config, run_dir, chosen_candidates(config, names), quiet=quiet)
+    with RunLock(run_dir, "tune"), catch_interrupts() as stop:
+        return _tune_experiment(config, run_dir, chosen_candidates(config, names), stop, quiet=quiet)
 
 
-def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[Any], *, quiet: bool) -> int:
+def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[Any], stop: StopRequest, *,
+                     quiet: bool) -> int:
     from rich.console import Console
 
     from orchestrator.report.tune import print_tune
@@ -213,12 +214,14 @@ def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[A
                                                           "split; give data.validation (or builtin validation_size)")])
     console = Console(highlight=False, soft_wrap=True)
     inspection, cluster = connect_inspecting(config)
+    arm(stop)  # ray.init replaced our SIGTERM handler with its own
     try:
         with inspection:
             verdicts = run_preflight(config.model_copy(update={"models": candidates}), run_dir,
                                      cluster_probe(cluster.gpus), cluster.gpus, inspection)
         print_preflight(verdicts, console)
-        models = run_sweep(config, candidates, data, labels, cluster, run_dir, None if quiet else console, verdicts)
+        models = run_sweep(config, candidates, data, labels, cluster, run_dir, None if quiet else console, verdicts,
+                           stop)
     finally:
         remove_node_copies(storage)
         disconnect()
@@ -229,6 +232,10 @@ def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[A
         summary["tune"] = section
         write_summary(summary, run_dir)
     print_tune({**section, "models": models}, console)
+    if stop.requested:
+        console.print(f"interrupted; resume the sweep with: python -m orchestrator tune {config.source_file} "
+                      "(the same options)")
+        return stop.exit_status
     console.print(f"tuned rates in {run_dir / 'tune' / 'tune.json'}; train with them: "
                   f"python -m orchestrator run {config.source_file} --use-tuned")
     found = sum(m["learning_rate"] is not None for m in models.values())

@@ -31,6 +31,10 @@ def trial_rows(model: dict[str, Any]) -> list[dict[str, str]]:
         note = t.get("error") or ""
         if t["status"] == "stopped_early":
             note = f"stopped by ASHA after {t['evaluations']} of {model.get('evaluations', '?')} evaluations"
+        elif t["status"] == "interrupted":
+            note = f"continues from step {t.get('resumes_from_step') or 0}"
+        elif t.get("resumed_from_step"):
+            note = f"resumed from step {t['resumed_from_step']}"
         rows.append({
             "error": t.get("error") or "",
             "learning_rate": fmt_rate(t["learning_rate"]) + (" (best)" if t["trial"] == best else ""),
@@ -85,18 +89,20 @@ def print_tune(section: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     metric = section["metric"]
-    styles = {"completed": "green", "stopped_early": "yellow", "failed": "red"}
+    styles = {"completed": "green", "stopped_early": "yellow", "failed": "red", "interrupted": "yellow"}
     table = Table(title="learning-rate sweep")
     for column in ("model", "lr", "status", "evals", "eval loss", f"val {metric}", "s", "reason"):
         table.add_column(column, overflow="fold")
     for name, model in section["models"].items():
         rows = trial_rows(model)
         if not rows:
-            table.add_row(name, "-", f"[red]{model['status']}[/red]", "-", "-", "-", "-", escape(model.get("reason") or ""))
+            style = styles.get(model["status"], "red")
+            table.add_row(name, "-", f"[{style}]{model['status']}[/{style}]", "-", "-", "-", "-",
+                          escape(model.get("reason") or ""))
         for row in rows:
             style = styles.get(row["status"], "")
             table.add_row(name, row["learning_rate"], f"[{style}]{row['status']}[/{style}]", row["evaluations"],
-                          row["eval_loss"], row["metric"], row["wall_s"], escape(row["error"]))
+                          row["eval_loss"], row["metric"], row["wall_s"], escape(row["note"]))
         table.add_section()
     console.print(table)
     for name, model in section["models"].items():
