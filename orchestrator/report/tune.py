@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.atomic import read_json_or_warn
+from orchestrator.report import markdown as md
 from orchestrator.report.numbers import fmt_number
 
 PLOT = "tune/learning_rate.png"  # relative to the run directory
@@ -51,9 +52,9 @@ def trial_rows(model: dict[str, Any]) -> list[dict[str, str]]:
 def best_text(name: str, model: dict[str, Any], metric: str) -> str:
     best = model.get("best")
     if best:
-        return (f"{name}: best learning rate **{fmt_rate(best['learning_rate'])}** "
+        return (f"{md.text(name)}: best learning rate **{fmt_rate(best['learning_rate'])}** "
                 f"(validation {metric} {fmt_number(best['validation_metric'])})")
-    return f"{name}: no best learning rate ({model.get('reason') or model['status']})"
+    return f"{md.text(name)}: no best learning rate ({md.text(model.get('reason') or model['status'])})"
 
 
 def tune_markdown(section: dict[str, Any] | None) -> list[str]:
@@ -77,7 +78,7 @@ def tune_markdown(section: dict[str, Any] | None) -> list[str]:
         ]
         for row in trial_rows(model):
             lines.append(f"| {row['learning_rate']} | {row['status']} | {row['evaluations']} | {row['eval_loss']} | "
-                         f"{row['metric']} | {row['wall_s']} | {row['note']} |")
+                         f"{row['metric']} | {row['wall_s']} | {md.text(row['note'])} |")
     if section.get("plot"):
         lines += ["", f"![validation {metric} and eval loss against learning rate]({section['plot']})"]
     return lines
