@@ -82,3 +82,23 @@ def test_preflight_prints_every_fix_whole_in_an_80_column_pipe() -> None:
     text = out.getvalue()
     assert f"fix: {fix}" in text.replace("\n", "")  # whole, though wider than the terminal
     assert "[offline]" in text  # markup characters printed as written
+
+
+def test_credentials_in_a_storage_uri_are_masked_in_messages_and_left_out_of_config_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from orchestrator.pipeline import save_resolved_config
+
+    uri = "s3://KEYID123:SECRET456@bucket/runs?region=eu-west-1&session_token=TOKEN789"
+    path = config_file(tmp_path)
+    assert main(["validate", str(path), "--no-preflight", "--set", f"storage.uri={uri}",
+                 "--set", "defaults.epochs=-1"]) == 2
+    assert main(["validate", str(path), "--no-preflight", "--set", f"storage.uri={uri}"]) == 0
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err
+    assert "bucket/runs" in shown and "***" in shown
+    assert not any(secret in shown for secret in ("KEYID123", "SECRET456", "TOKEN789")), shown
+    config = load_config(path, [f"storage.uri={uri}"])
+    saved = save_resolved_config(config, tmp_path / "run").read_text(encoding="utf-8")
+    assert "s3://bucket/runs?region=eu-west-1" in saved
+    assert not any(secret in saved for secret in ("KEYID123", "SECRET456", "TOKEN789")), saved

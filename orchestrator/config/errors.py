@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from contract.names import suggestion_text
+from contract.redact import redact
 
 
 class ConfigIssue(typing.NamedTuple):
@@ -36,7 +37,7 @@ class ConfigError(Exception):
         where = f" in {self.source}" if self.source else ""
         lines = [f"{len(self.issues)} problem(s){where}:"]
         lines += [f"  - {issue}" for issue in self.issues]
-        return "\n".join(lines)
+        return redact("\n".join(lines))
 
 
 def _path_sort_key(path: str) -> list[Any]:

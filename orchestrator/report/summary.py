@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 from contract.atomic import write_json, write_text
+from contract.redact import redact
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.outcome import Outcome
@@ -82,6 +84,7 @@ def exit_code(summary: dict[str, Any]) -> int:
 
 def write_summary(summary: dict[str, Any], run_dir: Path) -> Path:
     path = run_dir / "summary.json"
+    summary = json.loads(redact(json.dumps(summary)))  # a credential quoted in any message stays in memory
     write_json(path, summary)
     markdown = render_markdown(summary)
     write_text(run_dir / "report.md", markdown)
