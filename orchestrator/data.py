@@ -25,6 +25,7 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tu
     out = run_dir / "data"
     task, data = config.task, config.data
     folds = config.ensemble.folds if config.ensemble.strategy == "stacking" else None
+    lengths = {c.name: config.settings_for(c).max_source_length for c in config.models}
     if data.builtin is not None:
         from models.data.builtin import write_builtin_splits
 
@@ -34,9 +35,9 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tu
             out, task=task.type, language=b.language or task.language,
             sizes={k: v for k, v in sizes.items() if v > 0}, seed=b.seed,
         )
-        report = check_data(task, paths, stacking_folds=folds)  # the generator's rows; the sizes are the user's
+        report = check_data(task, paths, stacking_folds=folds, source_lengths=lengths)  # the sizes are the user's
     else:
-        report = check_configured_data(task, data, config.ensemble)
+        report = check_configured_data(task, data, config.ensemble, lengths)
         paths = {}
         if report.ok:
             target = task.resolved_target_column()

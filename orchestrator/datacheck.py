@@ -37,9 +37,11 @@ class DataReport:
         return not self.problems
 
 
-def check_data(task: TaskConfig, files: dict[str, str | Path], *, stacking_folds: int | None = None) -> DataReport:
+def check_data(task: TaskConfig, files: dict[str, str | Path], *, stacking_folds: int | None = None,
+               source_lengths: dict[str, int] | None = None) -> DataReport:
     """Read and check each split in `files` (split -> path). `stacking_folds`: the stacking
-    ensemble's folds, which the validation split must have at least as many rows as."""
+    ensemble's folds, which the validation split must have at least as many rows as;
+    `source_lengths`: each candidate's `max_source_length`, for the count of inputs truncated."""
     report = DataReport()
     for split in SPLITS:
         if split not in files:
@@ -54,6 +56,7 @@ def check_data(task: TaskConfig, files: dict[str, str | Path], *, stacking_folds
     if task.type == "classification":
         report.problems += label_problems(report.splits, task.resolved_target_column())
     report.warnings += shared_rows(report.splits, task.resolved_input_column())
+    report.warnings += long_inputs(report.splits, task.resolved_input_column(), source_lengths or {})
     return report
 
 
@@ -145,6 +148,24 @@ def shared_rows(splits: dict[str, RowsRead], column: str) -> list[str]:
     return warnings
 
 
+def long_inputs(splits: dict[str, RowsRead], column: str, source_lengths: dict[str, int]) -> list[str]:
+    """Inputs cut at `max_source_length`: counted by words, which no tokenizer makes fewer tokens
+    of, so the counts are a floor (the exact number depends on each candidate's tokenizer)."""
+    by_length: dict[int, list[str]] = {}
+    for name, length in source_lengths.items():
+        by_length.setdefault(length, []).append(name)
+    warnings = []
+    for length, names in sorted(by_length.items()):
+        counts = [(split, sum(len(str(row[column]).split()) > length for row in read.rows), len(read.rows))
+                  for split, read in splits.items()]
+        if any(long for _, long, _ in counts):
+            shown = ", ".join(f"{long} of {total} {split}" for split, long, total in counts if long)
+            warnings.append(f"at least {shown} inputs have more than {length} words, so more than max_source_length "
+                            f"{length} tokens: they are truncated for {', '.join(names)} (raise max_source_length "
+                            "to keep more of them)")
+    return warnings
+
+
 def _kind(value: Any) -> str:
     return {bool: "boolean", int: "number", float: "number", list: "list", dict: "mapping"}.get(
         type(value), type(value).__name__)
@@ -156,9 +177,11 @@ def config_issues(report: DataReport) -> list[ConfigIssue]:
     return [ConfigIssue(f"data.{split_of.get(p.file, 'train')}", str(p)) for p in report.problems]
 
 
-def check_configured_data(task: TaskConfig, data: DataConfig, ensemble: EnsembleConfig) -> DataReport:
+def check_configured_data(task: TaskConfig, data: DataConfig, ensemble: EnsembleConfig,
+                          source_lengths: dict[str, int] | None = None) -> DataReport:
     """`check_data` on the config's own files (none for the built-in data, which is made right)."""
     files = {split: path for split in SPLITS if (path := getattr(data, split)) is not None}
     if data.builtin is not None or not files:
         return DataReport()
-    return check_data(task, files, stacking_folds=ensemble.folds if ensemble.strategy == "stacking" else None)
+    return check_data(task, files, stacking_folds=ensemble.folds if ensemble.strategy == "stacking" else None,
+                      source_lengths=source_lengths)

@@ -183,3 +183,11 @@ def test_a_json_array_of_objects_is_read(tmp_path: Path) -> None:
     config = load_config(path)
     files, _ = prepare_data(config, config.run_dir)
     assert len(files.train.read_text().splitlines()) == len(GOOD)
+
+
+def test_inputs_longer_than_max_source_length_are_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    long = [{"dialogue": " ".join(["word"] * 40), "summary": "long"} for _ in range(3)]
+    path = experiment(tmp_path, {"train": (".jsonl", jsonl([*GOOD, *long]))}, defaults={"max_source_length": 32})
+    config = load_config(path)
+    prepare_data(config, config.run_dir)
+    assert "at least 3 of 11 train inputs have more than 32 words" in caplog.text and "truncated for bart" in caplog.text

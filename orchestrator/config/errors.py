@@ -40,9 +40,9 @@ class ConfigError(Exception):
         return redact("\n".join(lines))
 
 
-def _path_sort_key(path: str) -> list[Any]:
-    """Sorts `models[10]` after `models[2]`: list indices compare as numbers."""
-    return [int(p) if p.isdigit() else p for p in path.replace("[", ".").replace("]", "").split(".")]
+def _path_sort_key(path: str) -> list[tuple[int, int, str]]:
+    """Sorts `models[10]` after `models[2]`: list indices compare as numbers (before names)."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.replace("[", ".").replace("]", "").split(".")]
 
 
 def _format_path(loc: Iterable[Any]) -> str:
