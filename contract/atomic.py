@@ -7,6 +7,7 @@ and at most a `.tmp` leftover that no reader takes for the real one."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -57,3 +58,12 @@ def read_json_or_warn(path: str | Path, meaning: str) -> Any | None:
     if value is None and Path(path).exists():
         log.warning("%s is unreadable or truncated; %s", path, meaning)
     return value
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -8,11 +8,12 @@ and the cross-field checks all read it from here.
 
 from __future__ import annotations
 
+import os
 import re
 import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from contract.names import canonical_name, suggestion_text
@@ -136,10 +137,26 @@ Language = _choice("ko", "en")
 Quantization = _choice("4bit", "8bit")
 
 
-class Strict(BaseModel):
-    """Unknown keys are errors: a typo must not silently fall back to a default."""
+def expand_home(value: str) -> str:
+    """`~` and `~user` as the shell expands them; a user with no home here is an error, never a
+    folder named `~user` in the current directory."""
+    if not value.startswith("~"):
+        return value
+    expanded = os.path.expanduser(value)
+    if expanded.startswith("~"):
+        raise PydanticCustomError("choice", "{value}: {user} is no user's home directory here; give the full path",
+                                  {"value": repr(value), "user": repr(value.split("/", 1)[0])})
+    return expanded
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+HomePath = Annotated[str, AfterValidator(expand_home)]  # a path from a config: `~` expanded once, here
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo must not silently fall back to a default; so is an
+    infinite or NaN number anywhere."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- sections

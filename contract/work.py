@@ -145,7 +145,8 @@ EVALUATE = Step("train", "models.training:evaluate_candidate")
 PROPOSE = Step("ensemble-propose", "models.ensemble.members:propose")
 SCORE = Step("ensemble-score", "models.ensemble.members:score")
 OPTIMIZE = Step("optimize", "models.optimize.stage:optimize_member")
-TRIAL = Step("tune", "models.training:train_candidate", reads_checkpoint=False, log_name="train.log")  # a sweep's trial trains as `run` does
+# a sweep's trial trains as `run` does, and saves on Ctrl-C like it
+TRIAL = Step("tune", "models.training:train_candidate", reads_checkpoint=False, saves_on_stop=True, log_name="train.log")
 
 
 def result_dict(result: Any) -> dict[str, Any]:

@@ -11,24 +11,15 @@ without a manifest that verifies is a save that never finished (`seal_checkpoint
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from contract.atomic import read_json, write_json
+from contract.atomic import file_sha256, read_json, write_json
 
 MANIFEST = "manifest.json"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_checkpoint(directory: Path, save: Callable[[Path], None], fingerprint: str, **info: Any) -> Path:
@@ -49,7 +40,7 @@ def seal_checkpoint(directory: Path, fingerprint: str, **info: Any) -> Path:
     """Write `directory`'s manifest (every file's size and sha256, the fingerprint, `info`) last."""
     directory = Path(directory)
     files = {
-        str(p.relative_to(directory)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        str(p.relative_to(directory)): {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
         for p in sorted(directory.rglob("*"))
         if p.is_file() and p.name != MANIFEST
     }
@@ -74,6 +65,6 @@ def verify_checkpoint(directory: Path, fingerprint: str | None = None, *, hashes
         path = Path(directory) / name
         if not path.is_file() or path.stat().st_size != meta["bytes"]:
             return f"{path} is missing or has the wrong size"
-        if hashes and _sha256(path) != meta["sha256"]:
+        if hashes and file_sha256(path) != meta["sha256"]:
             return f"{path} does not match its sha256"
     return None

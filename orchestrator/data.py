@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from contract.job import DataFiles
-from models.data.files import DataFileError, read_rows, write_jsonl
-from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
+from models.data.files import read_rows, write_jsonl
+from orchestrator.config import ConfigError, ExperimentConfig
+from orchestrator.datacheck import check_configured_data, check_data, config_issues
 from orchestrator.failures import one_line
 
 log = logging.getLogger(__name__)
@@ -18,10 +19,13 @@ log = logging.getLogger(__name__)
 
 def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tuple[str, ...]]:
     """Write the splits into the run directory; return their paths and the label order
-    (classification only, fixed here so every candidate's probabilities line up)."""
+    (classification only, fixed here so every candidate's probabilities line up). A user's files
+    are checked whole first (`datacheck`): any problem is a ConfigError naming file, line and
+    column, before anything is written."""
     out = run_dir / "data"
     task, data = config.task, config.data
-    columns = [task.resolved_input_column(), task.resolved_target_column()]
+    folds = config.ensemble.folds if config.ensemble.strategy == "stacking" else None
+    lengths = {c.name: config.settings_for(c).max_source_length for c in config.models}
     if data.builtin is not None:
         from models.data.builtin import write_builtin_splits
 
@@ -31,22 +35,22 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tu
             out, task=task.type, language=b.language or task.language,
             sizes={k: v for k, v in sizes.items() if v > 0}, seed=b.seed,
         )
+        report = check_data(task, paths, stacking_folds=folds, source_lengths=lengths)  # the sizes are the user's
     else:
+        report = check_configured_data(task, data, config.ensemble, lengths)
         paths = {}
-        issues = []
-        for split in ("train", "validation", "test"):
-            source = getattr(data, split)
-            if source is None:
-                continue
-            try:
-                rows = read_rows(source, required=columns)
-            except DataFileError as exc:
-                issues.append(ConfigIssue(f"data.{split}", str(exc)))
-                continue
-            limit = data.max_train_samples if split == "train" else data.max_eval_samples
-            paths[split] = write_jsonl(out / f"{split}.jsonl", rows[:limit] if limit else rows)
-        if issues:
-            raise ConfigError(issues)
+        if report.ok:
+            target = task.resolved_target_column()
+            for split, read in report.splits.items():
+                limit = data.max_train_samples if split == "train" else data.max_eval_samples
+                rows = [{**row, "id": row.get("id", f"{read.path.stem}-{i}")} for i, row in enumerate(read.rows)]
+                if task.type == "classification":  # an integer label is a class name like any other
+                    rows = [{**row, target: str(row[target])} for row in rows]
+                paths[split] = write_jsonl(out / f"{split}.jsonl", rows[:limit] if limit else rows)
+    if not report.ok:
+        raise ConfigError(config_issues(report))
+    for warning in report.warnings:
+        log.warning("%s", warning)
     files = DataFiles(paths["train"], paths.get("validation"), paths.get("test"))
     return files, label_order(config, files)
 

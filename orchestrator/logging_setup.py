@@ -12,6 +12,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from contract.redact import redact
+
 # Set before Ray, transformers or tokenizers are imported anywhere in the process.
 QUIET_ENVIRONMENT = {
     "RAY_DEDUP_LOGS": "0",
@@ -37,6 +39,13 @@ class _PrefixFilter(logging.Filter):
         return True
 
 
+class _RedactingFormatter(logging.Formatter):
+    """Every record, traceback included, with URI credentials masked (`contract.redact`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def quiet_environment() -> None:
     for key, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
@@ -56,7 +65,7 @@ def setup_logging(level: str = "INFO", *, log_file: Path | None = None, prefix: 
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     for handler in handlers:
-        handler.setFormatter(logging.Formatter(_FORMAT, datefmt="%H:%M:%S"))
+        handler.setFormatter(_RedactingFormatter(_FORMAT, datefmt="%H:%M:%S"))
         handler.addFilter(_PrefixFilter(f"[{prefix}] " if prefix else ""))
         root.addHandler(handler)
     root.setLevel(level)

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from contract.atomic import read_json_or_warn, write_json, write_text
+from contract.redact import redact, without_credentials
 from orchestrator.cluster import ClusterInfo, connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
 from orchestrator.data import label_order, lead_baseline_scores, prepare_data, run_data_files
@@ -75,8 +76,8 @@ class DriverCrash(Exception):
     def record(cls, exc: Exception, run_dir: Path, experiment: str) -> DriverCrash:
         path = run_dir / "errors" / "driver.log"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(traceback.format_exc(), encoding="utf-8")
-        reason = one_line(exc)
+        path.write_text(redact(traceback.format_exc()), encoding="utf-8")
+        reason = redact(one_line(exc))
         write_json(run_dir / "summary.json", {"experiment": experiment, "status": "failed", "run_dir": str(run_dir),
                                               "reason": f"the driver failed: {reason}", "log": str(path),
                                               "models": {}, "leaderboard": []})
@@ -195,11 +196,12 @@ def tune_experiment(config: ExperimentConfig, names: list[str] | None, *, quiet:
     from orchestrator.stages.tuned import chosen_candidates
 
     run_dir = config.run_dir.resolve()
-    with RunLock(run_dir, "tune"):
-        return _tune_experiment(config, run_dir, chosen_candidates(config, names), quiet=quiet)
+    with RunLock(run_dir, "tune"), catch_interrupts() as stop:
+        return _tune_experiment(config, run_dir, chosen_candidates(config, names), stop, quiet=quiet)
 
 
-def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[Any], *, quiet: bool) -> int:
+def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[Any], stop: StopRequest, *,
+                     quiet: bool) -> int:
     from rich.console import Console
 
     from orchestrator.report.tune import print_tune
@@ -213,12 +215,14 @@ def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[A
                                                           "split; give data.validation (or builtin validation_size)")])
     console = Console(highlight=False, soft_wrap=True)
     inspection, cluster = connect_inspecting(config)
+    arm(stop)  # ray.init replaced our SIGTERM handler with its own
     try:
         with inspection:
             verdicts = run_preflight(config.model_copy(update={"models": candidates}), run_dir,
                                      cluster_probe(cluster.gpus), cluster.gpus, inspection)
         print_preflight(verdicts, console)
-        models = run_sweep(config, candidates, data, labels, cluster, run_dir, None if quiet else console, verdicts)
+        models = run_sweep(config, candidates, data, labels, cluster, run_dir, None if quiet else console, verdicts,
+                           stop)
     finally:
         remove_node_copies(storage)
         disconnect()
@@ -229,6 +233,10 @@ def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[A
         summary["tune"] = section
         write_summary(summary, run_dir)
     print_tune({**section, "models": models}, console)
+    if stop.requested:
+        console.print(f"interrupted; resume the sweep with: python -m orchestrator tune {config.source_file} "
+                      "(the same options)")
+        return stop.exit_status
     console.print(f"tuned rates in {run_dir / 'tune' / 'tune.json'}; train with them: "
                   f"python -m orchestrator run {config.source_file} --use-tuned")
     found = sum(m["learning_rate"] is not None for m in models.values())
@@ -245,14 +253,16 @@ def isolated_stage(name: str, run_dir: Path, stage: Callable[..., dict[str, Any]
     except Exception as exc:  # noqa: BLE001 - a stage's bug must not lose the run's results
         path = run_dir / "errors" / f"{name}.log"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(traceback.format_exc(), encoding="utf-8")
+        path.write_text(redact(traceback.format_exc()), encoding="utf-8")
         log.error("%s stage failed: %s (log: %s)", name, exc, path)
-        return {"status": "failed", "reason": one_line(exc), "log": str(path)}
+        return {"status": "failed", "reason": redact(one_line(exc)), "log": str(path)}
 
 
 def save_resolved_config(config: ExperimentConfig, run_dir: Path) -> Path:
     """The config as it ran (overrides applied, every default filled in), next to the outputs."""
     resolved = config.model_dump(mode="json", exclude_none=True)  # loads back as the same config
+    if resolved.get("storage", {}).get("uri"):  # credentials stay with the user's own file and environment
+        resolved["storage"]["uri"] = without_credentials(resolved["storage"]["uri"])
     resolved["resolved_settings"] = {
         c.name: config.settings_for(c).model_dump(mode="json") for c in config.models
     }

@@ -11,11 +11,14 @@ from typing import Any
 import joblib
 import numpy as np
 
-from contract.atomic import read_json_or_warn
+from contract.atomic import file_sha256, read_json_or_warn
 from contract.job import DataFiles
-from models.data.files import read_rows, write_jsonl
+from contract.settings import TaskConfig
+from models.data.files import write_jsonl
 from orchestrator.cluster import connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, load_run_config
+from orchestrator.datacheck import check_rows
+from orchestrator.datafiles import read_data_file
 from orchestrator.progress import EventPrinter
 from orchestrator.runlock import RunLock
 from orchestrator.stages.context import RunContext
@@ -46,11 +49,10 @@ def predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool =
 
 def _predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool) -> Path:
     config, ensemble = load_run(run_dir)
-    source = config.task.resolved_input_column()
-    rows = read_rows(input_path, required=[source])
+    rows = read_inputs(input_path, config.task)
     members, labels = ensemble["members"], tuple(ensemble.get("labels", ()))
     strategy = ensemble["strategy"]
-    meta = joblib.load(ensemble["meta_learner"]) if ensemble.get("meta_learner") else None
+    meta = load_meta_learner(run_dir, ensemble) if strategy == "stacking" else None
     config.ensemble.min_models = len(members)  # the saved meta-learner needs every member's features
     printer = EventPrinter(quiet=quiet)
     cluster = connect(config.ray)
@@ -84,6 +86,37 @@ def _predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool)
         ctx.close()
         disconnect()
     return write_jsonl(output_path, results)
+
+
+def read_inputs(path: Path, task: TaskConfig) -> list[dict[str, Any]]:
+    """The new inputs, read and checked like the run's data (the input column only)."""
+    read = read_data_file(path)
+    problems = read.problems + [p for p in check_rows(read, task.model_copy(update={"target_column": None}))
+                                if p.column == task.resolved_input_column()]
+    if problems:
+        raise ConfigError([ConfigIssue("--input", str(p)) for p in problems])
+    return [{**row, "id": row.get("id", f"{path.stem}-{i}")} for i, row in enumerate(read.rows)]
+
+
+def load_meta_learner(run_dir: Path, ensemble: dict[str, Any]) -> Any:
+    """The stacking meta-learner, unpickled only from the file the ensemble stage wrote: named
+    relative to `RUN_DIR/ensemble`, inside the run directory, with the sha256 recorded beside it.
+    Unpickling runs code, so anything else is refused with the reason (a run directory from
+    elsewhere is as trusted as its author; see the README's Security section)."""
+    name = ensemble.get("meta_learner_file")
+    folder = (run_dir / "ensemble").resolve()
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise ConfigError([ConfigIssue("RUN_DIR", f"{folder / 'ensemble.json'} names no meta-learner file of its own "
+                                                  f"({name!r}); rerun the run's ensemble stage to fit it again")])
+    path = (folder / name).resolve()
+    if not path.is_relative_to(run_dir.resolve()) or not path.is_file():
+        raise ConfigError([ConfigIssue("RUN_DIR", f"{folder / name} is missing or leads out of the run directory; "
+                                                  "rerun the run's ensemble stage")])
+    if file_sha256(path) != ensemble.get("meta_learner_sha256"):
+        raise ConfigError([ConfigIssue("RUN_DIR", f"{path} is not the file the ensemble stage wrote (its sha256 "
+                                                  "differs from ensemble.json's); it is not loaded. Rerun the run's "
+                                                  "ensemble stage, or get the run directory again from its author")])
+    return joblib.load(path)
 
 
 class PredictError(Exception):

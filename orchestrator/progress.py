@@ -108,7 +108,7 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     elif ensemble:
         console.print(f"ensemble {ensemble['status']}: {escape(ensemble.get('reason', ''))}")
     print_optimize(summary.get("optimize"), console)
-    console.print(f"run directory: {summary['run_dir']}")
+    console.print(f"run directory: {escape(summary['run_dir'])}")
 
 
 
@@ -148,8 +148,9 @@ def print_preflight(verdicts: dict[str, Any], console: Console | None = None) ->
 
     console = console or Console(highlight=False, soft_wrap=True)
     table = Table(title="preflight")
-    for column in ("candidate", "precision", "memory", "checks", "problems and fixes"):
+    for column in ("candidate", "precision", "memory", "checks", "problems (fixes below)"):
         table.add_column(column)
+    lines: list[str] = []
     for candidate, verdict in verdicts.items():
         by_name = {c.name: c for c in verdict.checks}
         precision = by_name.get("precision")
@@ -160,11 +161,14 @@ def print_preflight(verdicts: dict[str, Any], console: Console | None = None) ->
         for check in verdict.checks:
             if check.status != "ok":
                 style = "red" if check.status == "fail" else "yellow"
-                fix = f" -> {check.fix}" if check.fix else ""
-                problems.append(f"[{style}]{check.name}[/{style}]: {escape(check.detail + fix)}")
+                problems.append(f"[{style}]{check.name}[/{style}] ({'failed' if check.status == 'fail' else 'warning'})")
+                fix = f"; fix: {check.fix}" if check.fix else ""
+                lines.append(f"[{style}]{escape(candidate)}: {check.name}[/{style}]: {escape(check.detail + fix)}")
         verdict_style = "green" if verdict.ok else "red"
         table.add_row(
-            candidate, plan, memory, f"[{verdict_style}]{passed}/{len(verdict.checks)}[/{verdict_style}]",
+            escape(candidate), plan, memory, f"[{verdict_style}]{passed}/{len(verdict.checks)}[/{verdict_style}]",
             "\n".join(problems) or "[green]ready[/green]",
         )
     console.print(table)
+    for line in lines:  # whole lines under the table: a narrow terminal never cuts a fix
+        console.print(line, soft_wrap=True)

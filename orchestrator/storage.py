@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contract.redact import redact
 from models.checkpoint import MANIFEST
 from models.resume import TRAINER_DIR
 
@@ -48,7 +49,36 @@ def open_uri(uri: str) -> tuple[pyarrow.fs.FileSystem, str]:
 
     if "://" not in uri:
         return pyarrow.fs.LocalFileSystem(), str(Path(uri).expanduser().resolve())
+    if uri.lower().startswith("s3://") and S3_CREDENTIALS & {k.lower() for k, _ in _query(uri)}:
+        return _s3_with_credentials(uri)
     return pyarrow.fs.FileSystem.from_uri(uri)
+
+
+S3_CREDENTIALS = {"access_key", "secret_key", "session_token"}  # query parameters pyarrow's from_uri refuses
+S3_OPTIONS = {"region", "scheme", "endpoint_override"}
+
+
+def _query(uri: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl, urlsplit
+
+    return parse_qsl(urlsplit(uri).query, keep_blank_values=True)
+
+
+def _s3_with_credentials(uri: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    """`s3://bucket/path?access_key=…&secret_key=…&session_token=…` (temporary credentials, which
+    pyarrow's URI form cannot carry): the filesystem built from the parameters."""
+    from urllib.parse import urlsplit
+
+    import pyarrow.fs
+
+    parts = urlsplit(uri)
+    options = {k.lower(): v for k, v in _query(uri)}
+    unknown = sorted(set(options) - S3_CREDENTIALS - S3_OPTIONS)
+    if unknown:
+        raise ValueError(f"unexpected query parameter(s) {', '.join(unknown)} in an S3 URI with credentials; "
+                         f"allowed: {', '.join(sorted(S3_CREDENTIALS | S3_OPTIONS))}")
+    fs = pyarrow.fs.S3FileSystem(**options)
+    return fs, f"{parts.netloc.rsplit('@', 1)[-1]}{parts.path}".rstrip("/")
 
 
 SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss")  # what pyarrow.fs opens by URI
@@ -114,7 +144,7 @@ class RunStorage:
     @property
     def location(self) -> str:
         """Where this run's artefacts live, for messages: credentials in the URI are masked."""
-        uri = re.sub(r"://[^/@]+@", "://***@", self.uri)
+        uri = redact(self.uri)
         return f"{uri.rstrip('/')}/{self.run_name}" if "?" not in uri else f"{uri} ({self.run_name}/)"
 
     def _remote(self) -> tuple[pyarrow.fs.FileSystem, str]:

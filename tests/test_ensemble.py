@@ -148,7 +148,7 @@ def test_stage_saves_a_meta_learner_that_reloads(tmp_path: Path) -> None:
     section = run_ensemble(RunContext(config, data, tuple(LABELS), run_dir), outcomes)
     assert section["status"] == "ok" and section["verdict"].startswith("stacking beats")
     assert read_json(run_dir / "ensemble" / "ensemble.json")["scores"] == section["scores"]
-    model = joblib.load(section["meta_learner"])
+    model = joblib.load(run_dir / "ensemble" / section["meta_learner_file"])
     reloaded = model.predict(features(test, sorted(members)))
     accuracy = 100 * np.mean([LABELS[int(p)] for p in reloaded] == np.array(complementary_members(300, seed=2)[1]))
     assert round(accuracy, 3) == section["scores"]["stacking"]["test"]["accuracy"]

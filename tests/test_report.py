@@ -227,8 +227,52 @@ def test_sections_get_stable_unique_ids(tmp_path: Path) -> None:
     assert [h.attrs["id"] for h in root.iter("h3")] == ["learning-rate-sweep-m1", "learning-rate-sweep-m1-2"]
     notes = [n.text() for n in root.iter("span") if "missing-image" in n.classes()]
     assert notes == ["image not found: tune/learning_rate.png",
-                     "image not embedded (not a local file): https://example.org/x.png"]
+                     "image not embedded (not a file of this run): https://example.org/x.png"]
     assert not root.iter("img") and not root.iter("b") and "<b>raw</b>" in root.by_id("failures").text()
+
+
+INJECTED = "label ![x](/proc/self/environ) [click](https://evil.example/x) <img src=x onerror=alert(1)> | `a` *b*"
+
+
+def test_text_from_data_and_errors_is_inert_in_both_reports(tmp_path: Path) -> None:
+    """An error quoting a data row, a reason, a verdict: never an image read from disk, a live
+    link, raw HTML or a broken table; only the run's own plots are inlined."""
+    summary = synthetic_summary(tmp_path)
+    summary["models"]["beta"]["error"] = INJECTED
+    summary["models"]["beta"]["hint"] = "see ![y](../../etc/passwd.png)"
+    summary["ensemble"]["verdict"] = INJECTED
+    (tmp_path / "outside.png").write_bytes((tmp_path / "optimize/alpha/throughput.png").read_bytes())
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "optimize").symlink_to(tmp_path / "optimize")  # a link out of the run directory
+    summary["run_dir"] = str(run_dir)
+    write_summary(summary, run_dir)
+    markdown = (run_dir / "report.md").read_text(encoding="utf-8")
+    text = (run_dir / "report.html").read_text(encoding="utf-8")
+    root = parse(text)
+    assert not root.iter("a") and not root.iter("script") and "onerror" not in str(root.iter("img"))
+    assert not root.iter("img"), [i.attrs.get("data-source") for i in root.iter("img")]  # the plots' folder is a link out
+    assert "evil.example" not in "".join(str(n.attrs) for n in root.iter())
+    failures = root.by_id("failures").text()
+    assert "label ![x](/proc/self/environ) [click](https://evil.example/x) <img src=x onerror=alert(1)> | `a` *b*" in failures
+    assert len(root.by_id("candidates").iter("tr")[2].iter("td")) == 8  # the `|` did not add a cell
+    assert "| `a` *b*" not in markdown and "\\|" in markdown  # escaped in report.md too
+    environ = base64.b64encode(Path("/proc/self/environ").read_bytes()[:30]).decode("ascii")[:20]
+    assert environ not in text
+
+
+def test_only_the_run_directorys_own_plots_are_inlined(tmp_path: Path) -> None:
+    (tmp_path / "run" / "tune").mkdir(parents=True)
+    plot = tmp_path / "run" / "tune" / "learning_rate.png"
+    Figure().savefig(plot)
+    (tmp_path / "secret.png").write_bytes(plot.read_bytes())
+    (tmp_path / "run" / "notes.txt").write_text("not an image", encoding="utf-8")
+    markdown = ("# t\n\n![ok](tune/learning_rate.png) ![up](../secret.png) ![abs](" + str(tmp_path / "secret.png")
+                + ") ![txt](notes.txt)\n")
+    root = parse(render_html(markdown, tmp_path / "run"))
+    assert [img.attrs["data-source"] for img in root.iter("img")] == ["tune/learning_rate.png"]
+    notes = [n.text() for n in root.iter("span") if "missing-image" in n.classes()]
+    assert len(notes) == 3 and all("not embedded" in n for n in notes), notes
 
 
 def chromium() -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -296,6 +297,8 @@ def test_sweep_stops_and_records_trials_then_run_trains_with_the_tuned_rates(tmp
             assert not (Path(t["dir"]) / "checkpoint").exists()
             stored = shared / "tiny" / Path(t["dir"]).relative_to(run_dir)
             assert (stored / "train.log").is_file() and (Path(t["dir"]) / "train.log").is_file()
+            # resumable checkpoints went to storage while the trial trained; a finished sweep removes them
+            assert not (stored / "trainer").exists() and not (Path(t["dir"]) / "trainer").exists()
         (node,) = scratch.iterdir()  # one node: every trial worked in its copy, removed when the sweep ended
         assert not any(node.iterdir()), list(node.rglob("*"))[:5]
     assert stopped >= 1, section
@@ -343,11 +346,16 @@ def test_a_trial_that_hangs_while_loading_ends_at_the_load_limit(tmp_path: Path)
 
 
 @pytest.mark.integration
-def test_a_killed_sweep_resumes_with_its_finished_trials_kept_and_the_running_one_continued(tmp_path: Path) -> None:
-    """SIGKILL of `tune` while its second trial trains: the rerun restores the sweep (Ray Tune's
-    restore), keeps the first trial's result without running it again, and the second trial
-    continues from its last checkpoint."""
+def test_a_stopped_then_killed_sweep_resumes_with_its_finished_trial_kept_and_the_running_one_continued(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C (SIGINT) of `tune` while its second trial trains: the trial saves a checkpoint where
+    it is, the sweep ends `interrupted` with exit 130 and the command that resumes. The rerun
+    restores the sweep (Ray Tune's restore) and the trial continues from that step; SIGKILL of
+    that rerun and its node's scratch copy lost, then a third `tune`: the trial continues from
+    the checkpoints it pushed to `storage` as it trained, and the first trial never ran again."""
     import os
+    import shutil
     import signal
     import subprocess
     import sys
@@ -356,45 +364,74 @@ def test_a_killed_sweep_resumes_with_its_finished_trials_kept_and_the_running_on
     from contract.atomic import read_json as read_note
     from tests.conftest import REPO
 
+    scratch = tmp_path / "scratch"
     raw = tiny_experiment(tmp_path, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"}],
                           ensemble={"strategy": "none"},
-                          tune={"learning_rate": {"values": [1e-3, 2e-3]}, "scheduler": "none", "max_concurrent": 1})
+                          tune={"learning_rate": {"values": [1e-3, 2e-3]}, "scheduler": "none", "max_concurrent": 1},
+                          storage={"uri": str(tmp_path / "shared"), "scratch_dir": str(scratch)})
     raw["defaults"].update(max_steps=300, checkpoint_every=25)
     path = write_yaml(tmp_path / "exp.yaml", raw)
-    trials_dir = load_config(path).run_dir / "tune" / "trials" / "bart"
+    run_dir = load_config(path).run_dir
+    trials_dir = run_dir / "tune" / "trials" / "bart"
     command = [sys.executable, "-m", "orchestrator", "tune", str(path)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    driver = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def running() -> tuple[Path | None, int]:
-        for trial in sorted(p for p in trials_dir.glob("*") if p.is_dir()):
-            note = read_note(trial / "trainer" / "progress.json")
+    def running() -> tuple[Path | None, int]:  # the trial training in the node's copy, and its step
+        for progress in sorted(scratch.glob("*/*/tune/trials/bart/*/trainer/progress.json")):
+            trial, note = trials_dir / progress.parents[1].name, read_note(progress)
             if not (trial / "metrics.json").exists() and isinstance(note, dict):
                 return trial, int(note.get("step", 0))
         return None, 0
 
-    try:
+    def signal_when(driver: subprocess.Popen[str], ready: Callable[[Path, int, float], bool], signum: int) -> tuple[Path, int]:
         deadline, seen = time.monotonic() + 600, {}
         while True:
-            assert driver.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be killed"
-            finished = list(trials_dir.glob("*/metrics.json"))
+            assert driver.poll() is None and time.monotonic() < deadline, "the sweep ended before the signal"
             trial, step = running()
-            if trial is not None and finished:
-                seen.setdefault(trial, time.monotonic())
-                if step >= 60 and time.monotonic() - seen[trial] >= 20:  # Tune has saved its state since
-                    break
+            if trial is not None and list(trials_dir.glob("*/metrics.json")):
+                if ready(trial, step, time.monotonic() - seen.setdefault(trial, time.monotonic())):
+                    driver.send_signal(signum)
+                    return trial, step
             time.sleep(0.2)
-    finally:
-        driver.send_signal(signal.SIGKILL)
-        driver.wait()
-    (first,) = [p.parent for p in finished]
-    first_log = (first / "train.log").stat().st_mtime_ns
-    time.sleep(5)  # the killed driver's processes go with it
 
+    # 1. Ctrl-C in mid-training of the second trial, away from a periodic checkpoint
+    driver = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        trial, stopped_at = signal_when(driver, lambda _t, step, _s: step >= 40 and step % 25 not in (0, 24),
+                                        signal.SIGINT)
+        output, _ = driver.communicate(timeout=300)
+    finally:
+        driver.kill()
+    assert driver.returncode == 130, output[-3000:]
+    assert f"resume the sweep with: python -m orchestrator tune {path}" in output, output[-3000:]
+    (first,) = [p.parent for p in trials_dir.glob("*/metrics.json")]
+    first_log = (first / "train.log").stat().st_mtime_ns
+    model = read_json(run_dir / "tune" / "tune.json")["models"]["bart"]
+    assert model["status"] == "interrupted" and model["learning_rate"] is None, model
+    row = next(t for t in model["trials"] if t["trial"] == trial.name)
+    assert row["status"] == "interrupted" and row["resumes_from_step"] >= stopped_at, (row, stopped_at)
+    saved_at = row["resumes_from_step"]
+
+    # 2. the rerun continues the trial from the step it saved at; SIGKILL once Tune has saved its state
+    driver = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              text=True)
+    try:
+        signal_when(driver, lambda _t, step, since: step >= saved_at + 30 and since >= 20, signal.SIGKILL)
+    finally:
+        driver.kill()
+        driver.wait()
+    time.sleep(5)  # the killed driver's processes go with it
+    shutil.rmtree(scratch)  # the node's copy is lost with it
+
+    # 3. the sweep finishes: both trials completed, the first one as it first ran
     rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-    model = read_json(load_config(path).run_dir / "tune" / "tune.json")["models"]["bart"]
+    model = read_json(run_dir / "tune" / "tune.json")["models"]["bart"]
     assert model["resumed"] and model["counts"]["completed"] == 2, model
     assert (first / "train.log").stat().st_mtime_ns == first_log  # the finished trial did not run again
     continued = read_json(trial / "metrics.json")
-    assert continued["resumed_from_step"] >= 25 and continued["steps"] == 300, continued
+    assert continued["resumed_from_step"] >= saved_at + 25 and continued["steps"] == 300, continued
+    row = next(t for t in model["trials"] if t["trial"] == trial.name)
+    assert row["status"] == "completed" and row["resumed_from_step"] == continued["resumed_from_step"], row
+    assert not list(trials_dir.glob("*/trainer")), "a finished sweep keeps no resumable checkpoints"

@@ -177,9 +177,11 @@ def _fp32_weights(family: ModelFamily, checkpoint: Path, scratch: Path) -> tuple
     return scratch, base
 
 
-def load_quantized(path: Path, job: TrainingJob | None = None) -> tuple[Any, Any]:
+def load_quantized(path: Path, job: TrainingJob | None = None, *, trust_remote_code: bool = False) -> tuple[Any, Any]:
     """The model and tokenizer of an artefact `quantize` wrote, ready for the family's `predict`.
-    With `job`, an artefact of another configuration of the candidate is refused."""
+    With `job`, an artefact of another configuration of the candidate is refused. Whether code
+    shipped with the model may run is the caller's to say (the job's candidate, else
+    `trust_remote_code`), never the artefact's descriptor: the artefact may come from anyone."""
     from transformers import AutoTokenizer
 
     path = Path(path)
@@ -190,9 +192,9 @@ def load_quantized(path: Path, job: TrainingJob | None = None) -> tuple[Any, Any
     if job is not None and descriptor["fingerprint"] != job.fingerprint:
         raise ValueError(f"{path} was quantized from another configuration of {descriptor['name']} "
                          f"(fingerprint {descriptor['fingerprint']}, the job's is {job.fingerprint}); quantize again")
-    tokenizer = AutoTokenizer.from_pretrained(
-        path, local_files_only=True, trust_remote_code=descriptor["trust_remote_code"]
-    )
+    trust = job.candidate.trust_remote_code if job is not None else trust_remote_code
+    descriptor = {**descriptor, "trust_remote_code": trust}  # what the backends load with
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust)
     return quantization_backend(descriptor["backend"]).load(path, descriptor), tokenizer
 
 

@@ -60,12 +60,13 @@ def report_crash(exc: Exception) -> int:
     import traceback
     from pathlib import Path
 
+    from contract.redact import redact
     from orchestrator.failures import one_line
 
     log = getattr(exc, "log", None)
     if log is None:
         log = Path(tempfile.gettempdir()) / f"orchestrator-crash-{os.getpid()}.log"
-        log.write_text(traceback.format_exc(), encoding="utf-8")
-    print(f"error: {one_line(exc) if not hasattr(exc, 'log') else exc} (this is a bug; the traceback is in {log})",
-          file=sys.stderr)
+        log.write_text(redact(traceback.format_exc()), encoding="utf-8")
+    message = one_line(exc) if not hasattr(exc, "log") else str(exc)
+    print(redact(f"error: {message} (this is a bug; the traceback is in {log})"), file=sys.stderr)
     return 1

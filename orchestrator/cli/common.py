@@ -19,6 +19,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 
-def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+def config_from_args(args: argparse.Namespace, *, read_data: bool = False) -> ExperimentConfig:
+    """The command's config; `read_data` checks its data files with it (one list of problems)."""
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-    return load_config(args.config, args.overrides, output_dir=args.output_dir, only=only)
+    return load_config(args.config, args.overrides, output_dir=args.output_dir, only=only, read_data=read_data)

@@ -20,15 +20,11 @@ def run(args: argparse.Namespace) -> int:
     from orchestrator.logging_setup import setup_logging
 
     setup_logging("INFO")
-    from models.data.files import DataFileError
-    from orchestrator.config import ConfigError, ConfigIssue
     from orchestrator.predict import PredictError, predict
 
     output = args.output or args.run_dir / "ensemble" / f"predictions-{args.input.stem}.jsonl"
     try:
         path = predict(args.run_dir, args.input, output, quiet=not args.verbose)
-    except DataFileError as exc:
-        raise ConfigError([ConfigIssue("--input", str(exc))]) from None
     except PredictError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

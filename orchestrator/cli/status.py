@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from rich.markup import escape
+
 HELP = "print the status table of a run (live with --watch); works while the run goes on"
 
 
@@ -40,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         console.print(status_table(read_status(run_dir)))
     summary = run_dir / "summary.json"
-    console.print(f"run directory: {run_dir}" + (f"; summary: {summary}" if summary.is_file() else "; no summary yet"))
+    console.print(escape(f"run directory: {run_dir}" + (f"; summary: {summary}" if summary.is_file() else
+                                                        "; no summary yet")))
     return 0
 
 

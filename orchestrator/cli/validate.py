@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from models.registry import parse_source
@@ -23,7 +24,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    config = config_from_args(args, read_data=True)
     table = Table(title=f"{config.experiment}: {config.task.type} ({config.task.language})")
     for column in ("candidate", "family", "source", "adapters", "precision", "lr", "resources"):
         table.add_column(column)
@@ -35,14 +36,14 @@ def run(args: argparse.Namespace) -> int:
             adapters = f"LoRA r={candidate.lora.r}" + (f" + {candidate.quantization}" if candidate.quantization else "")
         res = settings.resources
         table.add_row(
-            candidate.name, candidate.family, f"{source.kind}: {source.value}", adapters,
+            escape(candidate.name), candidate.family, escape(f"{source.kind}: {source.value}"), adapters,
             settings.precision, str(settings.learning_rate),  # a number, or "tuned" (put in by `run`)
             f"{res.cpus:g} CPU, {'auto' if res.gpus is None else f'{res.gpus:g}'} GPU",
         )
     console = Console(highlight=False, soft_wrap=True)
     console.print(table)
     storage = run_storage(config.storage, config.run_dir)
-    where = f"{config.run_dir}" + (f", handing artefacts over through {storage.location}" if storage else "")
+    where = escape(f"{config.run_dir}" + (f", handing artefacts over through {storage.location}" if storage else ""))
     print_rerun_plan(config, console)
     if args.no_preflight:
         console.print(f"OK: {len(config.models)} candidate(s); runs write to {where}")
@@ -76,7 +77,7 @@ def print_rerun_plan(config: ExperimentConfig, console: Console) -> None:
     try:
         config = resolve_learning_rates(config)  # as `run` does: a tuned rate is part of what trains
     except ConfigError as missing:
-        console.print(f"a rerun trains the candidates without a tuned rate only after their sweep: {missing}")
+        console.print(f"a rerun trains the candidates without a tuned rate only after their sweep: {escape(str(missing))}")
         return
     with tempfile.TemporaryDirectory(prefix="orchestrator-validate-") as scratch:
         data, labels = prepare_data(config, Path(scratch))
@@ -86,5 +87,5 @@ def print_rerun_plan(config: ExperimentConfig, console: Console) -> None:
         table.add_column(column)
     for name, decision in decisions.items():
         action = f"resume at step {decision.step}" if decision.action == "resume" else decision.action
-        table.add_row(name, action, decision.reason)
+        table.add_row(escape(name), action, escape(decision.reason))
     console.print(table)

@@ -62,6 +62,11 @@ def check_candidate_raw(entry: dict[str, Any], where: str, context: RawContext) 
                     f"{where}.family",
                     f"preset {parsed.value!r} is a {preset.family} model; set family: {preset.family}",
                 ))
+        elif parsed.kind == "hub" and (problem := hub_id_problem(parsed.value)) is not None:
+            issues.append(ConfigIssue(f"{where}.source", problem))
+        elif parsed.kind == "local" and parsed.value.startswith("~"):
+            issues.append(ConfigIssue(f"{where}.source", f"{source!r}: no such user's home directory; give the "
+                                                         "full path"))
     if entry.get("quantization") is not None and entry.get("lora") is None:
         issues.append(ConfigIssue(
             f"{where}.quantization",
@@ -69,3 +74,16 @@ def check_candidate_raw(entry: dict[str, Any], where: str, context: RawContext) 
             "or remove quantization",
         ))
     return issues
+
+
+def hub_id_problem(repo_id: str) -> str | None:
+    """What the Hugging Face Hub would reject in `repo_id` (its own rule, `validate_repo_id`),
+    said before any download is tried; None when the id is well formed."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        return (f"{repo_id!r} is not a hub model id ({str(exc).split(':')[0]}); write namespace/name, e.g. "
+                "upstage/SOLAR-10.7B-Instruct-v1.0, or a local path starting with / or ./")
+    return None

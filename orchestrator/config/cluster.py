@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from contract.settings import Strict
+from contract.settings import HomePath, Strict
 from orchestrator.config.errors import ConfigIssue
 from orchestrator.config.raw import RawContext
 
@@ -32,11 +32,11 @@ def _uri_shorthand(value: Any) -> Any:
 class StorageConfig(Strict):
     """`storage: s3://bucket/experiments` is short for `storage: {uri: s3://bucket/experiments}`."""
 
-    uri: str | None = Field(
+    uri: HomePath | None = Field(
         None, description="Where stages hand artefacts to each other: a path every node sees, or a URI pyarrow "
                           "opens (s3://, gs://, hdfs://). None: the run directory itself (one machine, or NFS).",
     )
-    scratch_dir: str | None = Field(None, description="Node-local working copies; default: each node's temp dir.")
+    scratch_dir: HomePath | None = Field(None, description="Node-local working copies; default: each node's temp dir.")
 
 
 def check_storage_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from contract.names import suggestion_text
-from contract.settings import CLASSIFICATION_METRICS, SUMMARIZATION_METRICS, Language, Strict
+from contract.settings import CLASSIFICATION_METRICS, SUMMARIZATION_METRICS, HomePath, Language, Strict
 from orchestrator.config.errors import ConfigIssue
 from orchestrator.config.raw import RawContext, section
 
@@ -27,9 +27,9 @@ class BuiltinData(Strict):
 
 class DataConfig(Strict):
     builtin: BuiltinData | None = None
-    train: str | None = None
-    validation: str | None = None
-    test: str | None = None
+    train: HomePath | None = None
+    validation: HomePath | None = None
+    test: HomePath | None = None
     max_train_samples: int | None = Field(None, gt=0)
     max_eval_samples: int | None = Field(None, gt=0)
 

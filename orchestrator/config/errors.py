@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from contract.names import suggestion_text
+from contract.redact import redact
 
 
 class ConfigIssue(typing.NamedTuple):
@@ -36,12 +37,12 @@ class ConfigError(Exception):
         where = f" in {self.source}" if self.source else ""
         lines = [f"{len(self.issues)} problem(s){where}:"]
         lines += [f"  - {issue}" for issue in self.issues]
-        return "\n".join(lines)
+        return redact("\n".join(lines))
 
 
-def _path_sort_key(path: str) -> list[Any]:
-    """Sorts `models[10]` after `models[2]`: list indices compare as numbers."""
-    return [int(p) if p.isdigit() else p for p in path.replace("[", ".").replace("]", "").split(".")]
+def _path_sort_key(path: str) -> list[tuple[int, int, str]]:
+    """Sorts `models[10]` after `models[2]`: list indices compare as numbers (before names)."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.replace("[", ".").replace("]", "").split(".")]
 
 
 def _format_path(loc: Iterable[Any]) -> str:

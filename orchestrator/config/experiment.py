@@ -12,7 +12,7 @@ from pydantic import BeforeValidator, Field, PrivateAttr
 
 from contract.job import DataFiles
 from contract.names import canonical_name
-from contract.settings import CandidateConfig, OptimizeConfig, Strict, TaskConfig, TrainingSettings
+from contract.settings import CandidateConfig, HomePath, OptimizeConfig, Strict, TaskConfig, TrainingSettings
 from orchestrator.config.candidates import check_models_raw
 from orchestrator.config.cluster import RayConfig, StorageConfig, _uri_shorthand, check_storage_raw
 from orchestrator.config.data import BuiltinData, DataConfig, check_data_raw, check_task_raw
@@ -30,7 +30,7 @@ from orchestrator.identity import Identity, candidate_identity
 
 class ExperimentConfig(Strict):
     experiment: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)
-    output_dir: str = "runs"
+    output_dir: HomePath = "runs"
     task: TaskConfig = TaskConfig()
     data: DataConfig = DataConfig(builtin=BuiltinData())
     ray: RayConfig = RayConfig()

@@ -15,9 +15,12 @@ import yaml
 from pydantic import ValidationError
 
 from contract.names import canonical_name, suggestion_text
+from contract.settings import TaskConfig
 from orchestrator.config.cluster import check_storage_place
+from orchestrator.config.data import BuiltinData, DataConfig
 from orchestrator.config.errors import ConfigError, ConfigIssue, _issues_from_validation
 from orchestrator.config.experiment import ExperimentConfig, semantic_issues
+from orchestrator.config.stages import EnsembleConfig
 
 
 def resolve_config_path(path: str | Path, search_dirs: Iterable[Path] = (Path("configs"),)) -> Path:
@@ -114,7 +117,9 @@ def load_raw(path: Path) -> dict[str, Any]:
     return raw
 
 
-def validate_raw(raw: dict[str, Any], source: str = "") -> ExperimentConfig:
+def validate_raw(raw: dict[str, Any], source: str = "", *, read_data: bool = False) -> ExperimentConfig:
+    """The config, or one ConfigError with every problem. `read_data`: the data files are read
+    and checked too, whenever the sections they depend on are valid, even if others are not."""
     issues = semantic_issues(raw)
     config = None
     try:
@@ -123,10 +128,25 @@ def validate_raw(raw: dict[str, Any], source: str = "") -> ExperimentConfig:
         issues += _issues_from_validation(exc, ExperimentConfig)
     if config is not None:
         issues += check_storage_place(config.storage.uri, config.run_dir, config.output_dir)
+    if read_data:
+        issues += _data_issues(raw)
     if issues:
         raise ConfigError(issues, source)
     assert config is not None
     return config
+
+
+def _data_issues(raw: dict[str, Any]) -> list[ConfigIssue]:
+    """The data files' problems, when `task`, `data` and `ensemble` are valid on their own."""
+    from orchestrator.datacheck import check_configured_data, config_issues
+
+    try:
+        sections = {name: model.model_validate(raw.get(name) or {}) for name, model in (
+            ("task", TaskConfig), ("data", DataConfig), ("ensemble", EnsembleConfig))}
+    except ValidationError:  # already among the issues
+        return []
+    data = sections["data"] if raw.get("data") else DataConfig(builtin=BuiltinData())
+    return config_issues(check_configured_data(sections["task"], data, sections["ensemble"]))
 
 
 def load_config(
@@ -134,8 +154,10 @@ def load_config(
     overrides: Iterable[str] = (),
     output_dir: str | None = None,
     only: Iterable[str] | None = None,
+    *,
+    read_data: bool = False,
 ) -> ExperimentConfig:
-    """Read, override, filter and validate one experiment file."""
+    """Read, override, filter and validate one experiment file (`read_data`: its data files too)."""
     config_path = resolve_config_path(path)
     raw = load_raw(config_path)
     issues = [
@@ -147,9 +169,12 @@ def load_config(
         raw["output_dir"] = output_dir
     if only:
         issues += _filter_candidates(raw, list(only))
+    try:  # the overrides' problems and the file's, in one list
+        config = validate_raw(raw, str(config_path), read_data=read_data and not issues)
+    except ConfigError as error:
+        raise ConfigError([*issues, *error.issues], str(config_path)) from None
     if issues:
         raise ConfigError(issues, str(config_path))
-    config = validate_raw(raw, str(config_path))
     config._source_file = str(config_path)
     return config
 

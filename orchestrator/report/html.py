@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import mimetypes
 import re
 from pathlib import Path
 from urllib.parse import unquote
@@ -18,7 +17,9 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 # Raw HTML in the markdown stays text: error messages and hints may hold "<pad>" or "<class 'int'>".
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+# The report makes no links of its own, so none is rendered live (a URL from data stays text).
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").disable(["link", "autolink"])
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"}
 
 STATUSES = ("succeeded", "ok", "accepted", "reference", "failed", "timed_out", "rejected", "skipped", "partial")
 
@@ -106,14 +107,20 @@ def _classify_cell(token: Token, text: str) -> None:
 
 
 def _image(token: Token, run_dir: Path) -> Token:
-    """The image as a data URI; a remote or missing one becomes a visible note instead."""
+    """The image as a data URI, only when it is a picture (PNG, JPEG, GIF) inside the run
+    directory, named relative to it: the plots the report makes. Anything else (a remote one, an
+    absolute path, one reached through `..` or a link out of the run directory, another kind of
+    file) becomes a visible note, and nothing is read."""
     src = unquote(token.attrGet("src") or "")
-    if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:", src):
-        return _raw(_note("image not embedded (not a local file)", src), inline=True)
-    path = Path(src) if Path(src).is_absolute() else run_dir / src
+    if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:", src) or Path(src).is_absolute():
+        return _raw(_note("image not embedded (not a file of this run)", src), inline=True)
+    root = run_dir.resolve()
+    path = (root / src).resolve()
+    mime = IMAGE_TYPES.get(path.suffix.lower())
+    if not path.is_relative_to(root) or mime is None:
+        return _raw(_note("image not embedded (not a plot of this run)", src), inline=True)
     if not path.is_file():
         return _raw(_note("image not found", src), inline=True)
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     token.attrSet("src", f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}")
     token.attrSet("data-source", src)
     return token

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from orchestrator.report import markdown as md
 from orchestrator.report.numbers import fmt_number
 
 
@@ -59,14 +60,14 @@ def optimize_markdown(section: dict[str, Any] | None, metric: str, run_dir: Path
         return []
     lines = ["", "## Quantization and batch size", ""]
     if "models" not in section:  # skipped, or the stage itself failed
-        return lines + [f"{section['status']}: {section.get('reason', '')}"
-                        + (f" (log: `{section['log']}`)" if section.get("log") else "")]
+        return lines + [f"{section['status']}: {md.text(section.get('reason', ''))}"
+                        + (f" (log: {md.code(section['log'])})" if section.get("log") else "")]
     lines += [f"Benchmarked {section['benchmarked']}. Quality is {metric} on the validation split; a variant "
               "that loses more than `optimize.max_quality_drop` against fp32 is rejected and never recommended."]
     for name, model in section["models"].items():
-        lines += ["", f"### {name}", ""]
+        lines += ["", f"### {md.text(name)}", ""]
         if model["status"] != "ok":
-            lines.append(f"{model['status']}: {model.get('error')} (log: `{model.get('log')}`)")
+            lines.append(f"{model['status']}: {md.text(model.get('error'))} (log: {md.code(model.get('log'))})")
             continue
         lines += [
             f"Recommended: {recommendation_text(model)}. Peak memory is {model['memory_source']} "
@@ -77,9 +78,9 @@ def optimize_markdown(section: dict[str, Any] | None, metric: str, run_dir: Path
         ]
         for row in variant_rows(model):
             lines.append(f"| {row['variant']} | {row.get('size', '-')} | {row.get('layers', '-')} | "
-                         f"{row.get('metric', '-')} | {row['verdict']} | {row.get('best', '-')} | "
+                         f"{row.get('metric', '-')} | {md.text(row['verdict'])} | {row.get('best', '-')} | "
                          f"{row.get('speedup', '-')} |")
         for kind, path in model.get("plots", {}).items():
             relative = Path(path).relative_to(run_dir) if Path(path).is_relative_to(run_dir) else Path(path)
-            lines += ["", f"![{name} {kind}]({relative.as_posix()})"]
+            lines += ["", f"![{md.text(name)} {kind}]({relative.as_posix()})"]
     return lines

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 from contract.atomic import write_json, write_text
+from contract.redact import redact
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.outcome import Outcome
+from orchestrator.report import markdown as md
 from orchestrator.report.html import render_html
 from orchestrator.report.numbers import fmt_number
 from orchestrator.report.optimize import optimize_markdown
@@ -81,6 +84,7 @@ def exit_code(summary: dict[str, Any]) -> int:
 
 def write_summary(summary: dict[str, Any], run_dir: Path) -> Path:
     path = run_dir / "summary.json"
+    summary = json.loads(redact(json.dumps(summary)))  # a credential quoted in any message stays in memory
     write_json(path, summary)
     markdown = render_markdown(summary)
     write_text(run_dir / "report.md", markdown)
@@ -91,12 +95,12 @@ def write_summary(summary: dict[str, Any], run_dir: Path) -> Path:
 def render_markdown(summary: dict[str, Any]) -> str:
     metric = summary["metric"]
     lines = [
-        f"# {summary['experiment']}",
+        f"# {md.text(summary['experiment'])}",
         "",
         f"Status: **{summary['status']}** in {summary['wall_s']:.0f} s on "
         f"{summary['cluster']['cpus']:g} CPUs / {summary['cluster']['gpus']:g} GPUs.",
         "",
-        *([f"Interrupted: what finished is kept; resume with `{summary['resume']}`.", ""]
+        *([f"Interrupted: what finished is kept; resume with {md.code(summary['resume'])}.", ""]
           if summary.get("resume") else []),
         "## Candidates",
         "",
@@ -107,7 +111,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         metrics = m.get("metrics") or {}
         params = m.get("parameters") or {}
         lines.append(
-            f"| {name} | {m['family']} | {m['status']} | {fmt_number(metrics.get('validation', {}).get(metric))} | "
+            f"| {md.text(name)} | {m['family']} | {m['status']} | {fmt_number(metrics.get('validation', {}).get(metric))} | "
             f"{fmt_number(metrics.get('test', {}).get(metric))} | {fmt_number(metrics.get('train_loss'))} | "
             f"{_params(params)} | {m['wall_s']:.0f} |"
         )
@@ -120,12 +124,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
     resumed = [(n, m) for n, m in summary["models"].items() if m.get("resumed_from_step")]
     if resumed:
         lines += ["", "Resumed from a checkpoint: " + ", ".join(
-            f"{n} at step {m['resumed_from_step']} ({m.get('steps_redone', 0)} step(s) trained again)"
+            f"{md.text(n)} at step {m['resumed_from_step']} ({m.get('steps_redone', 0)} step(s) trained again)"
             for n, m in resumed) + "."]
     reevaluated = [n for n, m in summary["models"].items() if m.get("reevaluated")]
     if reevaluated:
         lines += ["", "Kept an earlier checkpoint and evaluated it again (only evaluation settings or the test "
-                  "split changed): " + ", ".join(reevaluated) + "."]
+                  "split changed): " + ", ".join(map(md.text, reevaluated)) + "."]
     lines += tune_markdown(summary.get("tune"))
     lines += ensemble_markdown(summary.get("ensemble"), metric)
     lines += optimize_markdown(summary.get("optimize"), metric, Path(summary["run_dir"]))
@@ -133,12 +137,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
     if failures:
         lines += ["", "## Failures", ""]
         for name, m in failures:
-            lines.append(f"- **{name}** ({m['status']} in phase {m['phase']}): {m['error']}"
+            lines.append(f"- **{md.text(name)}** ({m['status']} in phase {m['phase']}): {md.text(m['error'])}"
                          + (f"; resumes from step {m['resumes_from_step']}" if m.get("resumes_from_step") else ""))
             if m.get("hint"):
-                lines.append(f"  - fix: {m['hint']}")
+                lines.append(f"  - fix: {md.text(m['hint'])}")
             if m.get("log"):
-                lines.append(f"  - log: `{m['log']}`")
+                lines.append(f"  - log: {md.code(m['log'])}")
     return "\n".join(lines) + "\n"
 
 
@@ -147,19 +151,19 @@ def ensemble_markdown(section: dict[str, Any] | None, metric: str) -> list[str]:
         return []
     lines = ["", "## Ensemble", ""]
     if section["status"] != "ok":
-        return lines + [f"{section['status']}: {section['reason']}"]
-    lines += [section["verdict"], "", f"| method | val {metric} | test {metric} |", "|---|---|---|"]
+        return lines + [f"{section['status']}: {md.text(section['reason'])}"]
+    lines += [md.text(section["verdict"]), "", f"| method | val {metric} | test {metric} |", "|---|---|---|"]
     methods = [section["strategy"], "best_single", "mbr", "average", "oracle"]
     for method in dict.fromkeys(m for m in methods if m in section["scores"]):
         scores = section["scores"][method]
-        label = {"best_single": f"best single ({section['best_member']})",
+        label = {"best_single": f"best single ({md.text(section['best_member'])})",
                  "oracle": "oracle (ceiling: best candidate per input by its true score)"}.get(method, method)
         lines.append(f"| {label} | {fmt_number(scores['validation'].get(metric))} | {fmt_number(scores['test'].get(metric))} |")
     lines += ["", f"Meta-learner scores on validation are out of fold ({section['strategy']} never scored a row "
               "it was fitted on); the test split was never used for fitting or choosing."]
     if section.get("weights"):
         top = sorted(section["weights"].items(), key=lambda kv: -abs(kv[1]))[:8]
-        lines += ["", "Meta-learner weights (largest): " + ", ".join(f"`{k}` {v:+.3f}" for k, v in top)]
+        lines += ["", "Meta-learner weights (largest): " + ", ".join(f"{md.code(k)} {v:+.3f}" for k, v in top)]
     return lines
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.atomic import read_json_or_warn
+from orchestrator.report import markdown as md
 from orchestrator.report.numbers import fmt_number
 
 PLOT = "tune/learning_rate.png"  # relative to the run directory
@@ -31,6 +32,10 @@ def trial_rows(model: dict[str, Any]) -> list[dict[str, str]]:
         note = t.get("error") or ""
         if t["status"] == "stopped_early":
             note = f"stopped by ASHA after {t['evaluations']} of {model.get('evaluations', '?')} evaluations"
+        elif t["status"] == "interrupted":
+            note = f"continues from step {t.get('resumes_from_step') or 0}"
+        elif t.get("resumed_from_step"):
+            note = f"resumed from step {t['resumed_from_step']}"
         rows.append({
             "error": t.get("error") or "",
             "learning_rate": fmt_rate(t["learning_rate"]) + (" (best)" if t["trial"] == best else ""),
@@ -47,9 +52,9 @@ def trial_rows(model: dict[str, Any]) -> list[dict[str, str]]:
 def best_text(name: str, model: dict[str, Any], metric: str) -> str:
     best = model.get("best")
     if best:
-        return (f"{name}: best learning rate **{fmt_rate(best['learning_rate'])}** "
+        return (f"{md.text(name)}: best learning rate **{fmt_rate(best['learning_rate'])}** "
                 f"(validation {metric} {fmt_number(best['validation_metric'])})")
-    return f"{name}: no best learning rate ({model.get('reason') or model['status']})"
+    return f"{md.text(name)}: no best learning rate ({md.text(model.get('reason') or model['status'])})"
 
 
 def tune_markdown(section: dict[str, Any] | None) -> list[str]:
@@ -73,7 +78,7 @@ def tune_markdown(section: dict[str, Any] | None) -> list[str]:
         ]
         for row in trial_rows(model):
             lines.append(f"| {row['learning_rate']} | {row['status']} | {row['evaluations']} | {row['eval_loss']} | "
-                         f"{row['metric']} | {row['wall_s']} | {row['note']} |")
+                         f"{row['metric']} | {row['wall_s']} | {md.text(row['note'])} |")
     if section.get("plot"):
         lines += ["", f"![validation {metric} and eval loss against learning rate]({section['plot']})"]
     return lines
@@ -85,18 +90,20 @@ def print_tune(section: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     metric = section["metric"]
-    styles = {"completed": "green", "stopped_early": "yellow", "failed": "red"}
+    styles = {"completed": "green", "stopped_early": "yellow", "failed": "red", "interrupted": "yellow"}
     table = Table(title="learning-rate sweep")
     for column in ("model", "lr", "status", "evals", "eval loss", f"val {metric}", "s", "reason"):
         table.add_column(column, overflow="fold")
     for name, model in section["models"].items():
         rows = trial_rows(model)
         if not rows:
-            table.add_row(name, "-", f"[red]{model['status']}[/red]", "-", "-", "-", "-", escape(model.get("reason") or ""))
+            style = styles.get(model["status"], "red")
+            table.add_row(name, "-", f"[{style}]{model['status']}[/{style}]", "-", "-", "-", "-",
+                          escape(model.get("reason") or ""))
         for row in rows:
             style = styles.get(row["status"], "")
             table.add_row(name, row["learning_rate"], f"[{style}]{row['status']}[/{style}]", row["evaluations"],
-                          row["eval_loss"], row["metric"], row["wall_s"], escape(row["error"]))
+                          row["eval_loss"], row["metric"], row["wall_s"], escape(row["note"]))
         table.add_section()
     console.print(table)
     for name, model in section["models"].items():

@@ -15,7 +15,7 @@ from typing import Any
 import joblib
 import numpy as np
 
-from contract.atomic import write_json
+from contract.atomic import file_sha256, write_json
 from models.data.files import read_rows, write_jsonl
 from orchestrator.config import ExperimentConfig
 from orchestrator.outcome import Outcome
@@ -24,6 +24,8 @@ from orchestrator.stages.context import RunContext
 from orchestrator.stages.members import Members, TooFewMembers
 
 log = logging.getLogger(__name__)
+
+META_LEARNER_FILE = "meta_learner.joblib"  # in ensemble/
 
 
 def run_ensemble(ctx: RunContext, outcomes: list[Outcome]) -> dict[str, Any]:
@@ -72,8 +74,10 @@ def run_ensemble(ctx: RunContext, outcomes: list[Outcome]) -> dict[str, Any]:
     if result.model is not None:
         staged = out / ".meta_learner.joblib.tmp"
         joblib.dump(result.model, staged)
-        staged.replace(out / "meta_learner.joblib")
-        section["meta_learner"] = str(out / "meta_learner.joblib")
+        staged.replace(out / META_LEARNER_FILE)
+        # named relative to ensemble/ with its hash: `predict` loads only this file, unchanged
+        section["meta_learner_file"] = META_LEARNER_FILE
+        section["meta_learner_sha256"] = file_sha256(out / META_LEARNER_FILE)
     write_json(out / "ensemble.json", section)
     log.info("ensemble: %s", section["verdict"])
     return section

@@ -20,6 +20,12 @@ same search and candidate identity (`sweep.json` in its trials folder; Tune's ow
 finished trials keep their results, unfinished ones run again in their own folders, where their
 training resumes from its last checkpoint. Trial rows come from what Tune recorded, so a restored
 sweep reports its earlier trials exactly as they ran.
+
+Ctrl-C or SIGTERM (`stop`) reaches the trials through a `StopBroadcast`: each running trial's
+training saves a checkpoint and stops, as a candidate of `run` does, and once every running
+trial has said so (or the grace has passed) `EndSweepOnStop` ends the sweep the way Tune ends
+one itself (SIGUSR1: the experiment state is saved with those trials unfinished), so the next
+`tune` restores it and the trials continue from the step they stopped at.
 """
 
 from __future__ import annotations
@@ -27,11 +33,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import pickle
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +56,19 @@ from rich.markup import escape
 from contract.atomic import read_json, write_json
 from contract.job import DataFiles, TrainingJob
 from contract.work import TRIAL, WEIGHT_DIRS, TrainRequest
+from models.resume import TRAINER_DIR, latest_sealed_step
 from models.schedule import training_schedule
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig, TrainingSettings, TuneConfig
 from orchestrator.failures import classify
+from orchestrator.interrupts import RunInterrupted, StopRequest
 from orchestrator.placement import Placement, actor_resources, shortfall
 from orchestrator.preflight import CandidatePreflight
 from orchestrator.report.numbers import fmt_number
 from orchestrator.report.tune import fmt_rate
 from orchestrator.stages.train import candidate_job
 from orchestrator.stages.tuned import ASHA_METRIC, SEARCHED, TIME_ATTR, describe, sweep_fingerprint
+from orchestrator.stop_broadcast import StopBroadcast, listen
 from orchestrator.storage import RunStorage, run_storage
 from orchestrator.supervisor import Supervisor
 from orchestrator.work import WorkItem
@@ -64,7 +77,8 @@ log = logging.getLogger(__name__)
 
 FINAL_METRIC = "validation_metric"  # the task metric on validation, reported once at the end
 EVALUATIONS, LAST_EVAL_LOSS = "evaluations", "last_eval_loss"  # in the final report: the training's evaluations
-TRIAL_STATUSES = ("completed", "stopped_early", "failed")
+RESUMED_FROM_STEP = "resumed_from_step"  # in the final report: where an interrupted trial's training continued
+TRIAL_STATUSES = ("completed", "stopped_early", "failed", "interrupted")
 
 
 # --------------------------------------------------------------------------- what is searched
@@ -174,10 +188,11 @@ class EvaluationsToTune:
 
 
 def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, cluster: ClusterInfo,
-              storage: RunStorage | None = None) -> None:
+              storage: RunStorage | None = None, broadcast: Any = None) -> None:
     """One trial, in its Tune actor: the candidate's training with the trial's values, as a work
-    item under the same supervisor as `run` (the four limits, retries, error log, storage), in
-    the bundle Tune reserved for it. Its weights are deleted; metrics, predictions and the log stay."""
+    item under the same supervisor as `run` (the four limits, retries, error log, storage, the
+    stop on Ctrl-C through `broadcast`), in the bundle Tune reserved for it. Its weights are
+    deleted; metrics, predictions and the log stay."""
     trial_id = tune.get_context().get_trial_id()
     job = dataclasses.replace(job, settings=trial_settings(job.settings, params), output_dir=job.output_dir / trial_id)
     job.output_dir.mkdir(parents=True, exist_ok=True)
@@ -190,9 +205,15 @@ def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, cluster:
         log_relpath = storage.relpath(item.log_file)
         hand_in_log = lambda: storage.push(storage.local_root(), log_relpath)  # noqa: E731
     sink = EvaluationsToTune(hand_in_log)
-    supervisor = Supervisor([item], cluster, job.output_dir, sink, storage=storage, placement=placement)
+    stop = listen(broadcast) if broadcast is not None else None
+    supervisor = Supervisor([item], cluster, job.output_dir, sink, storage=storage, placement=placement, stop=stop)
     try:
         outcome = supervisor.run()[0]
+    except RunInterrupted:  # its training saved a checkpoint (or was killed after its grace)
+        if storage is not None:
+            storage.push(storage.local_root(), storage.relpath(job.output_dir))
+        ray.get(broadcast.saved.remote(trial_id))
+        threading.Event().wait()  # unfinished until the driver ends the sweep, which ends this actor
     except BaseException:  # ASHA stopped it (Tune ends the trial's thread in `tune.report`): its log stays
         local = storage.localize(job.output_dir, storage.local_root()) if storage else job.output_dir
         for weights in WEIGHT_DIRS:
@@ -205,32 +226,110 @@ def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, cluster:
     metrics = outcome.metrics
     tune.report({ASHA_METRIC: metrics.get("eval_loss", math.inf),
                  FINAL_METRIC: metrics.get("validation", {}).get(metric), "wall_s": outcome.result.wall_s,
-                 EVALUATIONS: sink.reported, LAST_EVAL_LOSS: sink.last_loss})
+                 EVALUATIONS: sink.reported, LAST_EVAL_LOSS: sink.last_loss,
+                 RESUMED_FROM_STEP: outcome.result.resumed_from_step})
 
 
 # --------------------------------------------------------------------------- on the driver
 
 
+@dataclass
+class SweepDriver:
+    """What the sweep's callbacks use on the driver, set around `fit` (`driving`). Tune pickles
+    its callbacks with the experiment and a restored sweep runs the unpickled ones, so what is
+    live (the console, the stop request) is kept here instead of in them."""
+
+    console: Console | None = None
+    stop: StopRequest | None = None
+    broadcast: Any = None
+    started: float = field(default_factory=time.monotonic)
+    statuses_at_stop: dict[str, str] | None = None  # trial id -> Tune's status when a stop ended the sweep
+
+
+_driver = SweepDriver()
+
+
+@contextmanager
+def driving(console: Console | None, stop: StopRequest | None, broadcast: Any) -> Iterator[SweepDriver]:
+    """One sweep's driver state, and Ctrl-C left to the run's own handler (`stop`) instead of
+    Tune's, which would end the trials before they save."""
+    global _driver
+    _driver = SweepDriver(console, stop, broadcast)
+    previous = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    try:
+        yield _driver
+    finally:
+        if previous is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous
+        _driver = SweepDriver()
+
+
+class EndSweepOnStop(tune.Callback):
+    """Driver side, once a stop is requested: broadcast it to the trials, wait until every running
+    trial has saved (at most `grace_s`), then end the sweep as Tune's own SIGUSR1 handler does:
+    the experiment state is saved with those trials unfinished, for `Tuner.restore`."""
+
+    def __init__(self, grace_s: float):
+        self.grace_s = grace_s
+        self._reset()
+
+    def _reset(self) -> None:
+        self.deadline: float | None = None
+        self.polled = 0.0
+        self.ended = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"grace_s": self.grace_s}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.grace_s = state["grace_s"]
+        self._reset()
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        stop, broadcast = _driver.stop, _driver.broadcast
+        if stop is None or broadcast is None or not stop.requested or self.ended:
+            return
+        now = time.monotonic()
+        if self.deadline is None:
+            broadcast.request.remote(stop.signum)
+            self.deadline = now + self.grace_s
+        if now - self.polled < 0.5 and now < self.deadline:
+            return
+        self.polled = now
+        running = {t.trial_id for t in trials if t.status == "RUNNING"}
+        try:
+            saved = set(ray.get(broadcast.saved_by.remote(), timeout=10))
+        except Exception:  # noqa: BLE001 - asked again next step, until the deadline
+            saved = set()
+        if not running <= saved and now < self.deadline:
+            return
+        if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, signal.SIG_IGN, None):
+            return  # Tune's handler is not there (fit outside the main thread): never kill the driver
+        self.ended = True
+        _driver.statuses_at_stop = {t.trial_id: t.status for t in trials}
+        log.info("sweep: %d running trial(s) saved; ending the sweep for a later restore", len(running & saved))
+        signal.raise_signal(signal.SIGUSR1)
+
+
 class TrialLog(tune.Callback):
     """Driver side: one line per trial result and ending, and each trial's history for the table."""
 
-    def __init__(self, job: TrainingJob, metric: str, evaluations: int, console: Console | None = None):
+    def __init__(self, job: TrainingJob, metric: str, evaluations: int):
         self.job = job
         self.name = job.name
         self.metric = metric
         self.evaluations = evaluations
-        self.console = console
         self.trials: dict[str, dict[str, Any]] = {}
-        self.started = time.monotonic()
-
-    def __getstate__(self) -> dict[str, Any]:  # Tune pickles its callbacks with the experiment
-        return {**self.__dict__, "console": None}
 
     def _print(self, trial: Any, text: str) -> None:
-        if self.console is not None:
+        if _driver.console is not None:
             label = f"tune/{self.name}/{trial.trial_id.rsplit('_', 1)[-1]}"
             rate = fmt_rate(trial.config.get("learning_rate"))
-            self.console.print(f"{time.monotonic() - self.started:7.1f}s  {escape(label):<30} lr {rate:<8} {text}")
+            elapsed = time.monotonic() - _driver.started
+            _driver.console.print(f"{elapsed:7.1f}s  {escape(label):<30} lr {rate:<8} {text}")
 
     def _entry(self, trial: Any) -> dict[str, Any]:
         return self.trials.setdefault(trial.trial_id, {"evaluations": 0, "started": time.time()})
@@ -300,9 +399,10 @@ def _quiet_tune() -> Iterator[None]:
 
 def sweep_candidate(
     config: ExperimentConfig, candidate: Any, data: DataFiles, labels: tuple[str, ...], cluster: ClusterInfo,
-    run_dir: Path, console: Console | None, storage: RunStorage | None = None,
+    run_dir: Path, console: Console | None, storage: RunStorage | None = None, stop: StopRequest | None = None,
 ) -> dict[str, Any]:
-    """One candidate's sweep: its section of tune.json."""
+    """One candidate's sweep: its section of tune.json (status `interrupted` when `stop` ended it:
+    its running trials saved, and the next `tune` restores it)."""
     started = time.time()
     name = candidate.name
     job = candidate_job(config, candidate, DataFiles(data.train, data.validation, None), labels, run_dir)
@@ -329,9 +429,11 @@ def sweep_candidate(
         bundle["memory"] = int(job.settings.resources.memory_gb * 2**30)
     # the trial's own process needs nothing (an empty first bundle); its training's worker takes the second
     resources = tune.PlacementGroupFactory([{}, bundle])
-    trial_log = TrialLog(job, config.task.resolved_metric(), evaluations, console)
+    trial_log = TrialLog(job, config.task.resolved_metric(), evaluations)
+    broadcast = StopBroadcast.remote()  # type: ignore[attr-defined]
     trainable = tune.with_resources(tune.with_parameters(run_trial, job=job, metric=config.task.resolved_metric(),
-                                                         cluster=cluster, storage=storage), resources)
+                                                         cluster=cluster, storage=storage, broadcast=broadcast),
+                                    resources)
     if resuming:
         log.info("tune/%s: resuming the interrupted sweep (finished trials kept, unfinished ones continue from "
                  "their checkpoints)", name)
@@ -342,21 +444,33 @@ def sweep_candidate(
         write_json(job.output_dir / SWEEP_FILE, sweep)
         tuner = _new_tuner(trainable, space, config, job, scheduler, concurrency, tune_dir, trial_log)
     log.info("tune/%s: %s trial(s) at a time, %d evaluation(s) each", name, concurrency, evaluations)
-    with _quiet_tune():
-        results = tuner.fit()
-    write_json(job.output_dir / SWEEP_FILE, {**sweep, "finished": True})  # a rerun sweeps anew
+    try:
+        with _quiet_tune(), driving(console, stop, broadcast) as driver:
+            results = tuner.fit()
+    finally:
+        ray.kill(broadcast, no_restart=True)
+    stopped_at = driver.statuses_at_stop  # None: the sweep ran to its end
+    if stopped_at is None:
+        write_json(job.output_dir / SWEEP_FILE, {**sweep, "finished": True})  # a rerun sweeps anew
     if storage is not None:
         storage.restore(storage.relpath(job.output_dir))  # the trials' logs and predictions
-    trials = [_trial_row(result, job) for result in results]
+    trials = [_trial_row(result, job, stopped_at) for result in results]
     trials.sort(key=lambda t: t["trial"])
-    best = best_trial(trials)
+    if stopped_at is None:
+        _remove_trial_checkpoints(trials, storage)
+    best = best_trial(trials) if stopped_at is None else None
+    if stopped_at is not None:
+        status, reason = "interrupted", f"{stop.reason if stop else 'stopped'}; rerun tune to continue the sweep"
+    else:
+        status = "ok" if best else "failed"
+        reason = None if best else "no trial finished: " + "; ".join(
+            sorted({t["error"] for t in trials if t.get("error")}) or ["all were stopped early"])
     section = {
-        "status": "ok" if best else "failed",
+        "status": status,
         "learning_rate": best["learning_rate"] if best else None,
         "best": ({"trial": best["trial"], "learning_rate": best["learning_rate"],
                   "validation_metric": best["validation_metric"]} if best else None),
-        "reason": None if best else "no trial finished: " + "; ".join(
-            sorted({t["error"] for t in trials if t.get("error")}) or ["all were stopped early"]),
+        "reason": reason,
         "sweep": describe(config),
         "evaluations": evaluations,
         "scheduler": description,
@@ -371,6 +485,7 @@ def sweep_candidate(
 
 
 SWEEP_FILE = "sweep.json"  # in the sweep's trials folder: what it searches and for which candidate identity
+STOP_SLACK_S = 60.0  # beyond a training's stop_grace: a trial's actor starting, its supervisor noticing
 
 
 def _resumable(experiment: Path, recorded: Path, sweep: dict[str, Any]) -> bool:
@@ -393,38 +508,54 @@ def _new_tuner(trainable: Any, space: dict[str, Any], config: ExperimentConfig, 
             search_alg=BasicVariantGenerator(random_state=job.settings.seed, max_concurrent=concurrency),
             trial_dirname_creator=_trial_dirname,
         ),
-        run_config=tune.RunConfig(name=job.name, storage_path=str(tune_dir), verbose=0, callbacks=[trial_log],
+        run_config=tune.RunConfig(name=job.name, storage_path=str(tune_dir), verbose=0,
+                                  callbacks=[trial_log, EndSweepOnStop(job.settings.timeouts.stop_grace + STOP_SLACK_S)],
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )
 
 
-def _trial_row(result: Any, job: TrainingJob) -> dict[str, Any]:
+def _trial_row(result: Any, job: TrainingJob, stopped_at: dict[str, str] | None = None) -> dict[str, Any]:
     """A trial's row from what Tune keeps of it in its experiment state (its last report), so a
     restored sweep reports its earlier trials as they ran: a finished trial's final report
-    carries its evaluation count and last loss during training too."""
+    carries its evaluation count and last loss during training too. In a sweep a stop ended
+    (`stopped_at`: Tune's trial statuses then), a trial that was still running or waiting is
+    `interrupted`, with the step its training continues from."""
     trial_id = Path(result.path).name
     trial_dir = job.output_dir / trial_id
     last = result.metrics or {}
     completed = FINAL_METRIC in last
+    unfinished = stopped_at is not None and stopped_at.get(trial_id, "RUNNING") in ("RUNNING", "PENDING", "PAUSED")
     row: dict[str, Any] = {
         "trial": trial_id,
         **result.config,
-        "status": "completed" if completed else "stopped_early",
+        "status": "completed" if completed else "interrupted" if unfinished else "stopped_early",
         "evaluations": int(last.get(EVALUATIONS, last.get(TIME_ATTR)) or 0),
         "last_eval_loss": _finite(last.get(LAST_EVAL_LOSS) if completed else last.get(ASHA_METRIC)),
         "final_eval_loss": _finite(last.get(ASHA_METRIC)) if completed else None,
         "validation_metric": _finite(last.get(FINAL_METRIC)),
         "wall_s": _finite(last.get("time_total_s")),
+        "resumed_from_step": last.get(RESUMED_FROM_STEP) if completed else None,
         "error": None,
         "dir": str(trial_dir),
     }
+    if row["status"] == "interrupted":
+        row["resumes_from_step"] = latest_sealed_step(trial_dir / TRAINER_DIR)
     if result.error is not None:
         failed = trial_failure(result.error)
         row.update(status="failed", error=failed.get("error"), failure_kind=failed.get("failure_kind"),
                    hint=failed.get("hint"), log=failed.get("log") or str(trial_dir / "error.log"),
                    wall_s=row["wall_s"] if row["wall_s"] is not None else _finite(failed.get("wall_s")))
-    shutil.rmtree(trial_dir / "trainer", ignore_errors=True)  # a stopped trial's Trainer checkpoints
     return row
+
+
+def _remove_trial_checkpoints(trials: list[dict[str, Any]], storage: RunStorage | None) -> None:
+    """A finished sweep's resumable checkpoints (of trials stopped early or failed) are no longer
+    needed, here or in storage."""
+    for trial in trials:
+        trial_dir = Path(trial["dir"])
+        shutil.rmtree(trial_dir / TRAINER_DIR, ignore_errors=True)
+        if storage is not None:
+            storage.delete(storage.relpath(trial_dir / TRAINER_DIR))
 
 
 def _not_swept(status: str, reason: str, started: float) -> dict[str, Any]:
@@ -434,18 +565,22 @@ def _not_swept(status: str, reason: str, started: float) -> dict[str, Any]:
 
 def run_sweep(
     config: ExperimentConfig, candidates: list[Any], data: DataFiles, labels: tuple[str, ...], cluster: ClusterInfo,
-    run_dir: Path, console: Console | None, preflight: dict[str, CandidatePreflight],
+    run_dir: Path, console: Console | None, preflight: dict[str, CandidatePreflight], stop: StopRequest | None = None,
 ) -> dict[str, Any]:
     """Every chosen candidate's sweep, one after the other: the new models of tune.json. Trials
-    are judged on the validation split, which `data` must have."""
+    are judged on the validation split, which `data` must have. After a stop, the candidates
+    not reached are `interrupted` too."""
     models = {}
     for candidate in candidates:
+        if stop is not None and stop.requested:
+            models[candidate.name] = _not_swept("interrupted", f"{stop.reason}; rerun tune to sweep it", time.time())
+            continue
         verdict = preflight.get(candidate.name)
         if verdict is not None and not verdict.ok:
             models[candidate.name] = _not_swept("skipped", f"preflight: {verdict.reason}; fix: {verdict.fix}", time.time())
             continue
         models[candidate.name] = sweep_candidate(config, candidate, data, labels, cluster, run_dir, console,
-                                                 run_storage(config.storage, run_dir))
+                                                 run_storage(config.storage, run_dir), stop)
     return models
 
 

@@ -58,6 +58,9 @@ def write_tune(config: ExperimentConfig, models: dict[str, dict[str, Any]], run_
     out.mkdir(parents=True, exist_ok=True)
     path = out / "tune.json"
     earlier = (tune_section(run_dir) or {}).get("models", {})
+    # a candidate a stop kept from being swept keeps its last sweep's result
+    models = {name: m for name, m in models.items() if not (m["status"] == "interrupted" and not m.get("trials")
+                                                            and name in earlier)}
     section = {"metric": config.task.resolved_metric(), "models": {**earlier, **models}, "updated": time.time()}
     if any(m.get("trials") for m in section["models"].values()):
         plot_sweep(section, run_dir / PLOT)
