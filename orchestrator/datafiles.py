@@ -81,7 +81,7 @@ def read_data_file(path: Path) -> RowsRead:
     read = RowsRead(path)
     if not path.is_file():
         read.problems.append(DataProblem(path, "the file does not exist" if not path.exists() else "is not a file",
-                                         "check the path (relative paths are from the config file's folder)"))
+                                         "check the path (a relative path is taken from the current directory)"))
         return read
     try:
         raw = path.read_bytes()
