@@ -169,6 +169,8 @@ class RunStorage:
         deleted; the number of files copied."""
         import pyarrow.fs
 
+        if not (local_root / relpath).is_dir():  # a copy that is gone (a lost disk) never empties storage
+            return 0
         copied = self.push(local_root, relpath)
         fs, base = self._remote()
         selector = pyarrow.fs.FileSelector(_join(base, relpath), recursive=False, allow_not_found=True)
@@ -293,9 +295,18 @@ class RunStorage:
         return "foreign" if fs.get_file_info(pyarrow.fs.FileSelector(base)) else "empty"
 
     def delete(self, relpath: str) -> None:
-        """Delete what storage holds under `relpath` ("" for the whole run)."""
+        """Delete what storage holds under `relpath`, the folder included ("": everything of the
+        run, its folder kept)."""
+        import pyarrow.fs
+
         fs, base = self._remote()
-        fs.delete_dir_contents(_join(base, relpath), missing_dir_ok=True)
+        path = _join(base, relpath)
+        if not relpath:
+            fs.delete_dir_contents(path, missing_dir_ok=True)
+        elif (kind := fs.get_file_info(path).type) == pyarrow.fs.FileType.Directory:
+            fs.delete_dir(path)
+        elif kind == pyarrow.fs.FileType.File:
+            fs.delete_file(path)
 
     def to_driver(self, value: Any, root: Path) -> Any:
         """A result made on a node, with its local paths as the driver's run directory has them."""

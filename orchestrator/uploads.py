@@ -36,14 +36,15 @@ class CheckpointUploader:
             self._thread = threading.Thread(target=self._loop, name="checkpoint-upload", daemon=True)
             self._thread.start()
 
-    def close(self) -> None:
-        """Finish the push under way (and one asked for since), then stop. When the training is
-        done and its `trainer/` folder removed, storage's copy goes too."""
+    def close(self, *, finished: bool = False) -> None:
+        """Finish the push under way (and one asked for since), then stop. When the training
+        `finished` and removed its `trainer/` folder, storage's copy goes too; after a failure it
+        stays, whatever became of the local copy: it is what a retry resumes from."""
         self._closing = True
         if self._thread is not None:
             self._wanted.set()
             self._thread.join()
-        if not (self.root / self.relpath).exists():
+        if finished and not (self.root / self.relpath).exists():
             try:
                 self.storage.delete(self.relpath)
             except Exception:  # noqa: BLE001 - stale checkpoints in storage cost space, never a result

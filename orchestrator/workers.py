@@ -68,10 +68,12 @@ class StageWorker:
         if item.job.settings.resources.memory_gb:
             limit_memory(item.job.settings.resources.memory_gb)
         local = self.node[0].localize(item, self.node[1]) if self.node else item  # paths in this node's copy
+        finished = False
         try:
             if self.node:
                 self.node[0].pull_inputs(item.job, self.node[1], trained=item.step.reads_checkpoint)
             result = local.run(reporter)
+            finished = True
         except BaseException as exc:
             log.error("%s failed in phase %s:\n%s", item.stage, reporter.current_phase, traceback.format_exc())
             setattr(exc, "phase", reporter.current_phase)  # noqa: B010 - travels with the pickled exception
@@ -79,7 +81,7 @@ class StageWorker:
             raise
         finally:
             if uploader is not None:
-                uploader.close()
+                uploader.close(finished=finished)
             reporter.flush()
             _release_memory()
         self._check_in(local, failed=False)

@@ -89,7 +89,9 @@ def test_killed_driver_leaves_no_orphans_and_resumes(tmp_path: Path) -> None:
     summary.json and report.md) and ends with a checkpoint that verifies."""
     raw = tiny_experiment(tmp_path, [
         {"name": "quick", "source": str(tiny_bart(tmp_path / "q")), "family": "seq2seq", "max_steps": 2},
-        {"name": "slow", "source": str(tiny_bart(tmp_path / "s")), "family": "seq2seq", "max_steps": 120,
+        # long enough that the actor, which may outlive the killed driver by tens of seconds on a
+        # fast machine, is still training when it goes
+        {"name": "slow", "source": str(tiny_bart(tmp_path / "s")), "family": "seq2seq", "max_steps": 400,
          "checkpoint_every": 20},
     ])
     path = write_yaml(tmp_path / "resume.yaml", raw)
@@ -125,9 +127,9 @@ def test_killed_driver_leaves_no_orphans_and_resumes(tmp_path: Path) -> None:
     assert models["quick"]["resumed"] and not models["slow"]["resumed"]
     assert quick_checkpoint.stat().st_mtime == written  # not retrained
     slow = models["slow"]
-    assert slow["status"] == "succeeded" and slow["steps"] == 120
+    assert slow["status"] == "succeeded" and slow["steps"] == 400
     # The actor may outlive the driver by a moment and seal one more checkpoint after `reached`.
-    assert 20 <= slow["resumed_from_step"] < 120 and slow["resumed_from_step"] + slow["steps_redone"] >= reached, slow
+    assert 20 <= slow["resumed_from_step"] < 400 and slow["resumed_from_step"] + slow["steps_redone"] >= reached, slow
     assert f"slow at step {slow['resumed_from_step']}" in (run_dir / "report.md").read_text(encoding="utf-8")
     assert verify_checkpoint(Path(slow["checkpoint"]), hashes=True) is None
 

@@ -54,6 +54,9 @@ def test_checkpoints_pushed_while_training_let_another_node_resume(tmp_path: Pat
     assert saved and saved[-1].endswith("checkpoint-25") and uploader.pushed >= 1
     local_steps = [step for step, _ in checkpoints(on_a.output_dir / TRAINER_DIR)]
     shutil.rmtree(tmp_path / "node-a")  # the node is lost, and its disk with it
+    # a worker that outlives its disk for a moment pushes nothing and deletes nothing
+    assert storage.mirror(node_a, uploader.relpath) == 0
+    CheckpointUploader(storage, node_a, on_a.output_dir / TRAINER_DIR).close()
 
     node_b = tmp_path / "node-b" / "run"
     on_b = storage.localize(job, node_b)
