@@ -24,7 +24,7 @@ from orchestrator.live import live_status
 from orchestrator.outcome import Outcome
 from orchestrator.preflight import InspectionChild, cluster_probe, run_preflight
 from orchestrator.progress import EventPrinter, print_optimize, print_preflight, print_summary
-from orchestrator.report.summary import build_summary, exit_code, write_summary
+from orchestrator.report.summary import build_summary, exit_code, with_stages, write_summary
 from orchestrator.runlock import RunLock
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
@@ -120,6 +120,7 @@ def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, 
     summary["baselines"] = {"lead": lead}
     summary["ensemble"] = ensemble
     summary["optimize"] = optimize
+    summary["status"] = with_stages(summary["status"], ensemble, optimize)
     if stop.requested:
         summary["status"] = "interrupted"
         source = config.source_file if config.source_file != "<config>" else run_dir / "config.yaml"

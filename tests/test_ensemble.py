@@ -166,3 +166,13 @@ def test_stage_is_skipped_with_its_reason(tmp_path: Path) -> None:
     assert "1 candidate(s) survived" in run_ensemble(RunContext(config, data, tuple(LABELS), run_dir), outcomes)["reason"]
     config.ensemble.strategy = "none"
     assert run_ensemble(RunContext(config, data, tuple(LABELS), run_dir), outcomes)["reason"] == "ensemble.strategy is none"
+
+
+def test_scores_of_a_diverged_member_become_the_lowest_finite_ones() -> None:
+    from models.ensemble.summarization import finite_columns
+
+    x = np.array([[1.0, np.nan], [-2.0, np.inf], [np.nan, -np.inf], [0.5, 3.0]])
+    fixed = finite_columns(x)
+    assert np.isfinite(fixed).all()
+    assert fixed[:, 0].tolist() == [1.0, -2.0, -2.0, 0.5] and fixed[:, 1].tolist() == [3.0, 3.0, 3.0, 3.0]
+    assert finite_columns(np.array([[np.nan], [np.nan]])).tolist() == [[0.0], [0.0]]

@@ -333,3 +333,13 @@ def test_chromium_renders_the_report(report: tuple[Path, dict[str, Any]], tmp_pa
     assert 0xFFEBE9 in colours, "no failed-status background: the inline CSS was not applied"
     assert 0xDAFBE1 in colours, "no succeeded-status background"
     assert len(colours) > 50, "the screenshot is nearly blank"
+
+
+def test_a_failed_stage_after_training_makes_the_run_partial() -> None:
+    from orchestrator.report.summary import EXIT_PARTIAL, exit_code, with_stages
+
+    ok, failed, skipped = {"status": "ok"}, {"status": "failed", "reason": "x"}, {"status": "skipped"}
+    assert with_stages("ok", ok, skipped) == "ok"
+    assert with_stages("ok", failed, ok) == "partial" and with_stages("ok", ok, failed) == "partial"
+    assert exit_code({"status": with_stages("ok", failed, None)}) == EXIT_PARTIAL
+    assert with_stages("failed", failed, ok) == "failed" and with_stages("interrupted", failed) == "interrupted"

@@ -145,7 +145,19 @@ def candidate_features(candidates: Candidates, language: str) -> tuple[np.ndarra
     names = [f"proposed_by:{m}" for m in candidates.members] + ["consensus_rougeL", "length/source", "length/median"]
     if candidates.extra is not None:
         names += [f"{n} (vs pool)" for n in candidates.extra_names] + ["loglik:mean"]
-    return np.vstack(rows), names
+    return finite_columns(np.vstack(rows)), names
+
+
+def finite_columns(x: np.ndarray) -> np.ndarray:
+    """A member that diverged scores NaN or infinity: in each column, those values become the
+    column's lowest finite value (0 where it has none), so the meta-learner reads them as the
+    least likely candidates instead of failing on them."""
+    x = np.array(x, dtype=float)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        finite = np.where(bad, np.inf, x).min(axis=0)
+        x[bad] = np.take(np.where(np.isfinite(finite), finite, 0.0), np.nonzero(bad)[1])
+    return x
 
 
 def pick(candidates: Candidates, per_candidate: np.ndarray | list[np.ndarray]) -> list[int]:

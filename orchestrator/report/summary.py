@@ -78,6 +78,13 @@ def leaderboard(models: dict[str, Any], metric: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: -(r[metric] if r[metric] is not None else float("-inf")))
 
 
+def with_stages(status: str, *stages: dict[str, Any] | None) -> str:
+    """The run's status once the stages after training are in: every candidate trained but a
+    stage failed is `partial` (exit 3), like a failed candidate."""
+    failed = any(stage and stage.get("status") == "failed" for stage in stages)
+    return "partial" if status == "ok" and failed else status
+
+
 def exit_code(summary: dict[str, Any]) -> int:
     return {"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(summary["status"], EXIT_NOTHING_USABLE)
 
