@@ -31,6 +31,11 @@ def config_file(tmp_path: Path, text: str | None = None) -> Path:
 @pytest.mark.parametrize(("what", "overrides", "text", "words"), [
     ("an integer YAML key", [], "experiment: t\n1: x\nmodels:\n  - {name: b, source: 'scratch:bart-tiny', "
      "family: seq2seq}\n", ["1 problem(s)", "keys should be strings"]),
+    ("a digit-like key that is no number", [], "experiment: t\n\u00b2: x\nmodels:\n  - {name: b, source: "
+     "'scratch:bart-tiny', family: seq2seq}\n", ["1 problem(s)", "\u00b2: unknown key"]),
+    ("an unknown key with a bracket", [], "experiment: t\n'[x': 1\nmodels:\n  - {name: b, source: "
+     "'scratch:bart-tiny', family: seq2seq}\n", ["1 problem(s)", "[x: unknown key"]),
+    ("a digit-like --set index", ["models.\u00b2.name=x"], None, ["no list entry '\u00b2'"]),
     ("two bad --set paths at once", ["a.b=1", "models.zzz.q=2"], None,
      ["2 problem(s)", "no list entry 'zzz'", "a: unknown key"]),
     ("an unknown user's home", ["output_dir=~nouser-xyz/runs"], None,

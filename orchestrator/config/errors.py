@@ -42,7 +42,12 @@ class ConfigError(Exception):
 
 def _path_sort_key(path: str) -> list[tuple[int, int, str]]:
     """Sorts `models[10]` after `models[2]`: list indices compare as numbers (before names)."""
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.replace("[", ".").replace("]", "").split(".")]
+    return [(0, int(p), "") if p.isdecimal() else (1, 0, p) for p in path.replace("[", ".").replace("]", "").split(".")]
+
+
+def _is_tag(part: str) -> bool:
+    """A union member's name in pydantic's error location, e.g. `function-after[expand_home(), str]`."""
+    return "[" in part and part.endswith("]") and part.split("[", 1)[0].replace("-", "").isalpha()
 
 
 def _format_path(loc: Iterable[Any]) -> str:
@@ -84,9 +89,12 @@ def _issues_from_validation(error: ValidationError, root: type[BaseModel]) -> li
     suggestion, our own `choice` errors keep their message, the rest show the bad value."""
     issues = []
     for err in error.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-        path = _format_path(loc)
         kind = err["type"]
+        # pydantic names the member of a union it tried (`function-after[...]`); the user's keys stay,
+        # even one that holds brackets itself (the last part of an unknown key's location)
+        last = len(err["loc"]) - 1 if kind == "extra_forbidden" else -1
+        loc = tuple(p for i, p in enumerate(err["loc"]) if i == last or not (isinstance(p, str) and _is_tag(p)))
+        path = _format_path(loc)
         if kind == "extra_forbidden":
             allowed = _fields_at(loc[:-1], root)
             hint = suggestion_text(str(loc[-1]), allowed)

@@ -92,7 +92,7 @@ def _apply_override(raw: dict[str, Any], path: list[str], value: Any) -> ConfigI
 
 def _list_index(node: list[Any], part: str) -> int | None:
     """A list entry by index (negative allowed) or by its `name`, spelled loosely."""
-    if part.lstrip("-").isdigit():
+    if part.lstrip("-").isdecimal():
         index = int(part)
         return index if -len(node) <= index < len(node) else None
     for i, entry in enumerate(node):
