@@ -47,6 +47,12 @@ class ResumePoint:
         return max(0, self.furthest_step - (self.step or 0))
 
 
+def step_of(name: str) -> int | None:
+    """The step of a `checkpoint-<step>` folder name; None for any other name."""
+    match = _STEP.match(name)
+    return int(match.group(1)) if match else None
+
+
 def checkpoints(trainer_dir: Path) -> list[tuple[int, Path]]:
     """The Trainer's checkpoint folders, newest step first."""
     if not trainer_dir.is_dir():

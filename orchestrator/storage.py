@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,10 +164,10 @@ class RunStorage:
         fs, base = self._remote()
         return _copy_changed(pyarrow.fs.LocalFileSystem(), str(local_root / relpath), fs, _join(base, relpath))
 
-    def mirror(self, local_root: Path, relpath: str) -> int:
+    def mirror(self, local_root: Path, relpath: str, may_delete: Callable[[str], bool] | None = None) -> int:
         """Make storage's `relpath` hold what the local copy holds: changed files pushed, and the
         folders directly under it that are gone locally (a checkpoint the Trainer rotated away)
-        deleted; the number of files copied."""
+        deleted, those `may_delete(name)` allows; the number of files copied."""
         import pyarrow.fs
 
         if not (local_root / relpath).is_dir():  # a copy that is gone (a lost disk) never empties storage
@@ -175,7 +176,8 @@ class RunStorage:
         fs, base = self._remote()
         selector = pyarrow.fs.FileSelector(_join(base, relpath), recursive=False, allow_not_found=True)
         for entry in fs.get_file_info(selector):
-            if entry.type == pyarrow.fs.FileType.Directory and not (local_root / relpath / entry.base_name).exists():
+            if (entry.type == pyarrow.fs.FileType.Directory and not (local_root / relpath / entry.base_name).exists()
+                    and (may_delete is None or may_delete(entry.base_name))):
                 fs.delete_dir(entry.path)
         return copied
 
@@ -301,12 +303,15 @@ class RunStorage:
 
         fs, base = self._remote()
         path = _join(base, relpath)
-        if not relpath:
-            fs.delete_dir_contents(path, missing_dir_ok=True)
-        elif (kind := fs.get_file_info(path).type) == pyarrow.fs.FileType.Directory:
-            fs.delete_dir(path)
-        elif kind == pyarrow.fs.FileType.File:
-            fs.delete_file(path)
+        try:
+            if not relpath:
+                fs.delete_dir_contents(path, missing_dir_ok=True)
+            elif (kind := fs.get_file_info(path).type) == pyarrow.fs.FileType.Directory:
+                fs.delete_dir(path)
+            elif kind == pyarrow.fs.FileType.File:
+                fs.delete_file(path)
+        except FileNotFoundError:  # someone else deleted it first: gone either way
+            pass
 
     def to_driver(self, value: Any, root: Path) -> Any:
         """A result made on a node, with its local paths as the driver's run directory has them."""
@@ -319,7 +324,6 @@ def _copy_changed(
     """Copy the files under `source` that `target` lacks or has in another size or mtime. After a
     copy both sides carry the same mtime (the target's, when only the source is a local file), so
     a file goes each way once: pulled back or pushed again only after it changed."""
-    import pyarrow.fs
 
     have = _files(target_fs, target)
     copied = 0
@@ -327,23 +331,37 @@ def _copy_changed(
     for relpath, info in sorted(_files(source_fs, source).items(), key=lambda item: item[0].endswith(MANIFEST)):
         if not _differs(info, have.get(relpath)):
             continue
-        origin, destination = _join(source, relpath), _join(target, relpath)
-        target_fs.create_dir(destination.rsplit("/", 1)[0], recursive=True)
-        if isinstance(target_fs, pyarrow.fs.LocalFileSystem):
-            # written aside and renamed: an actor reading the file never sees half of it
-            written = f"{destination}.partial-{os.getpid()}"
-            pyarrow.fs.copy_files(origin, written, source_filesystem=source_fs, destination_filesystem=target_fs)
-            if info.mtime_ns is not None:
-                os.utime(written, ns=(info.mtime_ns, info.mtime_ns))
-            os.replace(written, destination)
-        else:
-            pyarrow.fs.copy_files(origin, destination, source_filesystem=source_fs, destination_filesystem=target_fs)
-            if isinstance(source_fs, pyarrow.fs.LocalFileSystem):
-                stored = target_fs.get_file_info(destination).mtime_ns
-                if stored is not None:
-                    os.utime(origin, ns=(stored, stored))
+        try:
+            _copy_one(source_fs, _join(source, relpath), target_fs, _join(target, relpath), info.mtime_ns)
+        except FileNotFoundError:  # deleted at the source while we copied (a rotated checkpoint): not ours to copy
+            log.debug("%s went while it was being copied; skipped", _join(source, relpath))
+            continue
         copied += 1
     return copied
+
+
+def _copy_one(source_fs: pyarrow.fs.FileSystem, origin: str, target_fs: pyarrow.fs.FileSystem, destination: str,
+              mtime_ns: int | None) -> None:
+    import pyarrow.fs
+
+    target_fs.create_dir(destination.rsplit("/", 1)[0], recursive=True)
+    if isinstance(target_fs, pyarrow.fs.LocalFileSystem):
+        # written aside and renamed: an actor reading the file never sees half of it
+        written = f"{destination}.partial-{os.getpid()}"
+        try:
+            pyarrow.fs.copy_files(origin, written, source_filesystem=source_fs, destination_filesystem=target_fs)
+        except FileNotFoundError:
+            Path(written).unlink(missing_ok=True)
+            raise
+        if mtime_ns is not None:
+            os.utime(written, ns=(mtime_ns, mtime_ns))
+        os.replace(written, destination)
+    else:
+        pyarrow.fs.copy_files(origin, destination, source_filesystem=source_fs, destination_filesystem=target_fs)
+        if isinstance(source_fs, pyarrow.fs.LocalFileSystem):
+            stored = target_fs.get_file_info(destination).mtime_ns
+            if stored is not None:
+                os.utime(origin, ns=(stored, stored))
 
 
 def _reroot(value: Any, old: str, new: str) -> Any:

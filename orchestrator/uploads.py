@@ -15,6 +15,7 @@ import logging
 import threading
 from pathlib import Path
 
+from models.resume import latest_sealed_step, step_of
 from orchestrator.storage import RunStorage
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,16 @@ class CheckpointUploader:
                 return
 
     def _push(self) -> None:
+        newest = latest_sealed_step(self.root / self.relpath)
+
+        def rotated(name: str) -> bool:
+            """Only a checkpoint older than the newest sealed one here was rotated away; anything else
+            missing here (a copy being deleted under a worker that outlived its disk) stays."""
+            step = step_of(name)
+            return newest is not None and step is not None and step < newest
+
         try:
-            copied = self.storage.mirror(self.root, self.relpath)
+            copied = self.storage.mirror(self.root, self.relpath, rotated)
         except Exception:  # noqa: BLE001 - a failed push is retried at the next save and at the end
             log.warning("could not push checkpoints to %s; trying again at the next save", self.storage.location,
                         exc_info=True)

@@ -361,6 +361,8 @@ def test_a_stopped_then_killed_sweep_resumes_with_its_finished_trial_kept_and_th
     import sys
     import time
 
+    import psutil
+
     from contract.atomic import read_json as read_note
     from tests.conftest import REPO
 
@@ -418,11 +420,15 @@ def test_a_stopped_then_killed_sweep_resumes_with_its_finished_trial_kept_and_th
                               text=True)
     try:
         signal_when(driver, lambda _t, step, since: step >= saved_at + 30 and since >= 20, signal.SIGKILL)
+        processes = psutil.Process(driver.pid).children(recursive=True)
     finally:
         driver.kill()
         driver.wait()
-    time.sleep(5)  # the killed driver's processes go with it
-    shutil.rmtree(scratch)  # the node's copy is lost with it
+    # the machine is lost: its processes go (they outlive the driver for a while) and its disk with them
+    _, alive = psutil.wait_procs(processes, timeout=60)
+    for process in alive:
+        process.kill()
+    shutil.rmtree(scratch)
 
     # 3. the sweep finishes: both trials completed, the first one as it first ran
     rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)

@@ -57,6 +57,10 @@ def test_checkpoints_pushed_while_training_let_another_node_resume(tmp_path: Pat
     # a worker that outlives its disk for a moment pushes nothing and deletes nothing
     assert storage.mirror(node_a, uploader.relpath) == 0
     CheckpointUploader(storage, node_a, on_a.output_dir / TRAINER_DIR).close()
+    # ... or that finds its folder half deleted, or made again by a save that never sealed
+    (on_a.output_dir / TRAINER_DIR / "checkpoint-99").mkdir(parents=True)
+    CheckpointUploader(storage, node_a, on_a.output_dir / TRAINER_DIR)._push()
+    shutil.rmtree(tmp_path / "node-a")
 
     node_b = tmp_path / "node-b" / "run"
     on_b = storage.localize(job, node_b)

@@ -216,9 +216,12 @@ def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, cluster:
         threading.Event().wait()  # unfinished until the driver ends the sweep, which ends this actor
     except BaseException:  # ASHA stopped it (Tune ends the trial's thread in `tune.report`): its log stays
         local = storage.localize(job.output_dir, storage.local_root()) if storage else job.output_dir
-        for weights in WEIGHT_DIRS:
+        resumable = stop is not None and stop.requested  # ended by a stop: it continues on the next tune
+        for weights in (*WEIGHT_DIRS, *(() if resumable else (TRAINER_DIR,))):
             shutil.rmtree(local / weights, ignore_errors=True)
         if storage is not None:
+            if not resumable:  # before the push, so that nothing puts its checkpoints back
+                storage.delete(storage.relpath(job.output_dir / TRAINER_DIR))
             storage.push(storage.local_root(), storage.relpath(job.output_dir))
         raise
     if not outcome.ok:
