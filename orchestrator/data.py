@@ -11,7 +11,7 @@ from typing import Any
 from contract.job import DataFiles
 from models.data.files import read_rows, write_jsonl
 from orchestrator.config import ConfigError, ExperimentConfig
-from orchestrator.datacheck import check_configured_data, check_data, config_issues
+from orchestrator.datacheck import check_configured_data, check_data, config_issues, stacking_folds
 from orchestrator.failures import one_line
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tu
     column, before anything is written."""
     out = run_dir / "data"
     task, data = config.task, config.data
-    folds = config.ensemble.folds if config.ensemble.strategy == "stacking" else None
+    folds = stacking_folds(config.ensemble)
     lengths = {c.name: config.settings_for(c).max_source_length for c in config.models}
     if data.builtin is not None:
         from models.data.builtin import write_builtin_splits
@@ -43,7 +43,7 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tu
             target = task.resolved_target_column()
             for split, read in report.splits.items():
                 limit = data.max_train_samples if split == "train" else data.max_eval_samples
-                rows = [{**row, "id": row.get("id", f"{read.path.stem}-{i}")} for i, row in enumerate(read.rows)]
+                rows = read.with_ids()
                 if task.type == "classification":  # an integer label is a class name like any other
                     rows = [{**row, target: str(row[target])} for row in rows]
                 paths[split] = write_jsonl(out / f"{split}.jsonl", rows[:limit] if limit else rows)

@@ -183,5 +183,9 @@ def check_configured_data(task: TaskConfig, data: DataConfig, ensemble: Ensemble
     files = {split: path for split in SPLITS if (path := getattr(data, split)) is not None}
     if data.builtin is not None or not files:
         return DataReport()
-    return check_data(task, files, stacking_folds=ensemble.folds if ensemble.strategy == "stacking" else None,
-                      source_lengths=source_lengths)
+    return check_data(task, files, stacking_folds=stacking_folds(ensemble), source_lengths=source_lengths)
+
+
+def stacking_folds(ensemble: EnsembleConfig) -> int | None:
+    """The folds the stacking ensemble fits its meta-learner in; None when it does not stack."""
+    return ensemble.folds if ensemble.strategy == "stacking" else None

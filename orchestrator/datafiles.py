@@ -59,6 +59,10 @@ class RowsRead:
         self.rows.append(row)
         self.lines.append(line)
 
+    def with_ids(self) -> list[dict[str, Any]]:
+        """The rows, each with an `id` (its own, else `<file stem>-<index>`)."""
+        return [{**row, "id": row.get("id", f"{self.path.stem}-{i}")} for i, row in enumerate(self.rows)]
+
 
 class ProblemTally:
     """Problems that many rows can share, kept as one line each with the first line numbers."""

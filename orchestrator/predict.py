@@ -95,7 +95,7 @@ def read_inputs(path: Path, task: TaskConfig) -> list[dict[str, Any]]:
                                 if p.column == task.resolved_input_column()]
     if problems:
         raise ConfigError([ConfigIssue("--input", str(p)) for p in problems])
-    return [{**row, "id": row.get("id", f"{path.stem}-{i}")} for i, row in enumerate(read.rows)]
+    return read.with_ids()
 
 
 def load_meta_learner(run_dir: Path, ensemble: dict[str, Any]) -> Any:
