@@ -71,7 +71,7 @@ _MISSING = re.compile(
     r"|not in the local cache|is not a local folder|no file named|Can't load",
     re.IGNORECASE,
 )
-_CONFIG = re.compile(r"ConfigError|UnknownNameError|trust_remote_code|KeyError: 'label", re.IGNORECASE)
+_CONFIG = re.compile(r"ConfigError|CheckpointMismatch|UnknownNameError|trust_remote_code|KeyError: 'label", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -191,3 +191,14 @@ def test_inputs_longer_than_max_source_length_are_counted(tmp_path: Path, caplog
     config = load_config(path)
     prepare_data(config, config.run_dir)
     assert "at least 3 of 11 train inputs have more than 32 words" in caplog.text and "truncated for bart" in caplog.text
+
+
+def test_validate_prints_the_data_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    long = [{"dialogue": " ".join(["word"] * 40), "summary": "long"} for _ in range(3)]
+    path = experiment(tmp_path, {"train": (".jsonl", jsonl([*GOOD, *long])),
+                                 "test": (".jsonl", jsonl([*GOOD[:3], {"dialogue": "new", "summary": "x"}]))},
+                      defaults={"max_source_length": 32})
+    assert main(["validate", str(path), "--no-preflight"]) == 0
+    out = capsys.readouterr().out
+    assert "warning:" in out and "3 of 4 test input(s) also appear in training" in out
+    assert "at least 3 of 11 train inputs have more than 32 words" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,13 @@ from contract.job import DataFiles, TrainingJob
 from contract.work import result_dict
 from models.checkpoint import read_manifest, verify_checkpoint
 from models.data.builtin import write_builtin_splits
+from models.families.base import CheckpointMismatch
+from models.registry import load_family
 from models.reporting import TRAINING_PHASES, RecordingReporter
 from models.sources import SourceError
 from models.training import train_candidate
 from orchestrator.config import validate_raw
+from orchestrator.failures import FailureKind, classify
 from orchestrator.stages.train import candidate_job
 from tests.conftest import read_json, tiny_experiment
 
@@ -152,6 +156,18 @@ def test_qlora_4bit_trains_adapters_on_cpu(tmp_path: Path) -> None:
     assert manifest["kind"] == "adapter" and manifest["quantization"] == "4bit"
     assert "adapter_model.safetensors" in manifest["files"]
     assert Path(manifest["base"]).is_dir()
+    family = load_family(job.family)(job)
+    model, _ = family.load_finished()  # onto the base the config names
+    assert model.peft_config
+
+    # a manifest pointing the adapters at another base (a teammate's edit, another config) is refused
+    elsewhere = tmp_path / "elsewhere" / "base"
+    shutil.copytree(manifest["base"], elsewhere)
+    path = Path(result["checkpoint"]) / "manifest.json"
+    path.write_text(json.dumps({**manifest, "base": str(elsewhere)}), encoding="utf-8")
+    with pytest.raises(CheckpointMismatch, match="name .*elsewhere.* as their base"):
+        family.load_finished()
+    assert classify(CheckpointMismatch(path, "a", "b")).kind == FailureKind.CONFIG
 
 
 def test_uncached_hub_id_fails_at_once_with_the_fix(tmp_path: Path) -> None:

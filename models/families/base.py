@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 Row = dict[str, Any]
 
 
+class CheckpointMismatch(ValueError):
+    """An adapter checkpoint's manifest names a base other than the candidate's configured source."""
+
+    def __init__(self, checkpoint: Path, recorded: str, configured: str):
+        super().__init__(
+            f"the adapters in {checkpoint} name {recorded!r} as their base, but the candidate's source is "
+            f"{configured!r}; retrain it (run with --fresh, or delete that checkpoint) rather than load "
+            "adapters onto a base they were not trained on"
+        )
+
+
 class ModelFamily(ABC):
     """Base class: one instance serves one candidate inside its actor."""
 
@@ -121,7 +132,7 @@ class ModelFamily(ABC):
         if manifest.get("kind") == "adapter":
             from peft import PeftModel
 
-            base = self._from_pretrained(manifest["base"], True, plan, manifest.get("quantization"))
+            base = self._from_pretrained(self.adapter_base(manifest), True, plan, manifest.get("quantization"))
             if base.get_input_embeddings().num_embeddings < len(tokenizer):
                 base.resize_token_embeddings(len(tokenizer))
             model = PeftModel.from_pretrained(base, checkpoint)
@@ -129,6 +140,25 @@ class ModelFamily(ABC):
             model = self._from_pretrained(str(checkpoint), True, plan, None)
         model.config.pad_token_id = tokenizer.pad_token_id
         return model.eval(), tokenizer
+
+    def adapter_base(self, manifest: dict[str, Any]) -> str:
+        """The base an adapter checkpoint is loaded onto: the one the caller's config names (a
+        scratch preset's lives in the candidate's folder, so a moved run directory still works),
+        never a path the checkpoint's manifest points to; a manifest that names another base
+        (edited, or a teammate's from another config) is refused with the reason."""
+        from models.registry import parse_source
+        from models.sources import resolve_source
+
+        if parse_source(self.job.candidate.source).kind == "scratch":
+            base = self.job.output_dir / "base"
+            recorded = Path(str(manifest.get("base", "")))
+            if recorded.name != base.name or recorded.parent.name != self.job.output_dir.name:
+                raise CheckpointMismatch(self.job.output_dir / "checkpoint", str(recorded), str(base))
+            return str(base)
+        location = resolve_source(self.job.candidate.source).location
+        if str(manifest.get("base")) != location:
+            raise CheckpointMismatch(self.job.output_dir / "checkpoint", str(manifest.get("base")), location)
+        return location
 
     def _from_pretrained(
         self, location: str, local_files_only: bool, plan: PrecisionPlan, quantization: str | None

@@ -157,7 +157,7 @@ def _fp32_weights(family: ModelFamily, checkpoint: Path, scratch: Path) -> tuple
     from peft import PeftModel
     from transformers import AutoTokenizer
 
-    base, trust = manifest["base"], family.job.candidate.trust_remote_code
+    base, trust = family.adapter_base(manifest), family.job.candidate.trust_remote_code
     try:
         model = family.auto_class.from_pretrained(
             base, local_files_only=True, dtype=torch.float32, trust_remote_code=trust, **family.model_kwargs()
@@ -165,7 +165,7 @@ def _fp32_weights(family: ModelFamily, checkpoint: Path, scratch: Path) -> tuple
     except (OSError, ValueError) as exc:
         raise QuantizationSkipped(
             f"INT8 needs the adapters merged into full weights, and their base {base} cannot be loaded "
-            f"({one_line(exc)}); keep the base model where the checkpoint's manifest points"
+            f"({one_line(exc)}); keep the candidate's base model where its source points"
         ) from exc
     tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True, trust_remote_code=trust)
     if model.get_input_embeddings().num_embeddings < len(tokenizer):

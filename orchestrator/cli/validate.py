@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         )
     console = Console(highlight=False, soft_wrap=True)
     console.print(table)
+    for warning in config._data_warnings:
+        console.print(f"warning: {escape(warning)}")
     storage = run_storage(config.storage, config.run_dir)
     where = escape(f"{config.run_dir}" + (f", handing artefacts over through {storage.location}" if storage else ""))
     print_rerun_plan(config, console)

@@ -41,6 +41,7 @@ class ExperimentConfig(Strict):
     tune: TuneConfig = TuneConfig()
     storage: Annotated[StorageConfig, BeforeValidator(_uri_shorthand)] = StorageConfig()
     _source_file: str = PrivateAttr("")
+    _data_warnings: list[str] = PrivateAttr(default_factory=list)  # from reading the data, when it was read
 
     @property
     def run_dir(self) -> Path:

@@ -63,9 +63,12 @@ def parse_overrides(pairs: Iterable[str]) -> list[tuple[list[str], Any]]:
     return parsed
 
 
-def _apply_override(raw: dict[str, Any], path: list[str], value: Any) -> ConfigIssue | None:
-    """Set `value` at `path`; under `models`, a segment may be an index or a candidate's name."""
+def _apply_override(raw: dict[str, Any], path: list[str], value: Any) -> ConfigIssue | str | None:
+    """Set `value` at `path`; under `models`, a segment may be an index or a candidate's name.
+    Returns a problem, or the field path (as issues spell it) of the first key the override added,
+    so that validation's word on that key is reported under the `--set` that wrote it."""
     node: Any = raw
+    shown, added = "", None
     for depth, part in enumerate(path):
         last = depth == len(path) - 1
         if isinstance(node, list):
@@ -76,6 +79,7 @@ def _apply_override(raw: dict[str, Any], path: list[str], value: Any) -> ConfigI
                     "--set " + ".".join(path),
                     f"no list entry {part!r}{suggestion_text(part, names)}; use an index or a name",
                 )
+            shown += f"[{index % len(node)}]"
             if last:
                 node[index] = value
             else:
@@ -83,11 +87,14 @@ def _apply_override(raw: dict[str, Any], path: list[str], value: Any) -> ConfigI
             continue
         if not isinstance(node, dict):
             return ConfigIssue("--set " + ".".join(path), f"{'.'.join(path[:depth])} is not a mapping")
+        shown += f".{part}" if shown else part
+        if added is None and part not in node:
+            added = shown
         if last:
             node[part] = value
         else:
             node = node.setdefault(part, {})
-    return None
+    return added
 
 
 def _list_index(node: list[Any], part: str) -> int | None:
@@ -128,25 +135,30 @@ def validate_raw(raw: dict[str, Any], source: str = "", *, read_data: bool = Fal
         issues += _issues_from_validation(exc, ExperimentConfig)
     if config is not None:
         issues += check_storage_place(config.storage.uri, config.run_dir, config.output_dir)
+    warnings: list[str] = []
     if read_data:
-        issues += _data_issues(raw)
+        lengths = {c.name: config.settings_for(c).max_source_length for c in config.models} if config else {}
+        data_issues, warnings = _data_check(raw, lengths)
+        issues += data_issues
     if issues:
         raise ConfigError(issues, source)
     assert config is not None
+    config._data_warnings = warnings
     return config
 
 
-def _data_issues(raw: dict[str, Any]) -> list[ConfigIssue]:
-    """The data files' problems, when `task`, `data` and `ensemble` are valid on their own."""
+def _data_check(raw: dict[str, Any], source_lengths: dict[str, int]) -> tuple[list[ConfigIssue], list[str]]:
+    """The data files' problems and warnings, when `task`, `data` and `ensemble` are valid on their own."""
     from orchestrator.datacheck import check_configured_data, config_issues
 
     try:
         sections = {name: model.model_validate(raw.get(name) or {}) for name, model in (
             ("task", TaskConfig), ("data", DataConfig), ("ensemble", EnsembleConfig))}
     except ValidationError:  # already among the issues
-        return []
+        return [], []
     data = sections["data"] if raw.get("data") else DataConfig(builtin=BuiltinData())
-    return config_issues(check_configured_data(sections["task"], data, sections["ensemble"]))
+    report = check_configured_data(sections["task"], data, sections["ensemble"], source_lengths)
+    return config_issues(report), report.warnings
 
 
 def load_config(
@@ -160,11 +172,14 @@ def load_config(
     """Read, override, filter and validate one experiment file (`read_data`: its data files too)."""
     config_path = resolve_config_path(path)
     raw = load_raw(config_path)
-    issues = [
-        issue
-        for keys, value in parse_overrides(overrides)
-        if (issue := _apply_override(raw, keys, value)) is not None
-    ]
+    issues: list[ConfigIssue] = []
+    added: dict[str, str] = {}  # a key an override added -> that override's path
+    for keys, value in parse_overrides(overrides):
+        outcome = _apply_override(raw, keys, value)
+        if isinstance(outcome, ConfigIssue):
+            issues.append(outcome)
+        elif outcome is not None:
+            added[outcome] = ".".join(keys)
     if output_dir is not None:
         raw["output_dir"] = output_dir
     if only:
@@ -172,11 +187,20 @@ def load_config(
     try:  # the overrides' problems and the file's, in one list
         config = validate_raw(raw, str(config_path), read_data=read_data and not issues)
     except ConfigError as error:
-        raise ConfigError([*issues, *error.issues], str(config_path)) from None
+        found = [_under_override(issue, added) for issue in error.issues]
+        raise ConfigError([*issues, *found], str(config_path)) from None
     if issues:
         raise ConfigError(issues, str(config_path))
     config._source_file = str(config_path)
     return config
+
+
+def _under_override(issue: ConfigIssue, added: dict[str, str]) -> ConfigIssue:
+    """An issue about a key that only an override wrote, named by that override."""
+    for prefix, override in added.items():
+        if issue.path == prefix or issue.path.startswith((prefix + ".", prefix + "[")):
+            return ConfigIssue(f"--set {override}", issue.message)
+    return issue
 
 
 def load_run_config(run_dir: Path, overrides: Iterable[str] = ()) -> ExperimentConfig:
