@@ -326,8 +326,9 @@ def ensemble_figures(result: dict[str, Any]) -> dict[str, Any]:
             continue
         section, metric = entry["ensemble"], entry["metric"]
         scores = section["scores"]
-        mine, best = scores[section["strategy"]]["test"][metric], scores["best_single"]["test"][metric]
-        out[name] = {"status": "ok", "metric": metric, "strategy": section["strategy"],
+        chosen = section.get("chosen", section["strategy"])
+        mine, best = scores[chosen]["test"][metric], scores["best_single"]["test"][metric]
+        out[name] = {"status": "ok", "metric": metric, "strategy": chosen,
                      "ensemble": mine, "best_single": best, "best_member": section["best_member"],
                      "gain": mine - best}
     return out
@@ -355,20 +356,24 @@ def ensemble_section(result: dict[str, Any]) -> list[str]:
             lines += [f"Run with `{' '.join(changed)}` (not the shipped settings).", ""]
         section, metric = entry["ensemble"], entry["metric"]
         scores = section["scores"]
+        chosen = section.get("chosen", section["strategy"])
+        versus = section.get("versus_best_single", {})
         best = scores["best_single"]["test"][metric]
         rows = []
-        for method in dict.fromkeys([section["strategy"], "best_single", "mbr", "oracle", *section["members"]]):
+        for method in dict.fromkeys([chosen, "best_single", *versus, "mbr", "oracle", *section["members"]]):
             if method not in scores:
                 continue
             label = f"best single ({section['best_member']}, chosen on validation)" if method == "best_single" else method
-            if method == section["strategy"]:
-                label = f"**{method} ensemble**"
+            if method == chosen:
+                label = f"**{method} ensemble**" if method != "best_single" else f"**{label}** (chosen)"
             value = scores[method]["test"][metric]
-            rows.append([label, f"{value:.2f}", f"{value - best:+.2f}"])
+            gap = versus.get(method, {}).get(metric)
+            interval = f"{gap['low']:+.2f} to {gap['high']:+.2f} ({gap['verdict']})" if gap else ""
+            rows.append([label, f"{value:.2f}", f"{value - best:+.2f}", interval])
         lead = entry.get("lead", {}).get("test", {}).get(metric)
         if lead is not None:
-            rows.append(["lead baseline (first turn)", f"{lead:.2f}", f"{lead - best:+.2f}"])
-        lines += _table(["method", f"test {metric}", "vs best single"], rows)
+            rows.append(["lead baseline (first turn)", f"{lead:.2f}", f"{lead - best:+.2f}", ""])
+        lines += _table(["method", f"test {metric}", "vs best single", "95 % interval"], rows)
         if section.get("verdict"):
             lines += ["", section["verdict"]]
     return lines

@@ -4,7 +4,9 @@ so every stage (and every rerun) reads the same rows from the run directory alon
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,25 +72,87 @@ def run_data_files(run_dir: Path) -> DataFiles:
     return DataFiles(out / "train.jsonl", *(p if p.is_file() else None for p in existing.values()))
 
 
-LEAD_SCORES = "models.metrics.baselines:lead_scores"
+BASELINE_SCORES = {"lead": "models.metrics.baselines:lead_scores",
+                   "majority": "models.metrics.baselines:majority_scores"}
 
 
-def lead_baseline_scores(config: ExperimentConfig, data: DataFiles,
-                         call: Callable[..., Any]) -> dict[str, dict[str, float]]:
-    """ROUGE of copying the dialogue's first turn: the floor a summariser must clear. Computed by
-    `call` (an inspection child's, where the metric libraries are loaded); a failure here costs
-    only the baseline's line in the report, never the run."""
-    if config.task.type != "summarization":
-        return {}
+@dataclass(frozen=True)
+class Baseline:
+    """The task's trivial predictor and its scores per split (0-100): what a candidate that learned
+    nothing about its inputs gets, so a score no better than this one is no result at all."""
+
+    name: str
+    description: str
+    scores: dict[str, dict[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry of summary.json's `baselines` (and status.json's): split scores at the top
+        level, as readers of the lead baseline have always found them."""
+        return {"description": self.description, **self.scores}
+
+
+def baselines_section(baseline: Baseline | None) -> dict[str, Any]:
+    """summary.json's (and status.json's) `baselines`: the task's baseline under its name, or
+    nothing when it could not be scored."""
+    return {baseline.name: baseline.to_dict()} if baseline else {}
+
+
+def trivial_baseline(config: ExperimentConfig, data: DataFiles, call: Callable[..., Any]) -> Baseline | None:
+    """Copying the dialogue's first turn (summarization) or always answering the most frequent
+    training label (classification), scored on validation and test by `call` (an inspection
+    child's, where the metric libraries are loaded). None without an evaluation split, or when
+    scoring fails: the baseline is context for the results, never a reason to fail the run."""
     splits = {split: str(path) for split in ("validation", "test") if (path := getattr(data, split)) is not None}
     if not splits:
-        return {}
+        return None
+    name = "lead" if config.task.type == "summarization" else "majority"
     try:
-        scores: dict[str, dict[str, float]] = call(
-            LEAD_SCORES, splits, config.task.resolved_input_column(), config.task.resolved_target_column(),
-            config.task.language,
-        )
+        description, args = _baseline_plan(config, data)
+        scores: dict[str, dict[str, float]] = call(BASELINE_SCORES[name], splits, *args)
     except Exception as exc:  # noqa: BLE001 - the baseline is context for the report, not a result
-        log.warning("the lead baseline could not be scored: %s", one_line(exc))
-        return {}
-    return scores
+        log.warning("the %s baseline could not be scored: %s", name, one_line(exc))
+        return None
+    return Baseline(name, description, scores)
+
+
+def _baseline_plan(config: ExperimentConfig, data: DataFiles) -> tuple[str, tuple[Any, ...]]:
+    """The baseline's description and the arguments its scoring function takes after the splits."""
+    task = config.task
+    target = task.resolved_target_column()
+    if task.type == "summarization":
+        return "first turn", (task.resolved_input_column(), target, task.language)
+    label = majority_label(data, target)
+    return f"always '{label}'", (target, label)
+
+
+def majority_label(data: DataFiles, target: str) -> str:
+    """The most frequent label of the training split; ties go to the first in sorted order, so
+    every run of the same data names the same one."""
+    counts = Counter(str(r[target]) for r in read_rows(data.train))
+    return min(counts, key=lambda label: (-counts[label], label))
+
+
+def below_baseline(validation: dict[str, Any], baselines: dict[str, Any], metric: str | None, *,
+                   steps: int | None = None, learning_rate: float | str | None = None) -> dict[str, Any] | None:
+    """How a succeeded candidate fails to beat its task's trivial baseline on validation (None when
+    it beats it, or either score is missing). Training that ran to the end without error can still
+    have learned nothing (a classifier answering one class for every input); only this says so.
+    `validation` is the candidate's scores, `baselines` summary.json's section of that name."""
+    score = validation.get(metric) if metric else None
+    for name, baseline in baselines.items():
+        floor = (baseline.get("validation") or {}).get(metric) if metric else None
+        if not isinstance(score, int | float) or not isinstance(floor, int | float) or score > floor:
+            continue
+        hint = (f"validation {metric} {score:.2f} does not beat the {name} baseline's {floor:.2f} "
+                f"({baseline.get('description', name)}): {_undertrained(steps, learning_rate)}")
+        return {"baseline": name, "metric": metric, "validation": score, "baseline_validation": floor, "hint": hint}
+    return None
+
+
+def _undertrained(steps: int | None, learning_rate: float | str | None) -> str:
+    trained = [f"{steps} steps"] if steps else []
+    if isinstance(learning_rate, int | float):
+        trained.append(f"learning rate {learning_rate:g}")
+    done = f" ({', '.join(trained)})" if trained else ""
+    return (f"likely undertrained{done}; train more steps or epochs (max_steps, epochs) or try another "
+            "learning_rate (python -m orchestrator tune sweeps it)")

@@ -188,4 +188,4 @@ def check_configured_data(task: TaskConfig, data: DataConfig, ensemble: Ensemble
 
 def stacking_folds(ensemble: EnsembleConfig) -> int | None:
     """The folds the stacking ensemble fits its meta-learner in; None when it does not stack."""
-    return ensemble.folds if ensemble.strategy == "stacking" else None
+    return ensemble.folds if ensemble.strategy in ("auto", "stacking") else None

@@ -20,6 +20,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from orchestrator.data import below_baseline
+
 _OUTCOME_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "red", "skipped": "yellow"}
 
 
@@ -67,7 +69,10 @@ def status_rows(status: dict[str, Any], now: float) -> Iterator[list[str]]:
             style = _OUTCOME_STYLE.get(outcome["status"], "")
             state = live.get(name, {})
             reason = outcome.get("error") or ("resumed: checkpoint kept" if outcome.get("resumed") else "")
-            yield [name, stage, f"[{style}]{outcome['status']}[/{style}]", outcome.get("phase", ""),
+            shown = outcome["status"]
+            if flag := _below_baseline(stage, outcome, status):
+                style, shown, reason = "yellow", f"{shown}, below baseline", flag["hint"]
+            yield [name, stage, f"[{style}]{shown}[/{style}]", outcome.get("phase", ""),
                    progress_text(state), loss_text(state), speed_text(state), duration(outcome.get("wall_s")), "",
                    f"[{style}]{escape(reason)}[/{style}]" if reason else ""]
         for name, running in section.get("running", {}).items():
@@ -78,6 +83,16 @@ def status_rows(status: dict[str, Any], now: float) -> Iterator[list[str]]:
                    duration(eta(state, now)), ""]
         for name in section.get("queued", []):
             yield [name, stage, "[dim]queued[/dim]", "", "", "", "", "", "", ""]
+
+
+def _below_baseline(stage: str, outcome: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
+    """A trained candidate's validation score against the baseline the run put in status.json
+    before training (`status.write_baselines`); None for a run without one, and in later stages,
+    which score other things."""
+    if stage != "train" or outcome["status"] != "succeeded":
+        return None
+    return below_baseline((outcome.get("metrics") or {}).get("validation") or {}, status.get("baselines") or {},
+                          status.get("metric"), steps=(outcome.get("details") or {}).get("steps"))
 
 
 def status_table(status: dict[str, Any] | None, now: float | None = None) -> Table:

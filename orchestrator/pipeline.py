@@ -17,7 +17,7 @@ from contract.atomic import read_json_or_warn, write_json, write_text
 from contract.redact import redact, without_credentials
 from orchestrator.cluster import ClusterInfo, connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
-from orchestrator.data import label_order, lead_baseline_scores, prepare_data, run_data_files
+from orchestrator.data import baselines_section, label_order, prepare_data, run_data_files, trivial_baseline
 from orchestrator.failures import one_line
 from orchestrator.interrupts import RunInterrupted, StopRequest, arm, catch_interrupts
 from orchestrator.live import live_status
@@ -31,6 +31,7 @@ from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.stages.optimize import run_optimize
 from orchestrator.stages.train import run_training
 from orchestrator.stages.tuned import resolve_learning_rates
+from orchestrator.status import write_baselines
 from orchestrator.storage import open_run_storage, remove_node_copies
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,8 @@ def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, 
             printer.console.print(f"Ray dashboard: {cluster.dashboard_url} (actors are named <stage>/<candidate>)")
         with inspection:  # closed before training: it holds the model libraries' memory
             verdicts = run_preflight(config, run_dir, cluster_probe(cluster.gpus), cluster.gpus, inspection)
-            lead = lead_baseline_scores(config, data, inspection.call)
+            baseline = trivial_baseline(config, data, inspection.call)
+        write_baselines(run_dir, config.task.resolved_metric(), baselines_section(baseline))
         print_preflight(verdicts, printer.console)
         ctx = RunContext(config, data, labels, run_dir, cluster, printer, stop=stop)
         try:
@@ -116,8 +118,7 @@ def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, 
             remove_node_copies(storage)
     finally:
         disconnect()
-    summary = build_summary(config, outcomes, cluster, run_dir, started, stages)
-    summary["baselines"] = {"lead": lead}
+    summary = build_summary(config, outcomes, cluster, run_dir, started, stages, baseline)
     summary["ensemble"] = ensemble
     summary["optimize"] = optimize
     summary["status"] = with_stages(summary["status"], ensemble, optimize)

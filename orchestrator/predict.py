@@ -1,6 +1,7 @@
-"""Apply a finished run's ensemble to new inputs: every member predicts (and, for stacked
-summaries, proposes and scores candidates), the saved meta-learner (or MBR / averaging)
-combines, exactly as on the test split."""
+"""Apply a finished run's ensemble to new inputs with the method its ensemble stage chose on
+validation: the best single member alone, or every member predicting (and, for stacked summaries,
+proposing and scoring candidates) with the saved meta-learner (or MBR / averaging) combining,
+exactly as on the test split."""
 
 from __future__ import annotations
 
@@ -50,30 +51,35 @@ def predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool =
 def _predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool) -> Path:
     config, ensemble = load_run(run_dir)
     rows = read_inputs(input_path, config.task)
-    members, labels = ensemble["members"], tuple(ensemble.get("labels", ()))
-    strategy = ensemble["strategy"]
-    meta = load_meta_learner(run_dir, ensemble) if strategy == "stacking" else None
+    labels = tuple(ensemble.get("labels", ()))
+    method = ensemble.get("chosen", ensemble["strategy"])  # the method the ensemble stage chose on validation
+    stacking = method.startswith("stacking")
+    members = [ensemble["best_member"]] if method == "best_single" else list(ensemble["members"])
+    meta = load_meta_learner(run_dir, ensemble) if stacking else None
     config.ensemble.min_models = len(members)  # the saved meta-learner needs every member's features
     printer = EventPrinter(quiet=quiet)
     cluster = connect(config.ray)
     ctx = RunContext(config, DataFiles(run_dir / "data" / "train.jsonl", None, None), labels, run_dir.resolve(),
                      cluster, printer)
     try:
-        team = Members(ctx, list(members))
-        if config.task.type == "classification":
+        team = Members(ctx, members)
+        if method == "best_single":
+            outputs = team.predictions({"input": rows})["input"][members[0]]
+            results = [{"id": r.get("id", ""), "prediction": p["prediction"]} for r, p in zip(rows, outputs, strict=True)]
+        elif config.task.type == "classification":
             from models.ensemble.classification import features
 
             outputs = team.predictions({"input": rows})["input"]
             probabilities = {m: np.array([p["probabilities"] for p in outputs[m]]) for m in members}
-            chosen = meta.predict(features(probabilities, members)) if strategy == "stacking" else (
+            chosen = meta.predict(features(probabilities, members)) if stacking else (
                 np.mean([probabilities[m] for m in members], axis=0).argmax(1))
             results = [{"id": r.get("id", ""), "prediction": labels[int(c)]}
                        for r, c in zip(rows, chosen, strict=True)]
         else:
             from models.ensemble.summarization import candidate_features, consensus, pick
 
-            pool = team.pools({"input": rows}, None, stacking=strategy == "stacking")["input"]
-            if strategy == "stacking":
+            pool = team.pools({"input": rows}, None, stacking=stacking)["input"]
+            if stacking:
                 x, _ = candidate_features(pool, config.task.language)
                 chosen = pick(pool, meta.predict(x))
             else:

@@ -89,17 +89,17 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     for name in names:
         m = summary["models"][name]
         metrics = m.get("metrics") or {}
-        style = _STATUS_STYLE.get(m["status"], "")
+        status, reason = _status_cells(m)
         table.add_row(
-            name, m["family"], f"[{style}]{m['status']}[/{style}]",
+            name, m["family"], status,
             fmt_number(metrics.get("validation", {}).get(metric)), fmt_number(metrics.get("test", {}).get(metric)),
-            f"{m['wall_s']:.0f}", escape(m.get("error") or ""),
+            f"{m['wall_s']:.0f}", reason,
         )
-    lead = summary.get("baselines", {}).get("lead", {})
-    if lead:
+    for name, baseline in (summary.get("baselines") or {}).items():
         table.add_row(
-            "[dim]lead baseline[/dim]", "-", "[dim]first turn[/dim]",
-            fmt_number(lead.get("validation", {}).get(metric)), fmt_number(lead.get("test", {}).get(metric)), "-", "",
+            f"[dim]{escape(name)} baseline[/dim]", "-", f"[dim]{escape(baseline.get('description', ''))}[/dim]",
+            fmt_number(baseline.get("validation", {}).get(metric)), fmt_number(baseline.get("test", {}).get(metric)),
+            "-", "",
         )
     console.print(table)
     ensemble = summary.get("ensemble") or {}
@@ -110,6 +110,15 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     print_optimize(summary.get("optimize"), console)
     console.print(f"run directory: {escape(summary['run_dir'])}")
 
+
+
+def _status_cells(model: dict[str, Any]) -> tuple[str, str]:
+    """A candidate's status and reason cells; one that finished without beating its task's
+    trivial baseline is yellow, with why and what to change."""
+    if flag := model.get("below_baseline"):
+        return f"[yellow]{model['status']}, below baseline[/yellow]", f"[yellow]{escape(flag['hint'])}[/yellow]"
+    style = _STATUS_STYLE.get(model["status"], "")
+    return f"[{style}]{model['status']}[/{style}]", escape(model.get("error") or "")
 
 
 def print_optimize(section: dict[str, Any] | None, console: Console) -> None:

@@ -133,22 +133,28 @@ class BoardReporter:
             log.warning("the status board did not confirm the last reports: %s", exc)
 
 
+RUN_KEYS = ("metric", "baselines")  # status.json's run-wide keys, written once before training
+
+
 class StatusFile:
     """status.json: one section per stage (queued, running, live state, finished), rewritten
     atomically every poll, so another process (`status`, the live table) can read it during and
-    after the run. A write that fails (disk full, permissions) is a warning, once, and the run
-    goes on."""
+    after the run; the run-wide keys written before (`write_baselines`) are kept. A write that
+    fails (disk full, permissions) is a warning, once, and the run goes on."""
 
     def __init__(self, run_dir: Path, stage: str):
         self.path = run_dir / "status.json"
         self.stage = stage
         self.failing = False
         earlier = read_json(self.path)
-        stages = earlier.get("stages") if isinstance(earlier, dict) else None
+        earlier = earlier if isinstance(earlier, dict) else {}
+        stages = earlier.get("stages")
         self.earlier = {k: v for k, v in stages.items() if k != stage} if isinstance(stages, dict) else {}
+        self.run_wide = {k: earlier[k] for k in RUN_KEYS if k in earlier}
 
     def write(self, section: dict[str, Any]) -> None:
-        status = {"updated": time.time(), "stage": self.stage, "stages": {**self.earlier, self.stage: section}}
+        status = {"updated": time.time(), **self.run_wide, "stage": self.stage,
+                  "stages": {**self.earlier, self.stage: section}}
         try:
             write_json(self.path, status, durable=False, indent=1)
         except OSError as exc:
@@ -157,3 +163,17 @@ class StatusFile:
             self.failing = True
         else:
             self.failing = False
+
+
+def write_baselines(run_dir: Path, metric: str, baselines: dict[str, Any]) -> None:
+    """Put the task's metric and trivial baseline into status.json before training, so the live
+    table flags a candidate that does not beat it as soon as its validation score is in. An
+    earlier run's baseline is replaced, also by none; a failed write is a warning."""
+    path = run_dir / "status.json"
+    earlier = read_json(path)
+    status = {**(earlier if isinstance(earlier, dict) else {}), "updated": time.time(),
+              "metric": metric, "baselines": baselines}
+    try:
+        write_json(path, status, durable=False, indent=1)
+    except OSError as exc:
+        log.warning("could not write %s (%s); the live table goes without the baseline", path, exc)

@@ -142,8 +142,8 @@ def test_failure_isolation_compares_each_survivor_with_the_reference() -> None:
 def test_ensemble_gain_is_against_the_best_single_model_and_a_skipped_data_set_says_why() -> None:
     results = sample_results()
     section = render_markdown(results).split("## 4. ")[1].split("\n## ")[0]
-    assert "| **stacking ensemble** | 44.25 | +0.75 |" in section
-    assert "| best single (b, chosen on validation) | 43.50 | +0.00 |" in section
+    assert "| **stacking ensemble** | 44.25 | +0.75 |  |" in section
+    assert "| best single (b, chosen on validation) | 43.50 | +0.00 |  |" in section
     assert "Skipped: dialogsum.test.jsonl not found in /shared/data/dialogsum" in section
     assert "not repeated" in section
     assert figures("ensemble", results["benchmarks"]["ensemble"]["result"])["builtin"]["gain"] == pytest.approx(0.75)

@@ -94,4 +94,4 @@ def test_a_whole_run_keeps_torch_out_of_the_driver_and_still_scores_the_lead_bas
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result == {"code": 0, "heavy": []}, result
     lead = read_json(tmp_path / "runs" / "tiny" / "summary.json")["baselines"]["lead"]
-    assert set(lead) == {"validation", "test"} and 0 < lead["test"]["rougeL"] < 100, lead
+    assert set(lead) == {"description", "validation", "test"} and 0 < lead["test"]["rougeL"] < 100, lead

@@ -38,11 +38,15 @@ def complementary_members(n: int, seed: int) -> tuple[dict[str, np.ndarray], lis
 def test_classification_stacking_beats_the_best_member_and_the_average() -> None:
     val, gold_val = complementary_members(400, seed=1)
     test, gold_test = complementary_members(400, seed=2)
-    result = ensemble_classifiers("stacking", val, test, gold_val, gold_test, LABELS, folds=5)
-    stacked = result.scores["stacking"]["test"]["accuracy"]
+    result = ensemble_classifiers("stacking", val, test, gold_val, gold_test, LABELS, folds=5, meta_learner="linear")
+    stacked = result.scores["stacking:linear"]["test"]["accuracy"]
     assert stacked > result.scores["best_single"]["test"]["accuracy"] + 10
     assert stacked >= result.scores["average"]["test"]["accuracy"]
     assert set(result.weights) == {f"{m}:{label}" for m in ("first", "second") for label in LABELS}
+    assert result.chosen == "stacking:linear" and result.model is not None
+    for name in ("accuracy", "macro_f1"):  # clearly better, so the interval lies above 0
+        gap = result.versus_best_single["stacking:linear"][name]
+        assert gap["verdict"] == "better" and 0 < gap["low"] < gap["difference"] < gap["high"], gap
 
 
 def test_cross_fitting_never_scores_a_row_its_model_saw() -> None:
@@ -85,10 +89,10 @@ def summaries(n: int, seed: int, scored: bool = False) -> tuple[Candidates, list
 def test_summarization_stacking_mbr_and_grouped_folds() -> None:
     val, refs_val = summaries(120, 1)
     test, refs_test = summaries(120, 2)
-    result = ensemble_summaries("stacking", val, test, refs_val, refs_test, "en", folds=5)
-    assert set(result.scores) >= {"echo", "steady", "noise", "best_single", "mbr", "oracle", "stacking"}
-    assert result.scores["stacking"]["test"]["rougeL"] >= result.scores["best_single"]["test"]["rougeL"]
-    assert result.scores["oracle"]["test"]["rougeL"] >= result.scores["stacking"]["test"]["rougeL"]
+    result = ensemble_summaries("stacking", val, test, refs_val, refs_test, "en", folds=5, meta_learner="linear")
+    assert set(result.scores) >= {"echo", "steady", "noise", "best_single", "mbr", "oracle", "stacking:linear"}
+    assert result.scores["stacking:linear"]["test"]["rougeL"] >= result.scores["best_single"]["test"]["rougeL"]
+    assert result.scores["oracle"]["test"]["rougeL"] >= result.scores["stacking:linear"]["test"]["rougeL"]
     assert len(result.chosen_test) == 120 and result.weights
     x, names = candidate_features(val, "en")
     assert x.shape == (sum(val.sizes), len(names))
@@ -101,9 +105,9 @@ def test_summarization_stacking_mbr_and_grouped_folds() -> None:
 def test_members_scores_become_features_that_help() -> None:
     val, refs_val = summaries(120, 1, scored=True)
     test, refs_test = summaries(120, 2, scored=True)
-    result = ensemble_summaries("stacking", val, test, refs_val, refs_test, "en", folds=5)
+    result = ensemble_summaries("stacking", val, test, refs_val, refs_test, "en", folds=5, meta_learner="linear")
     assert any(name.startswith("loglik:") for name in result.weights)
-    assert result.scores["stacking"]["test"]["rougeL"] > result.scores["best_single"]["test"]["rougeL"] + 5
+    assert result.scores["stacking:linear"]["test"]["rougeL"] > result.scores["best_single"]["test"]["rougeL"] + 5
 
 
 def test_pool_deduplicates_and_remembers_who_proposed_what() -> None:
@@ -144,14 +148,31 @@ def test_stage_saves_a_meta_learner_that_reloads(tmp_path: Path) -> None:
     val, _ = complementary_members(300, seed=1)
     test, _ = complementary_members(300, seed=2)
     members = {name: (val[name], test[name]) for name in val}
-    config, outcomes, data, run_dir = _classification_run(tmp_path, members)
+    config, outcomes, data, run_dir = _classification_run(tmp_path, members, strategy="stacking")
     section = run_ensemble(RunContext(config, data, tuple(LABELS), run_dir), outcomes)
-    assert section["status"] == "ok" and section["verdict"].startswith("stacking beats")
+    assert section["status"] == "ok" and section["chosen"].startswith("stacking:")
+    assert f"{section['chosen']} (chosen on validation) is better than the best single model" in section["verdict"]
+    assert "95 % interval" in section["verdict"]
     assert read_json(run_dir / "ensemble" / "ensemble.json")["scores"] == section["scores"]
     model = joblib.load(run_dir / "ensemble" / section["meta_learner_file"])
     reloaded = model.predict(features(test, sorted(members)))
     accuracy = 100 * np.mean([LABELS[int(p)] for p in reloaded] == np.array(complementary_members(300, seed=2)[1]))
-    assert round(accuracy, 3) == section["scores"]["stacking"]["test"]["accuracy"]
+    assert round(accuracy, 3) == section["scores"][section["chosen"]]["test"]["accuracy"]
+
+
+def test_auto_prefers_the_simpler_method_that_is_as_good_on_validation(tmp_path: Path) -> None:
+    """Members that know disjoint classes: averaging their probabilities is as good as stacking
+    them, so the one-standard-error rule keeps the simpler method, and says why."""
+    val, _ = complementary_members(300, seed=1)
+    test, _ = complementary_members(300, seed=2)
+    config, outcomes, data, run_dir = _classification_run(tmp_path, {n: (val[n], test[n]) for n in val})
+    section = run_ensemble(RunContext(config, data, tuple(LABELS), run_dir), outcomes)
+    choice = section["choice"]
+    assert section["strategy"] == "auto" and section["chosen"] == "average", choice
+    assert set(choice["validation"]) == {"best_single", "average", "stacking:linear", "stacking:gradient_boosting"}
+    assert "within one standard error" in choice["reason"] or "scored best" in choice["reason"]
+    assert "meta_learner_file" not in section and not (run_dir / "ensemble" / "meta_learner.joblib").exists()
+    assert section["versus_best_single"]["average"]["accuracy"]["verdict"] == "better"
 
 
 def test_stage_is_skipped_with_its_reason(tmp_path: Path) -> None:

@@ -82,8 +82,9 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
 
     ensemble = summary["ensemble"]
     assert ensemble["status"] == "ok" and ensemble["members"] == ["bart", "llama", "t5"]
-    assert {"stacking", "mbr", "best_single"} <= set(ensemble["scores"]) and ensemble["verdict"]
-    assert (run_dir / "ensemble" / "meta_learner.joblib").is_file()
+    assert {"stacking:linear", "stacking:lambdarank", "mbr", "best_single"} <= set(ensemble["scores"])
+    assert ensemble["verdict"] and ensemble["chosen"] in ensemble["choice"]["validation"]
+    assert (run_dir / "ensemble" / "meta_learner.joblib").is_file() == ensemble["chosen"].startswith("stacking:")
     assert len((run_dir / "ensemble" / "test_predictions.jsonl").read_text(encoding="utf-8").splitlines()) == 16
 
     # The saved ensemble, reloaded by `predict` on the test inputs, chooses what the stage chose.

@@ -120,10 +120,15 @@ def synthetic_summary(run_dir: Path) -> dict[str, Any]:
                       "error": "weights not found", "hint": "check models[2].source", "metrics": {}},
         },
         "ensemble": {
-            "status": "ok", "strategy": "stacking", "best_member": "alpha",
-            "verdict": "stacking beats the best single model (alpha) on test",
-            "scores": {"stacking": {"validation": {"rougeL": 42.0}, "test": {"rougeL": 43.5}},
-                       "best_single": {"validation": {"rougeL": 40.5}, "test": {"rougeL": 41.25}}},
+            "status": "ok", "strategy": "auto", "chosen": "stacking:linear", "best_member": "alpha",
+            "verdict": "stacking:linear (chosen on validation) is better than the best single model (alpha) on test",
+            "choice": {"method": "stacking:linear", "rule": "one standard error",
+                       "reason": "stacking:linear scored best on validation", "validation": {}},
+            "scores": {"stacking:linear": {"validation": {"rougeL": 42.0}, "test": {"rougeL": 43.5}},
+                       "best_single": {"validation": {"rougeL": 40.5}, "test": {"rougeL": 41.25}},
+                       "oracle": {"validation": {"rougeL": 60.0}, "test": {"rougeL": 59.0}}},
+            "versus_best_single": {"stacking:linear": {"rougeL": {
+                "difference": 2.25, "low": 0.5, "high": 4.0, "confidence": 0.95, "verdict": "better"}}},
         },
         "optimize": {
             "status": "ok", "benchmarked": "one model at a time",
@@ -171,7 +176,9 @@ def assert_key_elements(root: Node) -> None:
     assert "fix: check models[2].source" in failures
 
     ensemble = [[c.text() for c in tr.iter("td")] for tr in root.by_id("ensemble").iter("tr")[1:]]
-    assert ensemble == [["stacking", "42.00", "43.50"], ["best single (alpha)", "40.50", "41.25"]]
+    assert ensemble == [["stacking:linear (chosen)", "42.00", "43.50", "+2.25 (+0.50 to +4.00)", "better"],
+                        ["best single (alpha)", "40.50", "41.25", "", ""],
+                        ["oracle (ceiling: best candidate per input by its true score)", "60.00", "59.00", "", ""]]
 
     optimize = root.by_id("quantization-and-batch-size")
     variants = {tr.iter("td")[0].text(): tr.iter("td") for tr in optimize.iter("tbody")[0].iter("tr")}

@@ -2,36 +2,24 @@
 
 Stacking: the members' probability vectors, side by side, are the meta-learner's features,
 cross-fitted on validation and applied to test. Averaging: the mean probability vector.
-The best single member (chosen on validation) is reported beside both, on test.
+The method used is chosen on validation (`selection`), and every method is reported against the
+best single member (chosen on validation) on test.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
-from sklearn.base import BaseEstimator
 
 from models.ensemble.meta import CLASSIFIERS, cross_fit, explain
+from models.ensemble.selection import (
+    Comparison,
+    EnsembleResult,
+    choose,
+    mean_difference,
+    metric_difference,
+    stacking_learners,
+)
 from models.metrics import classification_scores
-
-
-@dataclass
-class ClassificationEnsemble:
-    strategy: str
-    members: list[str]
-    labels: list[str]
-    scores: dict[str, dict[str, dict[str, float]]]  # method -> split -> metric -> value
-    best_member: str
-    weights: dict[str, float] = field(default_factory=dict)
-    model: BaseEstimator | None = None
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy, "members": self.members, "best_member": self.best_member,
-            "scores": self.scores, "weights": self.weights,
-        }
 
 
 def features(probabilities: dict[str, np.ndarray], members: list[str]) -> np.ndarray:
@@ -47,42 +35,56 @@ def ensemble_classifiers(
     gold_test: list[str],
     labels: list[str],
     *,
-    meta_learner: str = "linear",
+    meta_learner: str = "auto",
     folds: int = 5,
     seed: int = 0,
     metric: str = "accuracy",
-) -> ClassificationEnsemble:
+) -> EnsembleResult:
+    """Every method's predicted classes on validation (out of fold for meta-learners) and test,
+    the method chosen on validation, and each against the best single member on test (accuracy
+    and macro-F1, with intervals)."""
     members = sorted(validation)
     index = {label: i for i, label in enumerate(labels)}
-    y_val = np.array([index[g] for g in gold_validation])
+    gold = {"validation": np.array([index[g] for g in gold_validation]), "test": np.array([index[g] for g in gold_test])}
+    predicted: dict[str, dict[str, np.ndarray]] = {
+        member: {"validation": validation[member].argmax(1), "test": test[member].argmax(1)} for member in members
+    }
+    predicted["average"] = {"validation": np.mean([validation[m] for m in members], axis=0).argmax(1),
+                            "test": np.mean([test[m] for m in members], axis=0).argmax(1)}
+    fitted = {}
+    for learner in stacking_learners(strategy, meta_learner, CLASSIFIERS.names()):
+        fit = cross_fit(CLASSIFIERS.get(learner)(seed), features(validation, members), gold["validation"],
+                        folds=folds, seed=seed)
+        method = f"stacking:{learner}"
+        predicted[method] = {"validation": fit.out_of_fold.astype(int),
+                             "test": np.asarray(fit.final.predict(features(test, members))).astype(int)}
+        fitted[method] = fit.final
 
-    def named(predicted: np.ndarray) -> list[str]:
-        return [labels[int(i)] for i in predicted]
+    def scored(method: str, split: str) -> dict[str, float]:
+        return classification_scores([labels[i] for i in predicted[method][split]], [labels[i] for i in gold[split]])
 
-    scores: dict[str, dict[str, dict[str, float]]] = {}
-    for member in members:
-        scores[member] = {
-            "validation": classification_scores(named(validation[member].argmax(1)), gold_validation),
-            "test": classification_scores(named(test[member].argmax(1)), gold_test),
-        }
+    scores = {method: {split: scored(method, split) for split in gold} for method in predicted}
     best = max(members, key=lambda m: scores[m]["validation"][metric])
-    scores["best_single"] = scores[best]
-    average_val = np.mean([validation[m] for m in members], axis=0)
-    average_test = np.mean([test[m] for m in members], axis=0)
-    scores["average"] = {
-        "validation": classification_scores(named(average_val.argmax(1)), gold_validation),
-        "test": classification_scores(named(average_test.argmax(1)), gold_test),
-    }
-    result = ClassificationEnsemble(strategy, members, labels, scores, best)
-    if strategy != "stacking":
-        return result
+    predicted["best_single"], scores["best_single"] = predicted[best], scores[best]
 
-    estimator = CLASSIFIERS.get(meta_learner)(seed)
-    fitted = cross_fit(estimator, features(validation, members), y_val, folds=folds, seed=seed)
-    scores["stacking"] = {
-        "validation": classification_scores(named(fitted.out_of_fold), gold_validation),  # out of fold
-        "test": classification_scores(named(fitted.final.predict(features(test, members))), gold_test),
-    }
-    result.model = fitted.final
-    result.weights = explain(fitted.final, [f"{m}:{label}" for m in members for label in labels])
-    return result
+    def versus(a: str, b: str, split: str, name: str) -> Comparison:
+        if name == "accuracy":
+            right = {m: 100.0 * (predicted[m][split] == gold[split]) for m in (a, b)}
+            return mean_difference(right[a], right[b], seed=seed)
+        return metric_difference(macro_f1, predicted[a][split], predicted[b][split], gold[split], seed=seed)
+
+    candidates = {"auto": ["best_single", "average", *fitted], "stacking": list(fitted), "average": ["average"]}[strategy]
+    choice = choose({m: scores[m]["validation"][metric] for m in candidates},
+                    lambda a, b: versus(a, b, "validation", metric))
+    comparisons = {method: {name: versus(method, "best_single", "test", name).as_dict()
+                            for name in ("accuracy", "macro_f1")}
+                   for method in candidates if method != "best_single"}
+    model = fitted.get(choice.method)
+    weights = explain(model, [f"{m}:{label}" for m in members for label in labels]) if model is not None else {}
+    return EnsembleResult(strategy, members, best, scores, choice, comparisons, model, weights)
+
+
+def macro_f1(gold: np.ndarray, predicted: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    return 100 * float(f1_score(gold, predicted, average="macro", zero_division=0))

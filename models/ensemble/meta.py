@@ -22,8 +22,87 @@ from sklearn.preprocessing import StandardScaler
 
 from models.registry import Registry
 
+
+class PairwiseRanker(BaseEstimator):  # type: ignore[misc]
+    """Learning to rank on pairs: within each pool, every two candidates whose true scores differ
+    by more than `margin` make one example (the difference of their standardised features, and
+    which is better); a logistic regression without intercept learns the direction, and a
+    candidate's score is its projection on it. Only the order within a pool is learnt, which is
+    all that choosing needs, so dialogues that are easy or hard for every candidate teach nothing."""
+
+    fits_on_groups = True
+
+    def __init__(self, margin: float = 1.0, C: float = 1.0):
+        self.margin = margin
+        self.C = C
+
+    def fit(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> PairwiseRanker:
+        self.scaler_ = StandardScaler().fit(x)
+        z = self.scaler_.transform(x)
+        differences, better = [], []
+        for group in np.unique(groups):
+            rows = np.flatnonzero(groups == group)
+            first, second = (rows[i] for i in np.triu_indices(len(rows), 1))
+            apart = np.abs(y[first] - y[second]) > self.margin
+            differences.append(z[first[apart]] - z[second[apart]])
+            better.append(y[first[apart]] > y[second[apart]])
+        pairs, labels = np.vstack(differences), np.concatenate(better)
+        self.coef_ = np.zeros(x.shape[1])
+        if len(pairs):  # both orders of every pair: the classes balance, the model stays antisymmetric
+            model = LogisticRegression(C=self.C, fit_intercept=False, max_iter=2000)
+            model.fit(np.vstack([pairs, -pairs]), np.concatenate([labels, ~labels]).astype(int))
+            self.coef_ = model.coef_[0]
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.scaler_.transform(x) @ self.coef_)
+
+
+class LambdaRanker(BaseEstimator):  # type: ignore[misc]
+    """LightGBM's LambdaRank over each pool: gradient-boosted trees that optimise the ranking
+    (NDCG) of a dialogue's candidates directly. The graded relevance of a candidate is its rank
+    among the distinct true scores of its pool (0 for the worst), so the top of each pool counts
+    most. Deterministic for a seed (one thread, LightGBM's deterministic mode)."""
+
+    fits_on_groups = True
+
+    def __init__(self, seed: int = 0, n_estimators: int = 150, learning_rate: float = 0.05, num_leaves: int = 7,
+                 min_child_samples: int = 10):
+        self.seed = seed
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+
+    def fit(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> LambdaRanker:
+        from lightgbm import LGBMRanker
+
+        starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+        sizes = np.diff(np.r_[starts, len(groups)])  # each pool's rows are contiguous (inputs in order)
+        relevance = np.concatenate([_dense_rank(y[a:a + n]) for a, n in zip(starts, sizes, strict=True)])
+        self.model_ = LGBMRanker(
+            objective="lambdarank", n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves, min_child_samples=self.min_child_samples, random_state=self.seed,
+            n_jobs=1, deterministic=True, force_row_wise=True, verbose=-1,
+        ).fit(x, relevance, group=sizes)
+        importance = self.model_.booster_.feature_importance(importance_type="gain")
+        self.feature_importances_ = importance / max(float(importance.sum()), 1e-12)
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model_.predict(x))
+
+
+def _dense_rank(scores: np.ndarray, top: int = 30) -> np.ndarray:
+    """0 for a pool's lowest distinct score (to one decimal), 1 for the next, ... at most `top`
+    (LightGBM's default gains go up to 30)."""
+    _, rank = np.unique(np.round(scores, 1), return_inverse=True)
+    return np.minimum(rank, top).astype(int)
+
+
 # `linear` is logistic regression over class probabilities (classification) and ridge regression
-# of each candidate's ROUGE (summarization); `gradient_boosting` is the tree-based counterpart.
+# of each candidate's ROUGE (summarization); `gradient_boosting` is the tree-based counterpart;
+# `pairwise` and `lambdarank` (summarization) learn the order of the candidates within a pool.
 CLASSIFIERS: Registry[Callable[[int], BaseEstimator]] = Registry("meta-learner", {
     "linear": lambda seed: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
     "gradient_boosting": lambda seed: GradientBoostingClassifier(random_state=seed),
@@ -31,6 +110,8 @@ CLASSIFIERS: Registry[Callable[[int], BaseEstimator]] = Registry("meta-learner",
 REGRESSORS: Registry[Callable[[int], BaseEstimator]] = Registry("meta-learner", {
     "linear": lambda seed: make_pipeline(StandardScaler(), Ridge(alpha=1.0)),
     "gradient_boosting": lambda seed: GradientBoostingRegressor(random_state=seed),
+    "pairwise": lambda seed: PairwiseRanker(),
+    "lambdarank": lambda seed: LambdaRanker(seed),
 })
 
 
@@ -65,14 +146,22 @@ def cross_fit(
         splits = list(splitter.split(features, target))
     out_of_fold: np.ndarray | None = None
     for train_rows, held_out in splits:
-        model = clone(estimator).fit(features[train_rows], target[train_rows])
+        model = _fit(clone(estimator), features[train_rows], target[train_rows],
+                     None if groups is None else groups[train_rows])
         predicted = predict(model, features[held_out])
         if out_of_fold is None:
             out_of_fold = np.zeros((len(target), *predicted.shape[1:]), dtype=float)
         out_of_fold[held_out] = predicted
-    final = clone(estimator).fit(features, target)
+    final = _fit(clone(estimator), features, target, groups)
     assert out_of_fold is not None
     return CrossFit(out_of_fold, splits, final)
+
+
+def _fit(estimator: BaseEstimator, x: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> BaseEstimator:
+    """A ranker learns from each pool's rows together, so it is told the pools."""
+    if getattr(estimator, "fits_on_groups", False):
+        return estimator.fit(x, y, groups=groups)
+    return estimator.fit(x, y)
 
 
 def explain(model: BaseEstimator, feature_names: list[str]) -> dict[str, float]:

@@ -6,23 +6,23 @@ log-likelihood of the summary given the dialogue).
 
 - MBR (minimum Bayes risk): the candidate that agrees most with the others (mean ROUGE-L).
 - Stacking: each candidate's features are the members' log-likelihoods of it, which members
-  proposed it, its agreement with the rest of the pool and its length against the source and the
-  pool; a meta-learner, cross-fitted on validation with a dialogue's whole pool in one fold,
-  predicts its ROUGE-L against the reference, and the highest prediction wins.
-The best single member (chosen on validation) and MBR are reported beside stacking, with the
-oracle (the best candidate per dialogue by its true score) as the ceiling any selection has.
+  proposed it, its agreement with the rest of the pool and with each member's own summary, its
+  length against the source and the pool, and how much of it the source covers; a meta-learner,
+  cross-fitted on validation with a dialogue's whole pool in one fold, scores it (a regression of
+  its ROUGE against the reference, or a ranker of the pool's candidates), and the highest wins.
+The method used is chosen on validation (`selection`); every method is reported against the best
+single member (chosen on validation), with the oracle (the best candidate per dialogue by its
+true score) as the ceiling any selection has.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
 from models.ensemble.meta import REGRESSORS, cross_fit, explain
+from models.ensemble.selection import EnsembleResult, choose, mean_difference, stacking_learners
 from models.metrics import rouge_per_example, rouge_scores
 
 
@@ -80,24 +80,6 @@ def build_pool(
     return Candidates(members, sources, texts, proposed, own)
 
 
-@dataclass
-class SummarizationEnsemble:
-    strategy: str
-    members: list[str]
-    scores: dict[str, dict[str, dict[str, float]]]
-    best_member: str
-    weights: dict[str, float] = field(default_factory=dict)
-    model: BaseEstimator | None = None
-    chosen_test: list[int] = field(default_factory=list)
-    pool_size: float = 0.0
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy, "members": self.members, "best_member": self.best_member,
-            "scores": self.scores, "weights": self.weights, "mean_pool_size": round(self.pool_size, 2),
-        }
-
-
 def consensus(candidates: Candidates, language: str) -> list[np.ndarray]:
     """Per input, each candidate's mean ROUGE-L against the other candidates of its pool."""
     predictions, references, owners = [], [], []
@@ -115,19 +97,48 @@ def consensus(candidates: Candidates, language: str) -> list[np.ndarray]:
     return [t / max(len(t) - 1, 1) for t in totals]
 
 
-def true_scores(candidates: Candidates, references: list[str], language: str) -> list[np.ndarray]:
+def true_scores(candidates: Candidates, references: list[str], language: str, metric: str = "rougeL") -> list[np.ndarray]:
+    """Per input, each candidate's score against the reference (the task's ROUGE)."""
     flat = rouge_per_example(
         [t for pool in candidates.texts for t in pool],
         [ref for ref, n in zip(references, candidates.sizes, strict=True) for _ in range(n)],
-        language, "rougeL",
+        language, metric,
     )
     return candidates.per_input(np.array(flat))
+
+
+def agreement_with_members(candidates: Candidates, language: str) -> list[np.ndarray]:
+    """Per input, each candidate's ROUGE-L against each member's own (greedy) summary: which
+    member a candidate sides with, for a meta-learner that learns whom to trust."""
+    predictions, references = [], []
+    for pool, own in zip(candidates.texts, candidates.own, strict=True):
+        for text in pool:
+            predictions += [text] * len(own)
+            references += [pool[o] for o in own]
+    flat = np.array(rouge_per_example(predictions, references, language, "rougeL")) if predictions else np.zeros(0)
+    return candidates.per_input(flat.reshape(-1, len(candidates.members)))
+
+
+def source_overlap(source: str, pool: list[str]) -> np.ndarray:
+    """Per candidate: the share of its words found in the source (coverage, against invented
+    content) and the share of its word pairs not in the source (novelty, abstraction or drift)."""
+    words = source.split()
+    vocabulary, bigrams = set(words), set(zip(words, words[1:], strict=False))
+    rows = []
+    for text in pool:
+        tokens = text.split()
+        pairs = list(zip(tokens, tokens[1:], strict=False))
+        covered = sum(t in vocabulary for t in tokens) / max(len(tokens), 1)
+        novel = sum(p not in bigrams for p in pairs) / max(len(pairs), 1)
+        rows.append((covered, novel))
+    return np.array(rows, dtype=float).reshape(len(pool), 2)
 
 
 def candidate_features(candidates: Candidates, language: str) -> tuple[np.ndarray, list[str]]:
     """One row per candidate, inputs in order; log-likelihoods centred per pool, so they compare
     candidates of one dialogue rather than dialogues."""
     agreement = consensus(candidates, language)
+    with_members = agreement_with_members(candidates, language)
     rows = []
     for i, (source, pool) in enumerate(zip(candidates.sources, candidates.texts, strict=True)):
         lengths = np.array([max(len(t.split()), 1) for t in pool], dtype=float)
@@ -135,14 +146,18 @@ def candidate_features(candidates: Candidates, language: str) -> tuple[np.ndarra
         columns = [
             candidates.proposed_by[i],
             agreement[i][:, None],
+            with_members[i],
             (lengths / source_length)[:, None],
             (lengths / np.median(lengths))[:, None],
+            source_overlap(source, pool),
         ]
         if candidates.extra is not None:
             loglik = candidates.extra[i]
             columns += [loglik - loglik.mean(axis=0, keepdims=True), loglik.mean(axis=1, keepdims=True)]
         rows.append(np.hstack(columns))
-    names = [f"proposed_by:{m}" for m in candidates.members] + ["consensus_rougeL", "length/source", "length/median"]
+    names = ([f"proposed_by:{m}" for m in candidates.members] + ["consensus_rougeL"]
+             + [f"agrees_with:{m}" for m in candidates.members]
+             + ["length/source", "length/median", "source_coverage", "bigram_novelty"])
     if candidates.extra is not None:
         names += [f"{n} (vs pool)" for n in candidates.extra_names] + ["loglik:mean"]
     return finite_columns(np.vstack(rows)), names
@@ -179,43 +194,58 @@ def ensemble_summaries(
     references_test: list[str],
     language: str,
     *,
-    meta_learner: str = "linear",
+    meta_learner: str = "auto",
     folds: int = 5,
     seed: int = 0,
     metric: str = "rougeL",
-) -> SummarizationEnsemble:
+) -> EnsembleResult:
+    """Every method's picks on validation (out of fold for meta-learners) and test, the method
+    chosen on validation (`strategy` auto: among all; otherwise among that strategy's), and each
+    method against the best single member on test with its interval."""
     members = validation.members
     splits = {"validation": (validation, references_validation), "test": (test, references_test)}
-
-    def scored(choose: Callable[[Candidates, list[str]], list[int]]) -> dict[str, dict[str, float]]:
-        return {
-            split: rouge_scores(texts_at(c, choose(c, refs)), refs, language) for split, (c, refs) in splits.items()
-        }
-
-    scores: dict[str, dict[str, dict[str, float]]] = {}
-    for a, member in enumerate(members):
-        scores[member] = scored(lambda c, refs, a=a: [own[a] for own in c.own])
-    best = max(members, key=lambda name: scores[name]["validation"][metric])
-    scores["best_single"] = scores[best]
-    scores["mbr"] = scored(lambda c, refs: pick(c, consensus(c, language)))
-    scores["oracle"] = scored(lambda c, refs: pick(c, true_scores(c, refs, language)))
-    result = SummarizationEnsemble(strategy, members, scores, best, pool_size=float(np.mean(test.sizes)))
-    if strategy != "stacking":
-        result.chosen_test = pick(test, consensus(test, language)) if strategy == "mbr" else []
-        return result
-
-    x_val, names = candidate_features(validation, language)
-    x_test, _ = candidate_features(test, language)
-    y_val = np.concatenate(true_scores(validation, references_validation, language))
-    groups = np.repeat(np.arange(len(validation.texts)), validation.sizes)
-    fitted = cross_fit(REGRESSORS.get(meta_learner)(seed), x_val, y_val, folds=folds, seed=seed, groups=groups)
-    chosen_val = pick(validation, fitted.out_of_fold)
-    chosen_test = pick(test, fitted.final.predict(x_test))
-    scores["stacking"] = {
-        "validation": rouge_scores(texts_at(validation, chosen_val), references_validation, language),  # out of fold
-        "test": rouge_scores(texts_at(test, chosen_test), references_test, language),
+    truth = {split: true_scores(c, refs, language, metric) for split, (c, refs) in splits.items()}
+    picks: dict[str, dict[str, list[int]]] = {
+        member: {split: [own[a] for own in c.own] for split, (c, _) in splits.items()}
+        for a, member in enumerate(members)
     }
-    result.model = fitted.final
-    result.weights = explain(fitted.final, names)
-    result.chosen_test = chosen_test
-    return result
+    scores = {member: _scored(picks[member], splits, language) for member in members}
+    best = max(members, key=lambda name: scores[name]["validation"][metric])
+    picks["best_single"] = picks[best]
+    picks["mbr"] = {split: pick(c, consensus(c, language)) for split, (c, _) in splits.items()}
+    picks["oracle"] = {split: pick(c, truth[split]) for split, (c, _) in splits.items()}
+
+    learners = stacking_learners(strategy, meta_learner, REGRESSORS.names())
+    fitted, names = {}, []
+    if learners:
+        x_val, names = candidate_features(validation, language)
+        x_test, _ = candidate_features(test, language)
+        y_val = np.concatenate(truth["validation"])
+        groups = np.repeat(np.arange(len(validation.texts)), validation.sizes)
+        for learner in learners:
+            fit = cross_fit(REGRESSORS.get(learner)(seed), x_val, y_val, folds=folds, seed=seed, groups=groups)
+            method = f"stacking:{learner}"
+            picks[method] = {"validation": pick(validation, fit.out_of_fold), "test": pick(test, fit.final.predict(x_test))}
+            fitted[method] = fit.final
+    scores |= {method: _scored(chosen, splits, language) for method, chosen in picks.items() if method not in scores}
+
+    per_example = {method: {split: np.array([t[c] for t, c in zip(truth[split], chosen[split], strict=True)])
+                            for split in splits} for method, chosen in picks.items()}
+    candidates = {"auto": ["best_single", "mbr", *fitted], "stacking": list(fitted), "mbr": ["mbr"]}[strategy]
+    choice = choose({m: float(per_example[m]["validation"].mean()) for m in candidates},
+                    lambda a, b: mean_difference(per_example[a]["validation"], per_example[b]["validation"], seed=seed))
+    versus = {method: {metric: mean_difference(per_example[method]["test"], per_example["best_single"]["test"],
+                                               seed=seed).as_dict()}
+              for method in candidates if method != "best_single"}
+    model = fitted.get(choice.method)
+    return EnsembleResult(
+        strategy, members, best, scores, choice, versus, model,
+        weights=explain(model, names) if model is not None else {},
+        chosen_test=picks[choice.method]["test"],
+        extra={"mean_pool_size": round(float(np.mean(test.sizes)), 2)},
+    )
+
+
+def _scored(chosen: dict[str, list[int]], splits: dict[str, tuple[Candidates, list[str]]],
+            language: str) -> dict[str, dict[str, float]]:
+    return {split: rouge_scores(texts_at(c, chosen[split]), refs, language) for split, (c, refs) in splits.items()}

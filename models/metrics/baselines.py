@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from models.data.builtin import lead_baseline
 from models.data.files import read_rows
-from models.metrics import rouge_scores
+from models.metrics import classification_scores, rouge_scores
 
 
 def lead_scores(splits: dict[str, str], source: str, target: str, language: str) -> dict[str, dict[str, float]]:
@@ -17,4 +17,14 @@ def lead_scores(splits: dict[str, str], source: str, target: str, language: str)
         rows = read_rows(path)
         scores[split] = rouge_scores([lead_baseline(str(r[source])) for r in rows],
                                      [str(r[target]) for r in rows], language)
+    return scores
+
+
+def majority_scores(splits: dict[str, str], target: str, label: str) -> dict[str, dict[str, float]]:
+    """Accuracy and macro-F1 of answering `label` (the most frequent training label) for every row,
+    per split: what a classifier that learned nothing about its inputs gets."""
+    scores = {}
+    for split, path in splits.items():
+        gold = [str(r[target]) for r in read_rows(path)]
+        scores[split] = classification_scores([label] * len(gold), gold)
     return scores

@@ -14,10 +14,14 @@ from orchestrator.config.raw import RawContext, number_or_none, section
 
 
 class EnsembleConfig(Strict):
-    strategy: _choice("none", "mbr", "stacking", "average") = "stacking"
+    strategy: _choice("auto", "none", "mbr", "stacking", "average") = Field(
+        "auto", description="auto: the best single member, MBR or averaging, and stacking with each meta-learner, "
+                            "one chosen on validation by the one-standard-error rule; another name forces that method."
+    )
     min_models: int = Field(2, ge=1)
-    meta_learner: _choice("linear", "gradient_boosting") = Field(
-        "linear", description="linear: logistic regression (classification) or ridge (summarization)."
+    meta_learner: _choice("auto", "linear", "gradient_boosting", "pairwise", "lambdarank") = Field(
+        "auto", description="linear: logistic regression (classification) or ridge (summarization); pairwise and "
+                            "lambdarank rank a pool's summaries (summarization); auto: each, chosen on validation."
     )
     folds: int = Field(5, ge=2)
     num_candidates: int = Field(4, ge=1, description="Summaries each model proposes per input.")
@@ -41,17 +45,27 @@ class TuneConfig(Strict):
 
 
 def check_ensemble_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
-    """mbr picks among generated summaries and average among class probabilities: each fits one task."""
-    strategy = canonical_name(str(section(raw).get("strategy", "stacking")))
-    only_for = {"mbr": "summarization", "average": "classification"}
-    if strategy not in only_for or not context.task_known or only_for[strategy] == context.task_type:
+    """mbr picks among generated summaries and average among class probabilities, and the rankers
+    order a pool of summaries: each fits one task."""
+    if not context.task_known:
         return []
     task_type = context.task_type
-    return [ConfigIssue(
-        "ensemble.strategy",
-        f"{strategy!r} is for {only_for[strategy]} tasks; use stacking or none "
-        f"(or {'mbr' if task_type == 'summarization' else 'average'}) for {task_type}",
-    )]
+    issues = []
+    strategy = canonical_name(str(section(raw).get("strategy", "auto")))
+    only_for = {"mbr": "summarization", "average": "classification"}
+    if strategy in only_for and only_for[strategy] != task_type:
+        issues.append(ConfigIssue(
+            "ensemble.strategy",
+            f"{strategy!r} is for {only_for[strategy]} tasks; use auto, stacking or none "
+            f"(or {'mbr' if task_type == 'summarization' else 'average'}) for {task_type}",
+        ))
+    learner = canonical_name(str(section(raw).get("meta_learner", "auto")))
+    if learner in ("pairwise", "lambdarank") and task_type != "summarization":
+        issues.append(ConfigIssue(
+            "ensemble.meta_learner",
+            f"{learner!r} ranks candidate summaries; use auto, linear or gradient_boosting for {task_type}",
+        ))
+    return issues
 
 
 def check_optimize_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:

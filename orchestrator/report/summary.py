@@ -11,6 +11,7 @@ from contract.atomic import write_json, write_text
 from contract.redact import redact
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
+from orchestrator.data import Baseline, baselines_section, below_baseline
 from orchestrator.outcome import Outcome
 from orchestrator.report import markdown as md
 from orchestrator.report.html import render_html
@@ -28,10 +29,14 @@ def build_summary(
     run_dir: Path,
     started: float,
     stages: dict[str, dict[str, float]],
+    baseline: Baseline | None = None,
 ) -> dict[str, Any]:
+    """summary.json's content from the training outcomes; a succeeded candidate whose validation
+    score does not beat `baseline` gets `below_baseline` (see `below_baseline`)."""
     succeeded = [o for o in outcomes if o.status == "succeeded"]
     status = "ok" if len(succeeded) == len(outcomes) else ("partial" if succeeded else "failed")
     metric = config.task.resolved_metric()
+    baselines = baselines_section(baseline)
     models: dict[str, Any] = {}
     for outcome in outcomes:
         candidate = config.candidate(outcome.name)
@@ -49,6 +54,10 @@ def build_summary(
         )
         if outcome.status == "interrupted":
             entry["resumes_from_step"] = details.get("resumes_from_step")  # None: from step 0
+        if outcome.status == "succeeded" and (flag := below_baseline(
+                outcome.metrics.get("validation") or {}, baselines, metric, steps=details.get("steps"),
+                learning_rate=config.settings_for(candidate).learning_rate)):
+            entry["below_baseline"] = flag
         models[outcome.name] = entry
     return {
         "experiment": config.experiment,
@@ -62,6 +71,7 @@ def build_summary(
         "stages": stages,
         "leaderboard": leaderboard(models, metric),
         "models": models,
+        "baselines": baselines,
         "tune": tune_section(run_dir),
     }
 
@@ -117,17 +127,23 @@ def render_markdown(summary: dict[str, Any]) -> str:
     for name, m in summary["models"].items():
         metrics = m.get("metrics") or {}
         params = m.get("parameters") or {}
+        status = f"{m['status']}, below baseline" if m.get("below_baseline") else m["status"]
         lines.append(
-            f"| {md.text(name)} | {m['family']} | {m['status']} | {fmt_number(metrics.get('validation', {}).get(metric))} | "
+            f"| {md.text(name)} | {m['family']} | {status} | {fmt_number(metrics.get('validation', {}).get(metric))} | "
             f"{fmt_number(metrics.get('test', {}).get(metric))} | {fmt_number(metrics.get('train_loss'))} | "
             f"{_params(params)} | {m['wall_s']:.0f} |"
         )
-    lead = summary.get("baselines", {}).get("lead", {})
-    if lead:
+    for name, baseline in (summary.get("baselines") or {}).items():
         lines.append(
-            f"| *lead baseline (first turn)* | - | - | {fmt_number(lead.get('validation', {}).get(metric))} | "
-            f"{fmt_number(lead.get('test', {}).get(metric))} | - | - | - |"
+            f"| *{md.text(name)} baseline ({md.text(baseline.get('description', ''))})* | - | - | "
+            f"{fmt_number(baseline.get('validation', {}).get(metric))} | "
+            f"{fmt_number(baseline.get('test', {}).get(metric))} | - | - | - |"
         )
+    below = [(n, m["below_baseline"]) for n, m in summary["models"].items() if m.get("below_baseline")]
+    if below:
+        lines += ["", "Below baseline: finished, but no better on validation than the trivial baseline, so "
+                  "the model likely learned nothing useful:", ""]
+        lines += [f"- **{md.text(n)}**: {md.text(flag['hint'])}" for n, flag in below]
     resumed = [(n, m) for n, m in summary["models"].items() if m.get("resumed_from_step")]
     if resumed:
         lines += ["", "Resumed from a checkpoint: " + ", ".join(
@@ -159,18 +175,28 @@ def ensemble_markdown(section: dict[str, Any] | None, metric: str) -> list[str]:
     lines = ["", "## Ensemble", ""]
     if section["status"] != "ok":
         return lines + [f"{section['status']}: {md.text(section['reason'])}"]
-    lines += [md.text(section["verdict"]), "", f"| method | val {metric} | test {metric} |", "|---|---|---|"]
-    methods = [section["strategy"], "best_single", "mbr", "average", "oracle"]
-    for method in dict.fromkeys(m for m in methods if m in section["scores"]):
+    chosen = section["chosen"]
+    lines += [md.text(section["verdict"]), "",
+              f"| method | val {metric} | test {metric} | test vs best single (95 % interval) | on test |",
+              "|---|---|---|---|---|"]
+    methods = [chosen, "best_single", *section["versus_best_single"], "oracle"]
+    for method in dict.fromkeys(methods):
         scores = section["scores"][method]
         label = {"best_single": f"best single ({md.text(section['best_member'])})",
                  "oracle": "oracle (ceiling: best candidate per input by its true score)"}.get(method, method)
-        lines.append(f"| {label} | {fmt_number(scores['validation'].get(metric))} | {fmt_number(scores['test'].get(metric))} |")
-    lines += ["", f"Meta-learner scores on validation are out of fold ({section['strategy']} never scored a row "
-              "it was fitted on); the test split was never used for fitting or choosing."]
+        if method == chosen:
+            label = f"**{label}** (chosen)"
+        gap = section["versus_best_single"].get(method, {}).get(metric)
+        versus = (f"{gap['difference']:+.2f} ({gap['low']:+.2f} to {gap['high']:+.2f})", gap["verdict"]) if gap else ("", "")
+        lines.append(f"| {label} | {fmt_number(scores['validation'].get(metric))} | "
+                     f"{fmt_number(scores['test'].get(metric))} | {versus[0]} | {versus[1]} |")
+    lines += ["", f"Chosen on validation by the one-standard-error rule: {md.text(section['choice']['reason'])}. "
+              "Meta-learner scores on validation are out of fold (no row was scored by a meta-learner fitted on it); "
+              "the test split was never used for fitting or choosing. Intervals: paired bootstrap over test examples, "
+              "seeded; a method is better or worse only when its interval excludes 0."]
     if section.get("weights"):
         top = sorted(section["weights"].items(), key=lambda kv: -abs(kv[1]))[:8]
-        lines += ["", "Meta-learner weights (largest): " + ", ".join(f"{md.code(k)} {v:+.3f}" for k, v in top)]
+        lines += ["", f"{md.text(chosen)} weights (largest): " + ", ".join(f"{md.code(k)} {v:+.3f}" for k, v in top)]
     return lines
 
 

@@ -113,7 +113,7 @@ def _summarization(
     target = config.task.resolved_target_column()
     own = {split: {m: [p["prediction"] for p in by_member[m]] for m in members.names}
            for split, by_member in predictions.items()}
-    pools = members.pools(gold, own, stacking=settings.strategy == "stacking")
+    pools = members.pools(gold, own, stacking=settings.strategy in ("auto", "stacking"))
     result = ensemble_summaries(
         settings.strategy, pools["validation"], pools["test"],
         [str(r[target]) for r in gold["validation"]], [str(r[target]) for r in gold["test"]],
@@ -128,16 +128,21 @@ def _summarization(
 
 
 def verdict(section: dict[str, Any], metric: str) -> str:
-    """One line: did the chosen strategy beat the best single member (chosen on validation) on
-    test, by how much, and, for honesty, what the member that happened to be best on test scored."""
-    scores = section["scores"]
-    strategy = section["strategy"]
-    best = scores["best_single"]["test"][metric]
-    mine = scores[strategy]["test"][metric]
-    relation = "beats" if mine > best else ("ties" if mine == best else "does not beat")
+    """One line: the method chosen on validation and, on test, whether it is better than the best
+    single member (chosen on validation) by more than the noise, with the 95 % interval; for
+    honesty, also the member that happened to be best on test."""
+    scores, chosen, best = section["scores"], section["chosen"], section["best_member"]
+    mine = scores[chosen]["test"][metric]
     top_member = max(section["members"], key=lambda m: scores[m]["test"][metric])
     hindsight = ""
-    if top_member != section["best_member"]:
+    if top_member != best:
         hindsight = f"; in hindsight {top_member} was the best member on test ({scores[top_member]['test'][metric]:.2f})"
-    return (f"{strategy} {relation} the best single model ({section['best_member']}, chosen on validation) on test: "
-            f"{metric} {mine:.2f} vs {best:.2f} ({mine - best:+.2f}){hindsight}")
+    if chosen == "best_single":
+        return (f"the best single model ({best}) is used, test {metric} {mine:.2f}: "
+                f"{section['choice']['reason']}{hindsight}")
+    gap = section["versus_best_single"][chosen][metric]
+    relation = {"better": "is better than", "worse": "is worse than",
+                "not distinguishable": "cannot be told from"}[gap["verdict"]]
+    return (f"{chosen} (chosen on validation) {relation} the best single model ({best}) on test: {metric} "
+            f"{mine:.2f} vs {scores['best_single']['test'][metric]:.2f}, {gap['difference']:+.2f} "
+            f"[95 % interval {gap['low']:+.2f}, {gap['high']:+.2f}]{hindsight}")
