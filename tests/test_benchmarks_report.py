@@ -50,14 +50,22 @@ def sample_results() -> dict[str, Any]:
                      {"survivor_train_s": 7.0, "neighbour": "timed_out", "detection_s": 10.4, "past_limit_s": 0.4}],
         },
     }
-    builtin = {
-        "status": "ok", "metric": "rougeL", "run_dir": "/tmp/run", "lead": {"test": {"rougeL": 5.0}},
-        "run": run_record(200.0, 330.0, {"a": 150.0, "b": 180.0}),
-        "ensemble": {"status": "ok", "strategy": "stacking", "members": ["a", "b"], "best_member": "b",
-                     "scores": ensemble_scores({"a": 40.0, "b": 43.5, "best_single": 43.5, "mbr": 44.0,
-                                                "oracle": 59.0, "stacking": 44.25}),
-                     "verdict": "stacking beats the best single model"},
-    }
+    def seed_run(seed: int, stacked: float, low: float) -> dict[str, Any]:
+        return {
+            "seed": seed, "status": "ok", "metric": "rougeL", "run_dir": f"/tmp/run{seed}",
+            "baselines": {"lead": {"test": {"rougeL": 5.0}}}, "run": run_record(200.0, 330.0, {"a": 150.0, "b": 180.0}),
+            "ensemble": {"status": "ok", "strategy": "auto", "chosen": "stacking:linear", "members": ["a", "b"],
+                         "best_member": "b",
+                         "scores": ensemble_scores({"a": 40.0, "b": 43.5, "best_single": 43.5, "mbr": 44.0,
+                                                    "oracle": 59.0, "stacking:linear": stacked}),
+                         "versus_best_single": {"stacking:linear": {"rougeL": {
+                             "difference": stacked - 43.5, "low": low, "high": stacked - 43.5 + 1,
+                             "verdict": "better" if low > 0 else "not distinguishable"}}},
+                         "verdict": "stacking:linear (chosen on validation) is better than the best single model"},
+        }
+
+    runs = [seed_run(0, 44.25, -0.5), seed_run(1, 45.0, 0.3), seed_run(2, 46.6, 1.2)]
+    builtin = {**{k: v for k, v in runs[0].items() if k != "seed"}, "seeds": runs}
     return {
         "command": "python benchmarks/run_all.py --quick", "profile": "quick", "wall_s": 700.0,
         "machine": {"cpu_model": "Test CPU", "logical_cpus": 2, "usable_cpus": 2, "ram_gib": 23.5, "os": "Debian",
@@ -142,11 +150,13 @@ def test_failure_isolation_compares_each_survivor_with_the_reference() -> None:
 def test_ensemble_gain_is_against_the_best_single_model_and_a_skipped_data_set_says_why() -> None:
     results = sample_results()
     section = render_markdown(results).split("## 4. ")[1].split("\n## ")[0]
-    assert "| **stacking ensemble** | 44.25 | +0.75 |  |" in section
-    assert "| best single (b, chosen on validation) | 43.50 | +0.00 |  |" in section
+    assert "| 0 | stacking:linear | 44.25 | 43.50 (b) | +0.75 (-0.50 to +1.75) | not distinguishable | 59.00 | 5 % |" in section
+    assert "| 2 | stacking:linear | 46.60 | 43.50 (b) | +3.10 (+1.20 to +4.10) | better | 59.00 | 20 % |" in section
+    assert "Target met in 2 of 3 seeds; median gain +1.50, median gap closed 10 %." in section
+    assert "| stacking:linear | 44.25 | 45.00 | 46.60 |" in section and "| trivial baseline | 5.00 | 5.00 | 5.00 |" in section
     assert "Skipped: dialogsum.test.jsonl not found in /shared/data/dialogsum" in section
-    assert "not repeated" in section
-    assert figures("ensemble", results["benchmarks"]["ensemble"]["result"])["builtin"]["gain"] == pytest.approx(0.75)
+    fig = figures("ensemble", results["benchmarks"]["ensemble"]["result"])["builtin"]
+    assert fig["gain"] == pytest.approx(1.5) and (fig["met"], fig["of"]) == (2, 3)
 
 
 def test_benchmarks_not_selected_say_so() -> None:

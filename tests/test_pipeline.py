@@ -142,12 +142,15 @@ def optimized_models_are_measured_and_reloadable(run_dir: Path, tmp_path: Path) 
 
 def member_failure_costs_only_itself(config_path: Path, run_dir: Path, tmp_path: Path) -> None:
     """A member that cannot load in the ensemble stage drops out with its reason and log; the
-    others still make the ensemble. `predict`, which needs every member, says which one failed."""
-    (run_dir / "models" / "llama" / "checkpoint" / "model.safetensors").unlink()
+    others still make the ensemble. `predict`, which needs the members its chosen method uses,
+    says which one failed."""
+    ensemble = read_json(run_dir / "ensemble" / "ensemble.json")
+    victim = ensemble["best_member"] if ensemble["chosen"] == "best_single" else "llama"
+    (run_dir / "models" / victim / "checkpoint" / "model.safetensors").unlink()
     predicted = run_cli("predict", str(run_dir), "--input", str(run_dir / "data" / "test.jsonl"),
                         "--output", str(tmp_path / "out2.jsonl"), cwd=tmp_path)
     assert predicted.returncode == 1 and "Traceback" not in predicted.stderr, predicted.stderr
-    assert "llama" in predicted.stderr and "errors/ensemble-propose-llama.log" in predicted.stderr
+    assert victim in predicted.stderr and f"errors/ensemble-propose-{victim}.log" in predicted.stderr
 
     config = load_config(config_path)
     outcomes = [Outcome(name, "succeeded", "done") for name in ("bart", "llama", "t5")]
@@ -157,8 +160,8 @@ def member_failure_costs_only_itself(config_path: Path, run_dir: Path, tmp_path:
         section = run_ensemble(RunContext(config, data, (), run_dir, cluster), outcomes)
     finally:
         disconnect()
-    assert section["status"] == "ok" and section["members"] == ["bart", "t5"], section
-    assert "no file named" in section["dropped"]["llama"] and "ensemble-propose-llama.log" in section["dropped"]["llama"]
+    assert section["status"] == "ok" and section["members"] == [m for m in ("bart", "llama", "t5") if m != victim]
+    assert "no file named" in section["dropped"][victim] and f"ensemble-propose-{victim}.log" in section["dropped"][victim]
 
 
 def test_validate_command_checks_without_starting_anything(tmp_path: Path) -> None:
