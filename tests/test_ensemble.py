@@ -14,6 +14,7 @@ from models.ensemble.meta import CLASSIFIERS, REGRESSORS, cross_fit
 from models.ensemble.summarization import Candidates, build_pool, candidate_features, ensemble_summaries
 from orchestrator.config import validate_raw
 from orchestrator.outcome import Outcome
+from orchestrator.report.summary import ensemble_markdown
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
 from tests.conftest import read_json, tiny_experiment
@@ -173,6 +174,8 @@ def test_auto_prefers_the_simpler_method_that_is_as_good_on_validation(tmp_path:
     assert "within one standard error" in choice["reason"] or "scored best" in choice["reason"]
     assert "meta_learner_file" not in section and not (run_dir / "ensemble" / "meta_learner.joblib").exists()
     assert section["versus_best_single"]["average"]["accuracy"]["verdict"] == "better"
+    report = "\n".join(ensemble_markdown(section, "accuracy"))  # classification has no oracle row
+    assert "| **average** (chosen) |" in report and "| better |" in report and "oracle" not in report
 
 
 def test_stage_is_skipped_with_its_reason(tmp_path: Path) -> None:

@@ -179,8 +179,8 @@ def ensemble_markdown(section: dict[str, Any] | None, metric: str) -> list[str]:
     lines += [md.text(section["verdict"]), "",
               f"| method | val {metric} | test {metric} | test vs best single (95 % interval) | on test |",
               "|---|---|---|---|---|"]
-    methods = [chosen, "best_single", *section["versus_best_single"], "oracle"]
-    for method in dict.fromkeys(methods):
+    methods = [chosen, "best_single", *section["versus_best_single"], "oracle"]  # no oracle for classification
+    for method in dict.fromkeys(m for m in methods if m in section["scores"]):
         scores = section["scores"][method]
         label = {"best_single": f"best single ({md.text(section['best_member'])})",
                  "oracle": "oracle (ceiling: best candidate per input by its true score)"}.get(method, method)
