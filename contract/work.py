@@ -104,6 +104,7 @@ class TrainResult:
     evaluation_fingerprint: str | None = None  # what the metrics and predictions were computed under
     evaluated_with: dict[str, Any] | None = None  # the evaluation identity's parts (see orchestrator.identity)
     reevaluated: bool = False  # the checkpoint of an earlier run, evaluated again after evaluation settings changed
+    truncated_inputs: dict[str, int] = field(default_factory=dict)  # per split: inputs cut at max_source_length
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainResult:

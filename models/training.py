@@ -207,6 +207,7 @@ def _train(job: TrainingJob, reporter: Reporter) -> TrainResult:
     tokenizer, pad_added = family.load_tokenizer(source)
     model = family.load_model(source, tokenizer, plan, pad_added)
     parameters = _count_parameters(model)
+    truncated = _truncated_inputs(family, tokenizer, rows)
     train_features = family.encode(rows["train"], tokenizer)
     eval_features = family.encode(rows["validation"], tokenizer) if "validation" in rows else None
 
@@ -251,6 +252,7 @@ def _train(job: TrainingJob, reporter: Reporter) -> TrainResult:
         steps_redone=resume.redone,
         evaluation_fingerprint=job.evaluation_fingerprint,
         evaluated_with=job.identity.get("evaluation"),
+        truncated_inputs=truncated,
     )
     write_json(job.output_dir / "metrics.json", dataclasses.asdict(result))
     # Only now: an attempt cut short while evaluating or predicting resumes from the last step.
@@ -277,12 +279,24 @@ def evaluate_candidate(job: TrainingJob, reporter: Reporter) -> TrainResult:
     metrics = {**kept, **_predict_and_score(job, family, model, tokenizer, rows, reporter)}
     result = dataclasses.replace(
         earlier, checkpoint=str(job.output_dir / "checkpoint"), metrics=metrics,
+        truncated_inputs=_truncated_inputs(family, tokenizer, rows),
         wall_s=round(earlier.wall_s + time.monotonic() - started, 2), reevaluated=True,
         evaluation_fingerprint=job.evaluation_fingerprint, evaluated_with=job.identity.get("evaluation"),
     )
     write_json(job.output_dir / "metrics.json", dataclasses.asdict(result))
     reporter.phase("done")
     return result
+
+
+def _truncated_inputs(family: ModelFamily, tokenizer: Any, rows: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """The inputs this candidate's tokenizer makes longer than max_source_length, per split, with
+    a warning in its log when there are any: those inputs are cut, so the model never reads their end."""
+    truncated = family.truncated_inputs(tokenizer, rows)
+    if any(truncated.values()):
+        shown = ", ".join(f"{n} of {len(rows[split])} {split}" for split, n in truncated.items() if n)
+        log.warning("%s inputs are longer than max_source_length %d tokens and are cut (raise max_source_length "
+                    "to keep more of them)", shown, family.settings.max_source_length)
+    return truncated
 
 
 def _predict_and_score(job: TrainingJob, family: ModelFamily, model: Any, tokenizer: Any,

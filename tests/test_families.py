@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -70,6 +71,29 @@ def test_summarization_families_train_save_and_predict(tmp_path: Path, preset: s
     assert_complete_run(job, result, reporter)
     assert set(result["metrics"]["test"]) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
     assert read_manifest(Path(result["checkpoint"]))["kind"] == "full"
+
+
+@pytest.mark.parametrize("preset,family", [("bart-tiny", "seq2seq"), ("llama-tiny", "causal")])
+def test_inputs_cut_at_max_source_length_are_counted_with_the_candidates_tokenizer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, preset: str, family: str
+) -> None:
+    from transformers import AutoTokenizer
+
+    job = make_job(tmp_path, {"name": preset, "source": f"scratch:{preset}", "family": family},
+                   max_source_length=48, max_steps=2)
+    result, _ = run(job)
+    tokenizer = AutoTokenizer.from_pretrained(result["checkpoint"])
+    special = family == "seq2seq"  # a causal prompt cuts only the input's own tokens
+    expected = {}
+    for split, path in vars(job.data).items():
+        texts = [json.loads(line)["dialogue"] for line in path.read_text(encoding="utf-8").splitlines()]
+        expected[split] = sum(len(ids) > 48 for ids in tokenizer(texts, add_special_tokens=special)["input_ids"])
+    assert result["truncated_inputs"] == expected and expected["train"] > 0, expected
+    roomy = dataclasses.replace(job, settings=job.settings.model_copy(update={"max_source_length": 100_000}))
+    rows = {split: [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+            for split, path in vars(job.data).items()}
+    assert load_family(job.family)(roomy).truncated_inputs(tokenizer, rows) == {split: 0 for split in rows}
+    assert "are longer than max_source_length 48 tokens and are cut" in caplog.text
 
 
 def test_english_data_trains_and_scores(tmp_path: Path) -> None:

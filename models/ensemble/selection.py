@@ -106,8 +106,10 @@ def choose(validation_scores: dict[str, float], versus: Callable[[str, str], Com
                 chosen = (method, f"{method} is within one standard error of the best on validation, {top} "
                                   f"({gap.difference:.2f} behind, standard error {gap.standard_error:.2f}), and simpler")
         elif chosen is None:
-            chosen = (method, f"{method} scored best on validation and no simpler method came within one "
-                              "standard error of it" if len(methods) > 1 else f"{method} is the only method asked for")
+            chosen = (method, f"{method} is the only method asked for" if len(methods) == 1 else
+                              f"{method} scored best on validation" if method == methods[0] else
+                              f"{method} scored best on validation and no simpler method came within one "
+                              "standard error of it")
         table[method] = row
     assert chosen is not None
     return Choice(chosen[0], chosen[1], table)

@@ -95,6 +95,20 @@ class ModelFamily(ABC):
         tokenizer.padding_side = "right"
         return tokenizer, added
 
+    def input_lengths(self, tokenizer: PreTrainedTokenizerBase, rows: list[Row]) -> list[int]:
+        """Each row's input in this tokenizer's tokens, as `encode` counts them against
+        `max_source_length` before cutting (special tokens included)."""
+        column = self.task.resolved_input_column()
+        return [len(ids) for ids in tokenizer([str(r[column]) for r in rows], add_special_tokens=True)["input_ids"]]
+
+    def truncated_inputs(self, tokenizer: PreTrainedTokenizerBase, rows: dict[str, list[Row]]) -> dict[str, int]:
+        """Per split, how many inputs are longer than `max_source_length` tokens and so are cut:
+        the exact count for this candidate's tokenizer (the data check before the run can only
+        count words, a floor)."""
+        limit = self.settings.max_source_length
+        return {split: sum(n > limit for n in self.input_lengths(tokenizer, split_rows))
+                for split, split_rows in rows.items()}
+
     def model_kwargs(self) -> dict[str, Any]:
         """Extra `from_pretrained` arguments (the classifier's label maps)."""
         return {}

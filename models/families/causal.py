@@ -38,6 +38,11 @@ class CausalFamily(ModelFamily):
         body = encode(text)[: self.settings.max_source_length]
         return prefix + encode(head) + body + encode(tail)
 
+    def input_lengths(self, tokenizer: PreTrainedTokenizerBase, rows: list[Row]) -> list[int]:
+        """The input's own tokens: only they are cut at `max_source_length` (see `_prompt_ids`)."""
+        column = self.task.resolved_input_column()
+        return [len(ids) for ids in tokenizer([str(r[column]) for r in rows], add_special_tokens=False)["input_ids"]]
+
     def encode(self, rows: list[Row], tokenizer: PreTrainedTokenizerBase) -> list[dict[str, list[int]]]:
         source_col, target_col = self.task.resolved_input_column(), self.task.resolved_target_column()
         features = []

@@ -51,6 +51,7 @@ def build_summary(
             resumed_from_step=details.get("resumed_from_step"),
             steps_redone=details.get("steps_redone", 0),
             reevaluated=details.get("reevaluated", False),
+            truncated_inputs=details.get("truncated_inputs") or {},
         )
         if outcome.status == "interrupted":
             entry["resumes_from_step"] = details.get("resumes_from_step")  # None: from step 0
@@ -149,6 +150,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += ["", "Resumed from a checkpoint: " + ", ".join(
             f"{md.text(n)} at step {m['resumed_from_step']} ({m.get('steps_redone', 0)} step(s) trained again)"
             for n, m in resumed) + "."]
+    truncated = [(n, m) for n, m in summary["models"].items() if any((m.get("truncated_inputs") or {}).values())]
+    if truncated:
+        lines += ["", "Inputs longer than max_source_length, cut for the model (counted with each candidate's own "
+                  "tokenizer): " + "; ".join(md.text(n) + " " + ", ".join(
+                      f"{count} {split}" for split, count in m["truncated_inputs"].items() if count)
+                      for n, m in truncated) + "."]
     reevaluated = [n for n, m in summary["models"].items() if m.get("reevaluated")]
     if reevaluated:
         lines += ["", "Kept an earlier checkpoint and evaluated it again (only evaluation settings or the test "
