@@ -114,8 +114,9 @@ def default_run_section(result: dict[str, Any]) -> list[str]:
         "Method: `python -m orchestrator run configs/full.yaml` as shipped (every stage, the dashboard on)"
         + (f" with `{' '.join(result['overrides'])}`" if result["overrides"] else "")
         + f", as a fresh process each time, from this tree and from {baseline} (a git worktree, the same "
-        f"virtual environment), {result['repeats']} repeat(s) alternating which goes first. Seconds: median "
-        "[min-max] of the repeats; stages from each run's summary.json.",
+        f"virtual environment), {result['repeats']} repeat(s) alternating which goes first. Each tree runs the "
+        "config it ships, so what changed in `configs/full.yaml` between them (split sizes, ensemble settings) is "
+        "part of the comparison. Seconds: median [min-max] of the repeats; stages from each run's summary.json.",
         "",
     ]
     if result.get("baseline_skipped"):
@@ -717,8 +718,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines = [
         "# Benchmark results",
         "",
-        f"Regenerate with `{REGENERATE}` (full profile, about 35 min on 2 cores) or `{REGENERATE} --quick` "
-        f"(about 12 min); `--only NAMES` runs some ({', '.join(dict.fromkeys(n for _, n, _ in SECTIONS))}). This file "
+        f"Regenerate with `{REGENERATE}` (full profile, about 80 min on 2 cores) or `{REGENERATE} --quick` "
+        f"(a smaller check of the harness); `--only NAMES` runs some ({', '.join(dict.fromkeys(n for _, n, _ in SECTIONS))}). This file "
         f"and `results/results.json` were written by `{results.get('command', REGENERATE)}` "
         f"({results.get('profile')} profile) in {_minutes(results.get('wall_s'))} of wall time; every ratio below "
         "compares numbers from this one invocation. Other JSON files in `results/` come from running the scripts "

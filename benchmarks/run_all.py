@@ -9,8 +9,8 @@ next one runs; the exit status is 1 when any failed). A child's own output (run 
 warnings) goes to a log file; the terminal gets progress lines only. Both files are rewritten after every benchmark, so an interrupted invocation leaves
 what it measured. Ratios are only ever taken between numbers of the same invocation.
 
-The full profile takes about 35 minutes on a 2-core machine, `--quick` (one repeat, fewer sizes,
-smaller runs) about 12; run on a quiet machine: the machine block reports the load average at
+The full profile takes about 80 minutes on a 2-core machine (78 at ac4479a), `--quick` (one repeat,
+fewer sizes, smaller runs, one seed) a fraction of that; run on a quiet machine: the machine block reports the load average at
 start and end.
 """
 
@@ -45,7 +45,7 @@ ORDER = ("overhead", "concurrency", "failure_isolation", "ensemble", "quantizati
          "default_run", "resume")
 
 # Arguments of each benchmark's `run`, per profile, and the wall-time limit (s) after which it is stopped.
-# The full profile fits about 35 min on 2 cores: concurrency trains 1 epoch with smaller evaluation splits so
+# The full profile takes about 80 min on 2 cores: concurrency trains 1 epoch with smaller evaluation splits so
 # that 3 repeats fit (the shipped 5 epochs take 8 min a repeat); the ensemble runs configs/full.yaml and
 # configs/classification.yaml as shipped with 3 seeds each (about 4 and 3 min a seed; the quantization benchmark
 # reuses the first built-in run's checkpoints); DialogSum trains 4 epochs on 350 dev dialogues, validates on 150
@@ -167,7 +167,7 @@ def parse_only(value: str | None, parser: argparse.ArgumentParser) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(ORDER)}")
-    parser.add_argument("--quick", action="store_true", help="one repeat, fewer sizes: about 12 min on 2 cores")
+    parser.add_argument("--quick", action="store_true", help="one repeat, fewer sizes, one seed: a quick check of the harness")
     parser.add_argument("--out-dir", type=Path, default=REPO / "benchmarks",
                         help="RESULTS.md goes here, results.json into its results/ folder")
     args = parser.parse_args()
