@@ -56,7 +56,7 @@ def _predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool)
     stacking = method.startswith("stacking")
     members = [ensemble["best_member"]] if method == "best_single" else list(ensemble["members"])
     meta = load_meta_learner(run_dir, ensemble) if stacking else None
-    config.ensemble.min_models = len(members)  # the saved meta-learner needs every member's features
+    config.ensemble.min_models = len(members)  # the chosen method needs every one of these members
     printer = EventPrinter(quiet=quiet)
     cluster = connect(config.ray)
     ctx = RunContext(config, DataFiles(run_dir / "data" / "train.jsonl", None, None), labels, run_dir.resolve(),
