@@ -172,15 +172,24 @@ def test_adapter_checkpoint_is_merged_into_its_fp32_base_first(tmp_path: Path) -
     rows = rows_of(job)
     assert set(family.score(family.predict(*load_quantized(variant.path, job), rows), rows)) == METRICS["summarization"]
 
-    moved = dataclasses.replace(job, output_dir=tmp_path / "moved")
+    # A moved run directory: the base is looked for where the candidate's source puts it (a scratch
+    # preset's in the candidate's own folder), whatever path the manifest recorded.
+    moved = dataclasses.replace(job, output_dir=tmp_path / "moved" / job.output_dir.name)
     shutil.copytree(job.output_dir / "checkpoint", moved.output_dir / "checkpoint")
+    skipped = quantize("torch_dynamic", moved, tmp_path / "int8-moved")
+    assert skipped.status == "skipped"
+    assert str(moved.output_dir / "base") in skipped.reason and "keep the candidate's base model" in skipped.reason
+    assert not (tmp_path / "int8-moved").exists()
+    shutil.copytree(job.output_dir / "base", moved.output_dir / "base")
+    assert quantize("torch_dynamic", moved, tmp_path / "int8-moved").status == "ok"
+
+    # A manifest that points the adapters at another base is refused, never followed.
     (moved.output_dir / "checkpoint" / MANIFEST).write_text(
         json.dumps({**manifest, "base": str(tmp_path / "gone")}), encoding="utf-8"
     )
-    skipped = quantize("torch_dynamic", moved, tmp_path / "int8-moved")
-    assert skipped.status == "skipped"
-    assert str(tmp_path / "gone") in skipped.reason and "keep the base model" in skipped.reason
-    assert not (tmp_path / "int8-moved").exists()
+    refused = quantize("torch_dynamic", moved, tmp_path / "int8-refused")
+    assert refused.status == "failed" and "CheckpointMismatch" in refused.reason
+    assert str(tmp_path / "gone") in refused.reason and not (tmp_path / "int8-refused").exists()
 
 
 def test_gpt2_projections_are_quantized_too(tmp_path: Path) -> None:
