@@ -350,3 +350,15 @@ def test_a_failed_stage_after_training_makes_the_run_partial() -> None:
     assert with_stages("ok", failed, ok) == "partial" and with_stages("ok", ok, failed) == "partial"
     assert exit_code({"status": with_stages("ok", failed, None)}) == EXIT_PARTIAL
     assert with_stages("failed", failed, ok) == "failed" and with_stages("interrupted", failed) == "interrupted"
+
+
+def test_an_ensemble_section_from_before_the_choice_still_renders() -> None:
+    """`optimize RUN_DIR` rewrites an older run's report: its ensemble section has one strategy,
+    no choice and no intervals."""
+    from orchestrator.report.summary import ensemble_markdown
+
+    old = {"status": "ok", "strategy": "stacking", "best_member": "alpha", "verdict": "stacking beats it",
+           "scores": {"stacking": {"validation": {"rougeL": 42.0}, "test": {"rougeL": 43.5}},
+                      "best_single": {"validation": {"rougeL": 40.5}, "test": {"rougeL": 41.25}}}}
+    lines = "\n".join(ensemble_markdown(old, "rougeL"))
+    assert "| **stacking** (chosen) | 42.00 | 43.50 |  |  |" in lines and "one-standard-error" not in lines

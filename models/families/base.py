@@ -52,6 +52,7 @@ class ModelFamily(ABC):
     auto_class: ClassVar[Any]
     peft_task_type: ClassVar[str]
     predicts_next_token: ClassVar[bool] = False  # causal LMs: logits at t score the token at t+1
+    cuts_special_tokens: ClassVar[bool] = True  # max_source_length counts the tokenizer's special tokens
 
     def __init__(self, job: TrainingJob):
         self.job = job
@@ -97,9 +98,10 @@ class ModelFamily(ABC):
 
     def input_lengths(self, tokenizer: PreTrainedTokenizerBase, rows: list[Row]) -> list[int]:
         """Each row's input in this tokenizer's tokens, as `encode` counts them against
-        `max_source_length` before cutting (special tokens included)."""
+        `max_source_length` before cutting (with special tokens where the family cuts them too)."""
         column = self.task.resolved_input_column()
-        return [len(ids) for ids in tokenizer([str(r[column]) for r in rows], add_special_tokens=True)["input_ids"]]
+        texts = [str(r[column]) for r in rows]
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=self.cuts_special_tokens)["input_ids"]]
 
     def truncated_inputs(self, tokenizer: PreTrainedTokenizerBase, rows: dict[str, list[Row]]) -> dict[str, int]:
         """Per split, how many inputs are longer than `max_source_length` tokens and so are cut:

@@ -24,6 +24,7 @@ class CausalFamily(ModelFamily):
     auto_class = AutoModelForCausalLM
     peft_task_type = "CAUSAL_LM"
     predicts_next_token = True
+    cuts_special_tokens = False  # only the input's own tokens are cut (see `_prompt_ids`)
 
     def _prompt_ids(self, tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
         """Special prefix (BOS where the model has one) + template head + truncated input + tail,
@@ -37,11 +38,6 @@ class CausalFamily(ModelFamily):
 
         body = encode(text)[: self.settings.max_source_length]
         return prefix + encode(head) + body + encode(tail)
-
-    def input_lengths(self, tokenizer: PreTrainedTokenizerBase, rows: list[Row]) -> list[int]:
-        """The input's own tokens: only they are cut at `max_source_length` (see `_prompt_ids`)."""
-        column = self.task.resolved_input_column()
-        return [len(ids) for ids in tokenizer([str(r[column]) for r in rows], add_special_tokens=False)["input_ids"]]
 
     def encode(self, rows: list[Row], tokenizer: PreTrainedTokenizerBase) -> list[dict[str, list[int]]]:
         source_col, target_col = self.task.resolved_input_column(), self.task.resolved_target_column()

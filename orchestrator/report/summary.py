@@ -182,23 +182,25 @@ def ensemble_markdown(section: dict[str, Any] | None, metric: str) -> list[str]:
     lines = ["", "## Ensemble", ""]
     if section["status"] != "ok":
         return lines + [f"{section['status']}: {md.text(section['reason'])}"]
-    chosen = section["chosen"]
+    chosen = section.get("chosen", section["strategy"])  # a run from before the choice: its one strategy
+    versus_best = section.get("versus_best_single", {})
     lines += [md.text(section["verdict"]), "",
               f"| method | val {metric} | test {metric} | test vs best single (95 % interval) | on test |",
               "|---|---|---|---|---|"]
-    methods = [chosen, "best_single", *section["versus_best_single"], "oracle"]  # no oracle for classification
+    methods = [chosen, "best_single", *versus_best, "oracle"]  # no oracle for classification
     for method in dict.fromkeys(m for m in methods if m in section["scores"]):
         scores = section["scores"][method]
         label = {"best_single": f"best single ({md.text(section['best_member'])})",
                  "oracle": "oracle (ceiling: best candidate per input by its true score)"}.get(method, method)
         if method == chosen:
             label = f"**{label}** (chosen)"
-        gap = section["versus_best_single"].get(method, {}).get(metric)
+        gap = versus_best.get(method, {}).get(metric)
         versus = (f"{gap['difference']:+.2f} ({gap['low']:+.2f} to {gap['high']:+.2f})", gap["verdict"]) if gap else ("", "")
         lines.append(f"| {label} | {fmt_number(scores['validation'].get(metric))} | "
                      f"{fmt_number(scores['test'].get(metric))} | {versus[0]} | {versus[1]} |")
-    lines += ["", f"Chosen on validation by the one-standard-error rule: {md.text(section['choice']['reason'])}. "
-              "Meta-learner scores on validation are out of fold (no row was scored by a meta-learner fitted on it); "
+    choice = section.get("choice")
+    lines += ["", (f"Chosen on validation by the one-standard-error rule: {md.text(choice['reason'])}. " if choice else "")
+              + "Meta-learner scores on validation are out of fold (no row was scored by a meta-learner fitted on it); "
               "the test split was never used for fitting or choosing. Intervals: paired bootstrap over test examples, "
               "seeded; a method is better or worse only when its interval excludes 0."]
     if section.get("weights"):
