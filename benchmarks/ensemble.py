@@ -11,7 +11,11 @@ per data set and seed.
 - classification: `configs/classification.yaml` as shipped (built-in Korean intents, three encoders).
 
     python benchmarks/ensemble.py [--datasets builtin,dialogsum,classification] [--seeds 0,1,2]
-                                  [--set defaults.epochs=2] [--dialogsum-epochs 4]
+                                  [--set defaults.epochs=2] [--dialogsum-epochs 4] [--cross-fit dialogsum=3]
+
+`--cross-fit NAME=K` runs each of that data set's seeds a second time in the same run directory with
+`ensemble.cross_fit_members=K`: the members are kept, so the two ensembles combine the very same
+members, and only the meta-learner's extra training pools differ (a second table).
 
 Each (data set, seed) is one real `orchestrator run` (the optimize stage off) with `defaults.seed`
 set: the seed of the members' initialisation and data order, of the ensemble's folds and of its
@@ -103,27 +107,45 @@ def seeded_run(name: str, seed: int, workdir: Path, overrides: list[str]) -> dic
     }
 
 
+def cross_fit_name(name: str, folds: int) -> str:
+    """The entry of a data set's runs with cross-fitted members."""
+    return f"{name}, cross_fit_members {folds}"
+
+
 def dataset(name: str, workdir: Path, overrides: list[str], dialogsum: dict[str, int],
-            seeds: tuple[int, ...]) -> dict[str, Any]:
+            seeds: tuple[int, ...], cross_fit: int = 0) -> dict[str, dict[str, Any]]:
     """One data set's runs, one per seed (`overrides` apply to the built-in data sets; DialogSum's come
     from `dialogsum`); `skipped` with the reason when its data is absent. The first seed's run
-    stands for the data set where one run is wanted (its run directory, its timings)."""
+    stands for the data set where one run is wanted (its run directory, its timings).
+
+    With `cross_fit` K >= 2, each seed's run is followed by a second one in the same run directory
+    with `ensemble.cross_fit_members=K`: the members are kept (same fingerprints), so both ensembles
+    combine the very same members and differ only by the fold models' training pools. Returned as
+    a second entry, `cross_fit_name(name, K)`."""
     if name == "dialogsum":
         if (reason := dialogsum_absent()) is not None:
-            return {"status": "skipped", "reason": reason}
+            return {name: {"status": "skipped", "reason": reason}}
         overrides = dialogsum_overrides(workdir, **dialogsum)
     elif name not in CONFIGS:
         raise ValueError(f"unknown data set {name!r}; use one of {', '.join(CONFIGS)}")
-    runs = []
+    variants = {name: overrides}
+    if cross_fit >= 2:
+        variants[cross_fit_name(name, cross_fit)] = [*overrides, f"ensemble.cross_fit_members={cross_fit}"]
+    runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
     for seed in seeds:
-        progress(f"  ensemble: {name} seed {seed} started")
-        try:
-            runs.append(seeded_run(name, seed, workdir / f"seed-{seed}", overrides))
-        except Exception as exc:  # noqa: BLE001 - one seed's failure is its result; the next one runs
-            runs.append({"seed": seed, "status": "failed", "reason": one_line(exc)})
-        entry = runs[-1]
-        progress(f"  ensemble: {name} seed {seed} {entry['status']}: "
-                 + (entry["ensemble"].get("verdict", "") if entry["status"] == "ok" else str(entry.get("reason"))))
+        for variant, settings in variants.items():
+            progress(f"  ensemble: {variant} seed {seed} started")
+            try:
+                runs[variant].append(seeded_run(name, seed, workdir / f"seed-{seed}", settings))
+            except Exception as exc:  # noqa: BLE001 - one seed's failure is its result; the next one runs
+                runs[variant].append({"seed": seed, "status": "failed", "reason": one_line(exc)})
+            entry = runs[variant][-1]
+            progress(f"  ensemble: {variant} seed {seed} {entry['status']}: "
+                     + (entry["ensemble"].get("verdict", "") if entry["status"] == "ok" else str(entry.get("reason"))))
+    return {variant: _entry(name, seeded) for variant, seeded in runs.items()}
+
+
+def _entry(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     first = next((r for r in runs if r["status"] == "ok"), runs[0])
     return {**{k: v for k, v in first.items() if k != "seed"}, "config": CONFIGS[name], "seeds": runs,
             "status": "ok" if all(r["status"] == "ok" for r in runs) else "failed",
@@ -136,19 +158,23 @@ def run(
     overrides: list[str] | None = None,
     dialogsum: dict[str, int] | None = None,
     seeds: tuple[int, ...] = (0, 1, 2),
+    cross_fit: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Runs per data set and seed under `workdir` (kept, so a later benchmark can reuse the builtin run
-    through `datasets.builtin.run_dir`); a data set that fails is recorded and the next one runs."""
+    through `datasets.builtin.run_dir`); a data set that fails is recorded and the next one runs.
+    `cross_fit`: data set -> K, for the side-by-side runs with cross-fitted members."""
     setup_logging("WARNING")
     workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-ensemble-"))
     dialogsum = {"epochs": 4, "train_size": 350, "validation_size": 150, "test_size": 250, **(dialogsum or {})}
+    cross_fit = cross_fit or {}
     results: dict[str, Any] = {}
     for name in datasets:
         try:
-            results[name] = dataset(name, workdir / f"ensemble-{name}", list(overrides or []), dialogsum, seeds)
+            results |= dataset(name, workdir / f"ensemble-{name}", list(overrides or []), dialogsum, seeds,
+                               cross_fit.get(name, 0))
         except Exception as exc:  # noqa: BLE001 - one data set's failure is its result; the next one runs
             results[name] = {"status": "failed", "reason": one_line(exc)}
-    return {"dialogsum_settings": dialogsum, "seeds": list(seeds), "datasets": results}
+    return {"dialogsum_settings": dialogsum, "seeds": list(seeds), "cross_fit": cross_fit, "datasets": results}
 
 
 def main() -> None:
@@ -158,13 +184,16 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="override for the built-in data sets' runs, e.g. defaults.epochs=2")
     parser.add_argument("--dialogsum-epochs", type=int, default=4)
+    parser.add_argument("--cross-fit", default="",
+                        help="data sets to run again with cross-fitted members, e.g. dialogsum=3,builtin=2")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "ensemble.json")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-ensemble-"))
     seeds = tuple(int(s) for s in args.seeds.split(","))
     try:
+        cross_fit = {name: int(k) for name, _, k in (part.partition("=") for part in args.cross_fit.split(",") if part)}
         result = run(tuple(args.datasets.split(",")), workdir, args.overrides, {"epochs": args.dialogsum_epochs},
-                     seeds)
+                     seeds, cross_fit)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     write_json(args.out, result)

@@ -369,8 +369,8 @@ def ensemble_section(result: dict[str, Any]) -> list[str]:
     ]
     figures_ = ensemble_figures(result)
     for name, entry in result["datasets"].items():
-        lines += ["", f"**{DATASET_LABELS.get(name, name)}**"]
-        if name == "dialogsum" and entry.get("seeds"):
+        lines += ["", f"**{dataset_label(name)}**"]
+        if name.startswith("dialogsum") and entry.get("seeds"):
             settings = result.get("dialogsum_settings", {})
             lines[-1] += " (" + ", ".join(f"{k.replace('_', ' ')} {settings[k]}" for k in DIALOGSUM_SETTINGS
                                            if k in settings) + ")"
@@ -380,8 +380,13 @@ def ensemble_section(result: dict[str, Any]) -> list[str]:
             lines.append(f"{entry['status'].capitalize()}: {entry.get('reason')}")
             continue
         changed = [o for o in entry.get("overrides", []) if o not in HOUSEKEEPING and not o.startswith("defaults.seed")]
-        if name != "dialogsum" and changed:
-            lines += [f"Run with `{' '.join(changed)}` (not the shipped settings).", ""]
+        crossfit = [o for o in changed if o.startswith("ensemble.cross_fit_members=")]
+        if crossfit:
+            lines += [f"The same members as above (each seed's run directory run again with `{crossfit[0]}`: "
+                      "training kept, fold models added), so only the meta-learner's training pools differ.", ""]
+        shown = [o for o in changed if o not in crossfit]
+        if not name.startswith("dialogsum") and shown:
+            lines += [f"Run with `{' '.join(shown)}` (not the shipped settings).", ""]
         metric = fig["metric"]
         rows = []
         for f in fig["seeds"]:
@@ -423,6 +428,12 @@ HOUSEKEEPING = ("ray.dashboard=false", "optimize.enabled=false")
 DATASET_LABELS = {"builtin": "Built-in Korean dialogues (configs/full.yaml)",
                   "dialogsum": "DialogSum (../shared/data/dialogsum/)",
                   "classification": "Built-in Korean intents (configs/classification.yaml)"}
+
+
+def dataset_label(name: str) -> str:
+    """`dialogsum, cross_fit_members 3` reads as DialogSum's label with the setting after it."""
+    base, _, variant = name.partition(", ")
+    return DATASET_LABELS.get(base, base) + (f", {variant}" if variant else "")
 
 
 # ---------------------------------------------------------------------------------------- 5./6. quantization

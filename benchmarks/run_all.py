@@ -50,7 +50,8 @@ ORDER = ("overhead", "concurrency", "failure_isolation", "ensemble", "quantizati
 # configs/classification.yaml as shipped with 3 seeds each (about 4 and 3 min a seed; the quantization benchmark
 # reuses the first built-in run's checkpoints); DialogSum trains 4 epochs on 350 dev dialogues, validates on 150
 # and tests on 250 of the three-reference test split, 3 seeds (its ensemble stage scores every pooled candidate
-# with every member).
+# with every member), and each seed again with ensemble.cross_fit_members=3 (the members kept; 9 fold models and
+# the training split's pools added, about 12 min a seed).
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "full": {
         "overhead": {"repeats": 5},
@@ -58,7 +59,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                                     "data.builtin.test_size=60"]},
         "failure_isolation": {"repeats": 3, "steps": 150},
         "ensemble": {"datasets": ["builtin", "dialogsum", "classification"], "overrides": [], "seeds": [0, 1, 2],
-                     "dialogsum": {"epochs": 4, "train_size": 350, "validation_size": 150, "test_size": 250}},
+                     "dialogsum": {"epochs": 4, "train_size": 350, "validation_size": 150, "test_size": 250},
+                     "cross_fit": {"dialogsum": 3}},
         "quantization": {"backends": ["torch_dynamic", "onnxruntime", "bitsandbytes"],
                          "batch_sizes": [1, 2, 4, 8, 16, 32, 64], "warmup": 1, "repeats": 3},
         "simulated_cluster": {"counts": [32, 64], "nodes": 8, "gpus_per_node": 4, "seconds": 5.0},
@@ -83,7 +85,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 LIMITS_S = {
-    "full": {"overhead": 900, "concurrency": 1800, "failure_isolation": 1200, "ensemble": 4800,
+    "full": {"overhead": 900, "concurrency": 1800, "failure_isolation": 1200, "ensemble": 7200,
              "quantization": 1200, "simulated_cluster": 900, "default_run": 3000,
              "resume": 900},
     "quick": {"overhead": 600, "concurrency": 900, "failure_isolation": 600, "ensemble": 1200,

@@ -48,9 +48,12 @@ def resolve(target: str) -> Callable[..., Any]:
 @dataclass(frozen=True)
 class TrainRequest:
     """Train the job's candidate. `keep_weights: False` (a tune trial) deletes the weights once
-    metrics and predictions are written: only the final `run` keeps a checkpoint."""
+    metrics and predictions are written: only the final `run` keeps a checkpoint. `predict: False`
+    (a member's fold model, see `orchestrator.stages.folds`) writes no predictions: the ensemble
+    asks the model for the ones it needs."""
 
     keep_weights: bool = True
+    predict: bool = True
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,9 @@ EVALUATE = Step("train", "models.training:evaluate_candidate")
 PROPOSE = Step("ensemble-propose", "models.ensemble.members:propose")
 SCORE = Step("ensemble-score", "models.ensemble.members:score")
 OPTIMIZE = Step("optimize", "models.optimize.stage:optimize_member")
+# a member's fold model (ensemble.cross_fit_members) trains as `run` does, for the ensemble stage
+FOLD_TRAIN = Step("ensemble-folds", "models.training:train_candidate", reads_checkpoint=False, saves_on_stop=True,
+                  log_name="train.log")
 # a sweep's trial trains as `run` does, and saves on Ctrl-C like it
 TRIAL = Step("tune", "models.training:train_candidate", reads_checkpoint=False, saves_on_stop=True, log_name="train.log")
 

@@ -175,15 +175,15 @@ def train_candidate(job: TrainingJob, reporter: Reporter, request: TrainRequest 
     """Train one candidate and write checkpoint, metrics and predictions under `job.output_dir`.
     Without `request.keep_weights` (a tune trial), the weights are deleted however it ends."""
     if request.keep_weights:
-        return _train(job, reporter)
+        return _train(job, reporter, request.predict)
     try:
-        return dataclasses.replace(_train(job, reporter), checkpoint=None)
+        return dataclasses.replace(_train(job, reporter, request.predict), checkpoint=None)
     finally:
         for weights in WEIGHT_DIRS:
             shutil.rmtree(job.output_dir / weights, ignore_errors=True)
 
 
-def _train(job: TrainingJob, reporter: Reporter) -> TrainResult:
+def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainResult:
     started = time.monotonic()
     libraries.check(job)
     settings = job.settings
@@ -234,7 +234,8 @@ def _train(job: TrainingJob, reporter: Reporter) -> TrainResult:
         model = model.merge_and_unload()
     checkpoint = _save(job, model, tokenizer, source, plan, parameters)
 
-    metrics.update(_predict_and_score(job, family, model, tokenizer, rows, reporter))
+    if predict:
+        metrics.update(_predict_and_score(job, family, model, tokenizer, rows, reporter))
 
     result = TrainResult(
         name=job.name,

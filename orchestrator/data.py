@@ -13,7 +13,7 @@ from typing import Any
 from contract.job import DataFiles
 from models.data.files import read_rows, write_jsonl
 from orchestrator.config import ConfigError, ExperimentConfig
-from orchestrator.datacheck import check_configured_data, check_data, config_issues, stacking_folds
+from orchestrator.datacheck import check_configured_data, check_data, config_issues
 from orchestrator.failures import one_line
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,6 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tu
     column, before anything is written."""
     out = run_dir / "data"
     task, data = config.task, config.data
-    folds = stacking_folds(config.ensemble)
     lengths = {c.name: config.settings_for(c).max_source_length for c in config.models}
     if data.builtin is not None:
         from models.data.builtin import write_builtin_splits
@@ -37,7 +36,7 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tu
             out, task=task.type, language=b.language or task.language,
             sizes={k: v for k, v in sizes.items() if v > 0}, seed=b.seed,
         )
-        report = check_data(task, paths, stacking_folds=folds, source_lengths=lengths)  # the sizes are the user's
+        report = check_data(task, paths, ensemble=config.ensemble, source_lengths=lengths)  # the sizes are the user's
     else:
         report = check_configured_data(task, data, config.ensemble, lengths)
         paths = {}

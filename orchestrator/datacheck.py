@@ -37,10 +37,10 @@ class DataReport:
         return not self.problems
 
 
-def check_data(task: TaskConfig, files: dict[str, str | Path], *, stacking_folds: int | None = None,
+def check_data(task: TaskConfig, files: dict[str, str | Path], *, ensemble: EnsembleConfig | None = None,
                source_lengths: dict[str, int] | None = None) -> DataReport:
-    """Read and check each split in `files` (split -> path). `stacking_folds`: the stacking
-    ensemble's folds, which the validation split must have at least as many rows as;
+    """Read and check each split in `files` (split -> path). `ensemble`: the folds its stacking
+    fits in need as many validation rows (and its cross-fitted members as many training rows);
     `source_lengths`: each candidate's `max_source_length`, for the count of inputs truncated."""
     report = DataReport()
     for split in SPLITS:
@@ -52,7 +52,7 @@ def check_data(task: TaskConfig, files: dict[str, str | Path], *, stacking_folds
         report.problems += check_rows(read, task)
     if report.problems:  # the checks across splits need every row readable
         return report
-    report.problems += size_problems(report.splits, stacking_folds)
+    report.problems += size_problems(report.splits, ensemble)
     if task.type == "classification":
         report.problems += label_problems(report.splits, task.resolved_target_column())
     report.warnings += shared_rows(report.splits, task.resolved_input_column())
@@ -93,15 +93,25 @@ def _value_problem(value: Any, kind: str) -> tuple[str, str] | None:
     return None
 
 
-def size_problems(splits: dict[str, RowsRead], stacking_folds: int | None) -> list[DataProblem]:
-    """The stacking ensemble fits its meta-learner in folds over the validation rows."""
-    validation = splits.get("validation")
-    if stacking_folds is None or validation is None or len(validation.rows) >= stacking_folds:
+def size_problems(splits: dict[str, RowsRead], ensemble: EnsembleConfig | None) -> list[DataProblem]:
+    """The stacking ensemble fits its meta-learner in folds over the validation rows, and its
+    cross-fitted members hold out folds of the training rows."""
+    if ensemble is None or ensemble.strategy not in ("auto", "stacking"):
         return []
-    return [DataProblem(validation.path, f"holds {len(validation.rows)} row(s), fewer than the stacking "
-                                         f"ensemble's {stacking_folds} folds",
-                        f"give validation at least {stacking_folds} rows, lower ensemble.folds, or set "
-                        "ensemble.strategy: none")]
+    problems = []
+    validation, train = splits.get("validation"), splits.get("train")
+    if validation is not None and len(validation.rows) < ensemble.folds:
+        problems.append(DataProblem(
+            validation.path, f"holds {len(validation.rows)} row(s), fewer than the stacking ensemble's "
+                              f"{ensemble.folds} folds",
+            f"give validation at least {ensemble.folds} rows, lower ensemble.folds, or set ensemble.strategy: none"))
+    members_folds = ensemble.cross_fit_members
+    if train is not None and members_folds >= 2 and len(train.rows) < 2 * members_folds:
+        problems.append(DataProblem(
+            train.path, f"holds {len(train.rows)} row(s), too few for ensemble.cross_fit_members {members_folds} "
+                        f"(each fold model needs rows to train on and rows to predict)",
+            f"give training at least {2 * members_folds} rows, lower ensemble.cross_fit_members, or set it to 0"))
+    return problems
 
 
 def label_problems(splits: dict[str, RowsRead], target: str) -> list[DataProblem]:
@@ -183,9 +193,4 @@ def check_configured_data(task: TaskConfig, data: DataConfig, ensemble: Ensemble
     files = {split: path for split in SPLITS if (path := getattr(data, split)) is not None}
     if data.builtin is not None or not files:
         return DataReport()
-    return check_data(task, files, stacking_folds=stacking_folds(ensemble), source_lengths=source_lengths)
-
-
-def stacking_folds(ensemble: EnsembleConfig) -> int | None:
-    """The folds the stacking ensemble fits its meta-learner in; None when it does not stack."""
-    return ensemble.folds if ensemble.strategy in ("auto", "stacking") else None
+    return check_data(task, files, ensemble=ensemble, source_lengths=source_lengths)

@@ -1,5 +1,6 @@
-"""The same config on the same machine gives the same results, ensemble included: its folds,
-its choice of method and its bootstrap intervals are seeded like the training."""
+"""The same config on the same machine gives the same results, ensemble included: its folds, its
+cross-fitted members' fold models, its choice of method and its bootstrap intervals are seeded
+like the training."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def test_a_config_run_twice_gives_identical_predictions_choice_and_intervals(tmp
     raw = tiny_experiment(tmp_path, [
         {"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
         {"name": "llama", "source": "scratch:llama-tiny", "family": "causal"},
-    ], ensemble={"strategy": "auto", "folds": 3, "num_candidates": 2, "num_beams": 2},
+    ], ensemble={"strategy": "auto", "folds": 3, "num_candidates": 2, "num_beams": 2, "cross_fit_members": 2},
         data={"builtin": {"train_size": 96, "validation_size": 24, "test_size": 24}})
     sections = []
     for attempt in ("first", "second"):
@@ -33,7 +34,9 @@ def test_a_config_run_twice_gives_identical_predictions_choice_and_intervals(tmp
             assert (first / path).read_bytes() == (second / path).read_bytes(), path
     for section in sections:
         section.pop("wall_s")
+        section["cross_fit_members"].pop("wall_s")
     assert sections[0] == sections[1]
+    assert sections[0]["cross_fit_members"]["used"] == ["1of2", "2of2"] and sections[0]["training_pools"] == 96
     assert set(sections[0]["choice"]["validation"]) >= {"best_single", "mbr", "stacking:linear", "stacking:lambdarank"}
     assert all("low" in gap["rougeL"] for gap in sections[0]["versus_best_single"].values())
     chosen = Path("ensemble") / "test_predictions.jsonl"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.ensemble.meta import CLASSIFIERS, cross_fit, explain
+from models.ensemble.meta import CLASSIFIERS, ExtraRows, cross_fit, explain
 from models.ensemble.selection import (
     Comparison,
     EnsembleResult,
@@ -39,10 +39,14 @@ def ensemble_classifiers(
     folds: int = 5,
     seed: int = 0,
     metric: str = "accuracy",
+    train: dict[str, np.ndarray] | None = None,
+    gold_train: list[str] | None = None,
 ) -> EnsembleResult:
     """Every method's predicted classes on validation (out of fold for meta-learners) and test,
     the method chosen on validation, and each against the best single member on test (accuracy
-    and macro-F1, with intervals)."""
+    and macro-F1, with intervals). `train`: the members' class probabilities on the training split
+    from fold models that never saw those rows (`ensemble.cross_fit_members`), which every
+    meta-learner fit learns from too."""
     members = sorted(validation)
     index = {label: i for i, label in enumerate(labels)}
     gold = {"validation": np.array([index[g] for g in gold_validation]), "test": np.array([index[g] for g in gold_test])}
@@ -52,9 +56,14 @@ def ensemble_classifiers(
     predicted["average"] = {"validation": np.mean([validation[m] for m in members], axis=0).argmax(1),
                             "test": np.mean([test[m] for m in members], axis=0).argmax(1)}
     fitted = {}
+    extra = None
+    if train is not None:
+        if gold_train is None or any(len(train[m]) != len(gold_train) for m in members):
+            raise ValueError("the training probabilities need one gold label per row")
+        extra = ExtraRows(features(train, members), np.array([index[g] for g in gold_train]))
     for learner in stacking_learners(strategy, meta_learner, CLASSIFIERS.names()):
         fit = cross_fit(CLASSIFIERS.get(learner)(seed), features(validation, members), gold["validation"],
-                        folds=folds, seed=seed)
+                        folds=folds, seed=seed, extra=extra)
         method = f"stacking:{learner}"
         predicted[method] = {"validation": fit.out_of_fold.astype(int),
                              "test": np.asarray(fit.final.predict(features(test, members))).astype(int)}
@@ -81,7 +90,8 @@ def ensemble_classifiers(
                    for method in candidates if method != "best_single"}
     model = fitted.get(choice.method)
     weights = explain(model, [f"{m}:{label}" for m in members for label in labels]) if model is not None else {}
-    return EnsembleResult(strategy, members, best, scores, choice, comparisons, model, weights)
+    details = {"training_rows": len(gold_train)} if extra is not None and fitted else {}
+    return EnsembleResult(strategy, members, best, scores, choice, comparisons, model, weights, extra=details)
 
 
 def macro_f1(gold: np.ndarray, predicted: np.ndarray) -> float:

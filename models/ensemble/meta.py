@@ -3,7 +3,9 @@
 Cross-fitting is what keeps a stacked score honest: every validation row's out-of-fold
 prediction comes from a meta-learner fitted on the other folds only, so the meta-learner is
 never scored on a row it saw. The final meta-learner, fitted on all of validation, is applied
-to the test split, which it has never seen either.
+to the test split, which it has never seen either. With cross-fitted members
+(`ensemble.cross_fit_members`), the members' out-of-fold predictions on the training split are
+extra rows every fit learns from and no fold is scored on.
 """
 
 from __future__ import annotations
@@ -115,6 +117,20 @@ REGRESSORS: Registry[Callable[[int], BaseEstimator]] = Registry("meta-learner", 
 })
 
 
+@dataclass(frozen=True)
+class ExtraRows:
+    """Rows every fit learns from and none is scored on: the meta-learner's view of the training
+    split, built from fold models that never trained on the rows they predicted. `groups` number
+    the pools (summarization) among themselves."""
+
+    features: np.ndarray
+    target: np.ndarray
+    groups: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+
 @dataclass
 class CrossFit:
     """Out-of-fold predictions on the fitting rows, the folds used, and the model fitted on all rows."""
@@ -133,9 +149,11 @@ def cross_fit(
     seed: int,
     groups: np.ndarray | None = None,
     predict: Callable[[BaseEstimator, np.ndarray], np.ndarray] | None = None,
+    extra: ExtraRows | None = None,
 ) -> CrossFit:
     """K-fold cross-fitting. With `groups` (one id per source input), all rows of one input stay
-    in the same fold, so candidates of a dialogue never train the model that scores them."""
+    in the same fold, so candidates of a dialogue never train the model that scores them.
+    `extra` rows join every fit, the final one too."""
     predict = predict or (lambda model, x: model.predict(x))
     if groups is not None:
         splitter: Any = GroupKFold(n_splits=min(folds, len(np.unique(groups))))
@@ -146,21 +164,29 @@ def cross_fit(
         splits = list(splitter.split(features, target))
     out_of_fold: np.ndarray | None = None
     for train_rows, held_out in splits:
-        model = _fit(clone(estimator), features[train_rows], target[train_rows],
-                     None if groups is None else groups[train_rows])
+        model = _fit(clone(estimator), features, target, groups, train_rows, extra)
         predicted = predict(model, features[held_out])
         if out_of_fold is None:
             out_of_fold = np.zeros((len(target), *predicted.shape[1:]), dtype=float)
         out_of_fold[held_out] = predicted
-    final = _fit(clone(estimator), features, target, groups)
+    final = _fit(clone(estimator), features, target, groups, np.arange(len(target)), extra)
     assert out_of_fold is not None
     return CrossFit(out_of_fold, splits, final)
 
 
-def _fit(estimator: BaseEstimator, x: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> BaseEstimator:
-    """A ranker learns from each pool's rows together, so it is told the pools."""
+def _fit(estimator: BaseEstimator, x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, rows: np.ndarray,
+         extra: ExtraRows | None) -> BaseEstimator:
+    """Fit on `rows` (and the extra rows before them). A ranker learns from each pool's rows
+    together, so it is told the pools; the extra pools are numbered after the others."""
+    x, y = x[rows], y[rows]
+    group_ids = None if groups is None else groups[rows]
+    if extra is not None and len(extra):
+        x, y = np.vstack([extra.features, x]), np.concatenate([extra.target, y])
+        if group_ids is not None and groups is not None:
+            assert extra.groups is not None, "pools need their groups"
+            group_ids = np.concatenate([extra.groups + int(groups.max()) + 1, group_ids])
     if getattr(estimator, "fits_on_groups", False):
-        return estimator.fit(x, y, groups=groups)
+        return estimator.fit(x, y, groups=group_ids)
     return estimator.fit(x, y)
 
 

@@ -18,10 +18,11 @@ true score) as the ceiling any selection has.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from models.ensemble.meta import REGRESSORS, cross_fit, explain
+from models.ensemble.meta import REGRESSORS, ExtraRows, cross_fit, explain
 from models.ensemble.selection import EnsembleResult, choose, mean_difference, stacking_learners
 from models.metrics import rouge_per_example, rouge_scores
 
@@ -39,6 +40,18 @@ class Candidates:
     own: list[list[int]]  # [input][member] -> index of that member's greedy summary
     extra: list[np.ndarray] | None = None
     extra_names: list[str] = field(default_factory=list)
+
+    @classmethod
+    def concatenate(cls, parts: list[Candidates]) -> Candidates:
+        """One split's pools from several parts' (folds), inputs in the parts' order."""
+        first = parts[0]
+        if any(part.members != first.members or part.extra_names != first.extra_names for part in parts):
+            raise ValueError("pools of different members or features cannot be put together")
+        return cls(
+            first.members, [s for p in parts for s in p.sources], [t for p in parts for t in p.texts],
+            [b for p in parts for b in p.proposed_by], [o for p in parts for o in p.own],
+            None if first.extra is None else [e for p in parts for e in p.extra or []], list(first.extra_names),
+        )
 
     @property
     def sizes(self) -> list[int]:
@@ -198,10 +211,14 @@ def ensemble_summaries(
     folds: int = 5,
     seed: int = 0,
     metric: str = "rougeL",
+    train: Candidates | None = None,
+    references_train: list[str] | None = None,
 ) -> EnsembleResult:
     """Every method's picks on validation (out of fold for meta-learners) and test, the method
     chosen on validation (`strategy` auto: among all; otherwise among that strategy's), and each
-    method against the best single member on test with its interval."""
+    method against the best single member on test with its interval. `train`: pools of training
+    inputs made by fold models that never saw them (`ensemble.cross_fit_members`), which every
+    meta-learner fit learns from too."""
     members = validation.members
     splits = {"validation": (validation, references_validation), "test": (test, references_test)}
     truth = {split: true_scores(c, refs, language, metric) for split, (c, refs) in splits.items()}
@@ -221,9 +238,10 @@ def ensemble_summaries(
         x_val, names = candidate_features(validation, language)
         x_test, _ = candidate_features(test, language)
         y_val = np.concatenate(truth["validation"])
-        groups = np.repeat(np.arange(len(validation.texts)), validation.sizes)
+        extra = training_rows(train, references_train, language, metric) if train is not None else None
         for learner in learners:
-            fit = cross_fit(REGRESSORS.get(learner)(seed), x_val, y_val, folds=folds, seed=seed, groups=groups)
+            fit = cross_fit(REGRESSORS.get(learner)(seed), x_val, y_val, folds=folds, seed=seed,
+                            groups=pool_ids(validation), extra=extra)
             method = f"stacking:{learner}"
             picks[method] = {"validation": pick(validation, fit.out_of_fold), "test": pick(test, fit.final.predict(x_test))}
             fitted[method] = fit.final
@@ -238,12 +256,30 @@ def ensemble_summaries(
                                                seed=seed).as_dict()}
               for method in candidates if method != "best_single"}
     model = fitted.get(choice.method)
+    details: dict[str, Any] = {"mean_pool_size": round(float(np.mean(test.sizes)), 2)}
+    if train is not None and learners:
+        details["training_pools"] = len(train.texts)
     return EnsembleResult(
         strategy, members, best, scores, choice, versus, model,
         weights=explain(model, names) if model is not None else {},
         chosen_test=picks[choice.method]["test"],
-        extra={"mean_pool_size": round(float(np.mean(test.sizes)), 2)},
+        extra=details,
     )
+
+
+def pool_ids(candidates: Candidates) -> np.ndarray:
+    """Per candidate row, the number of its input's pool."""
+    return np.repeat(np.arange(len(candidates.texts)), candidates.sizes)
+
+
+def training_rows(train: Candidates, references: list[str] | None, language: str, metric: str) -> ExtraRows:
+    """The training split's pools as rows every meta-learner fit learns from: features, true scores
+    against the references, pool numbers."""
+    if references is None or len(references) != len(train.texts):
+        raise ValueError("the training pools need one reference per input")
+    x, _ = candidate_features(train, language)
+    y = np.concatenate(true_scores(train, references, language, metric))
+    return ExtraRows(x, y, pool_ids(train))
 
 
 def _scored(chosen: dict[str, list[int]], splits: dict[str, tuple[Candidates, list[str]]],

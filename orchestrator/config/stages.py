@@ -26,6 +26,11 @@ class EnsembleConfig(Strict):
     folds: int = Field(5, ge=2)
     num_candidates: int = Field(4, ge=1, description="Summaries each model proposes per input.")
     num_beams: int = Field(4, ge=1)
+    cross_fit_members: int = Field(
+        0, ge=0, description="K >= 2: train every member K more times, each without one fold of the training split, "
+                             "so the meta-learner also learns from predictions on training rows their models never "
+                             "saw (proper stacking; K more trainings per member). 0: off."
+    )
 
 
 class LearningRateSpace(Strict):
@@ -46,12 +51,12 @@ class TuneConfig(Strict):
 
 def check_ensemble_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
     """mbr picks among generated summaries and average among class probabilities, and the rankers
-    order a pool of summaries: each fits one task."""
-    if not context.task_known:
-        return []
-    task_type = context.task_type
-    issues = []
+    order a pool of summaries: each fits one task. Fold models feed only a stacking meta-learner."""
     strategy = canonical_name(str(section(raw).get("strategy", "auto")))
+    issues = _cross_fit_issues(section(raw).get("cross_fit_members", 0), strategy)
+    if not context.task_known:
+        return issues
+    task_type = context.task_type
     only_for = {"mbr": "summarization", "average": "classification"}
     if strategy in only_for and only_for[strategy] != task_type:
         issues.append(ConfigIssue(
@@ -66,6 +71,21 @@ def check_ensemble_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
             f"{learner!r} ranks candidate summaries; use auto, linear or gradient_boosting for {task_type}",
         ))
     return issues
+
+
+def _cross_fit_issues(folds: Any, strategy: str) -> list[ConfigIssue]:
+    if isinstance(folds, bool) or not isinstance(folds, int):
+        return []  # not a number: the type check says so
+    if folds == 1:
+        return [ConfigIssue("ensemble.cross_fit_members", "one fold leaves no training rows out; use 0 (off) or at "
+                                                          "least 2")]
+    if folds >= 2 and strategy not in ("auto", "stacking"):
+        return [ConfigIssue(
+            "ensemble.cross_fit_members",
+            f"the fold models feed the stacking meta-learner, which strategy {strategy!r} does not fit; use "
+            "strategy auto or stacking, or cross_fit_members: 0",
+        )]
+    return []
 
 
 def check_optimize_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:

@@ -203,9 +203,24 @@ def ensemble_markdown(section: dict[str, Any] | None, metric: str) -> list[str]:
               + "Meta-learner scores on validation are out of fold (no row was scored by a meta-learner fitted on it); "
               "the test split was never used for fitting or choosing. Intervals: paired bootstrap over test examples, "
               "seeded; a method is better or worse only when its interval excludes 0."]
+    lines += cross_fit_markdown(section.get("cross_fit_members"))
     if section.get("weights"):
         top = sorted(section["weights"].items(), key=lambda kv: -abs(kv[1]))[:8]
         lines += ["", f"{md.text(chosen)} weights (largest): " + ", ".join(f"{md.code(k)} {v:+.3f}" for k, v in top)]
+    return lines
+
+
+def cross_fit_markdown(folds: dict[str, Any] | None) -> list[str]:
+    """What the cross-fitted members added to the meta-learner's rows, and which folds could not."""
+    if not folds:
+        return []
+    line = (f"Cross-fitted members: every meta-learner also learnt from {folds['training_rows']} training inputs, "
+            f"each predicted by models trained without its fold ({len(folds['used'])} of {folds['folds']} folds used; "
+            f"{folds['fold_models_trained']} fold model(s) trained, {folds['fold_models_kept']} kept from an earlier "
+            f"run; {fmt_number(folds['wall_s'])} s).")
+    lines = ["", line]
+    for fold, why in folds.get("left_out", {}).items():
+        lines.append(f"- fold {md.text(fold)} left out: {md.text(why)}")
     return lines
 
 

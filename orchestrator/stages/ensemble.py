@@ -17,10 +17,10 @@ import numpy as np
 
 from contract.atomic import file_sha256, write_json
 from models.data.files import read_rows, write_jsonl
-from orchestrator.config import ExperimentConfig
 from orchestrator.outcome import Outcome
 from orchestrator.stages import skipped
 from orchestrator.stages.context import RunContext
+from orchestrator.stages.folds import cross_fitted_members
 from orchestrator.stages.members import Members, TooFewMembers
 
 log = logging.getLogger(__name__)
@@ -57,15 +57,18 @@ def run_ensemble(ctx: RunContext, outcomes: list[Outcome]) -> dict[str, Any]:
               "seed": config.defaults.seed, "metric": config.task.resolved_metric()}
 
     team = Members(ctx, members)
+    folds: dict[str, Any] = {}
     try:
         if config.task.type == "classification":
-            result: Any = _classification(config, members, predictions, gold, labels, common)
+            result: Any = _classification(ctx, members, predictions, gold, common, folds)
         else:
-            result = _summarization(config, team, predictions, gold, common)
+            result = _summarization(team, predictions, gold, common, folds)
     except TooFewMembers as exc:
         return {**skipped(str(exc)), "dropped": team.dropped}
 
     section = {"status": "ok", **result.summary(), "wall_s": round(time.time() - started, 2)}
+    if folds:
+        section["cross_fit_members"] = folds
     if team.dropped:
         section["dropped"] = team.dropped
     if labels:
@@ -84,40 +87,57 @@ def run_ensemble(ctx: RunContext, outcomes: list[Outcome]) -> dict[str, Any]:
 
 
 def _classification(
-    config: ExperimentConfig, members: list[str], predictions: dict[str, Any], gold: dict[str, Any],
-    labels: tuple[str, ...], common: dict[str, Any],
+    ctx: RunContext, members: list[str], predictions: dict[str, Any], gold: dict[str, Any], common: dict[str, Any],
+    folds: dict[str, Any],
 ) -> Any:
+    """Stacking over the members' saved class probabilities (with cross-fitted members, also over
+    their fold models' probabilities on the training split)."""
     from models.ensemble.classification import ensemble_classifiers
 
+    config = ctx.config
     target = config.task.resolved_target_column()
     probabilities = {
         split: {m: np.array([r["probabilities"] for r in by_member[m]]) for m in members}
         for split, by_member in predictions.items()
     }
+    train: dict[str, Any] = {}
+    if (fold_run := cross_fitted_members(ctx, members)) is not None:
+        found = fold_run.probabilities()
+        if found is not None:
+            train = {"train": found[0], "gold_train": found[1]}
+        folds.update(fold_run.record(len(found[1]) if found else 0))
     return ensemble_classifiers(
         config.ensemble.strategy, probabilities["validation"], probabilities["test"],
         [str(r[target]) for r in gold["validation"]], [str(r[target]) for r in gold["test"]],
-        list(labels), **common,
+        list(ctx.labels), **common, **train,
     )
 
 
 def _summarization(
-    config: ExperimentConfig, members: Members, predictions: dict[str, Any], gold: dict[str, Any],
-    common: dict[str, Any],
+    members: Members, predictions: dict[str, Any], gold: dict[str, Any], common: dict[str, Any],
+    folds: dict[str, Any],
 ) -> Any:
     """Pools per dialogue (members' summaries; for stacking also their beams, scored by every
-    member), then the selection; the chosen test summaries are written out."""
+    member), then the selection; the chosen test summaries are written out. With cross-fitted
+    members, the fold models make the training split's pools too."""
     from models.ensemble.summarization import ensemble_summaries
 
+    config = members.ctx.config
     settings = config.ensemble
     target = config.task.resolved_target_column()
     own = {split: {m: [p["prediction"] for p in by_member[m]] for m in members.names}
            for split, by_member in predictions.items()}
     pools = members.pools(gold, own, stacking=settings.strategy in ("auto", "stacking"))
+    train: dict[str, Any] = {}
+    if (fold_run := cross_fitted_members(members.ctx, members.names)) is not None:
+        found = fold_run.pools(settings.num_candidates, settings.num_beams)
+        if found is not None:
+            train = {"train": found[0], "references_train": found[1]}
+        folds.update(fold_run.record(len(found[1]) if found else 0))
     result = ensemble_summaries(
         settings.strategy, pools["validation"], pools["test"],
         [str(r[target]) for r in gold["validation"]], [str(r[target]) for r in gold["test"]],
-        config.task.language, **common,
+        config.task.language, **common, **train,
     )
     if result.chosen_test:
         write_jsonl(members.ctx.run_dir / "ensemble" / "test_predictions.jsonl", (

@@ -30,7 +30,8 @@ def tiny_bart(directory: Path, **config_values: object) -> Path:
 
 
 def faulty_bart(
-    directory: Path, fault: str = "none", step: int = 3, memory_per_example_mb: int = 0, marker: Path | None = None
+    directory: Path, fault: str = "none", step: int = 3, memory_per_example_mb: int = 0, marker: Path | None = None,
+    path: str | None = None,
 ) -> Path:
     """A checkpoint whose own code (trust_remote_code) hangs, exits, raises or eats memory."""
     tiny_bart(directory)
@@ -39,7 +40,7 @@ def faulty_bart(
     config = json.loads(config_path.read_text())
     config.update(
         model_type="faulty-bart", fault=fault, fault_step=step, architectures=["FaultyModel"],
-        memory_per_example_mb=memory_per_example_mb, fault_marker=str(marker) if marker else None,
+        memory_per_example_mb=memory_per_example_mb, fault_marker=str(marker) if marker else None, fault_path=path,
         auto_map={"AutoConfig": "modeling_faulty.FaultyConfig",
                   "AutoModelForSeq2SeqLM": "modeling_faulty.FaultyModel"},
     )

@@ -2,7 +2,8 @@
 
 config.fault says how: "hang_init" sleeps in __init__; at the N-th training forward, "exit_at"
 calls os._exit, "raise_at" raises, "segfault_at" kills itself with SIGSEGV, "hang_at" sleeps;
-"disk_full_at_save" fails every save of its weights as a full disk does (ENOSPC).
+"disk_full_at_save" fails every save of its weights as a full disk does (ENOSPC), or only the saves
+into directories whose path holds config.fault_path when that is set.
 config.fault_marker names a file that gets the wall-clock time of the fault. config.memory_per_example_mb makes every training forward allocate that much per example, the
 way long sequences do, so a batch can be too large for a memory limit.
 """
@@ -19,8 +20,10 @@ from transformers import BartConfig, BartForConditionalGeneration
 class FaultyConfig(BartConfig):
     model_type = "faulty-bart"
 
-    def __init__(self, fault="none", fault_step=1, memory_per_example_mb=0, fault_marker=None, **kwargs):
+    def __init__(self, fault="none", fault_step=1, memory_per_example_mb=0, fault_marker=None, fault_path=None,
+                 **kwargs):
         self.fault = fault
+        self.fault_path = fault_path
         self.fault_step = fault_step
         self.fault_marker = fault_marker
         self.memory_per_example_mb = memory_per_example_mb
@@ -60,6 +63,7 @@ class FaultyModel(BartForConditionalGeneration):
             time.sleep(3600)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        if self.config.fault == "disk_full_at_save":
+        where = self.config.fault_path
+        if self.config.fault == "disk_full_at_save" and (not where or where in str(save_directory)):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(save_directory))
         return super().save_pretrained(save_directory, *args, **kwargs)

@@ -1,0 +1,199 @@
+"""Cross-fitted members (`ensemble.cross_fit_members: K`): stacking that learns from the training split.
+
+Without it, the meta-learner learns only from validation. With it, every member is trained K more
+times, each time without one fold of the training split, and each fold model proposes (and, for
+summaries, scores) on the fold it never saw. Put together, the K folds give the meta-learner the
+members' view of the whole training split, beside validation's, from models that never trained on
+what they predicted: proper stacking, for K more trainings per member and the ensemble's
+proposing and scoring over the training split.
+
+Fold models live in `models/<name>/folds/<k>of<K>/` with fingerprints of their own, so a rerun
+keeps or resumes them like any candidate (`orchestrator.rerun`); the fold files are
+`data/folds/<k>of<K>-{train,held-out}.jsonl`. Every step runs under the supervisor (queue, the
+four limits, retries, error logs) as `ensemble-folds/<name>@fold<k>`. A fold in which any member's
+model fails is left out with its reason, since its rows need every member's view; the others stand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from contract.job import DataFiles, TrainingJob
+from contract.work import FOLD_TRAIN, PROPOSE, SCORE, ProposeRequest, ScoreRequest, Step, TrainRequest
+from models.data.files import read_rows, write_jsonl
+from models.ensemble.summarization import Candidates, build_pool
+from orchestrator.rerun import decide
+from orchestrator.stages.context import RunContext
+from orchestrator.stages.train import candidate_job
+from orchestrator.work import WorkItem
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+FOLDS_DIR = "folds"  # in the run's data/ and in each member's directory
+
+
+@dataclass(frozen=True)
+class Fold:
+    index: int  # 1..count
+    count: int
+    train: Path  # the training rows outside the fold: what its models train on
+    held_out: Path  # the fold's rows: what its models predict
+
+    @property
+    def name(self) -> str:
+        return f"{self.index}of{self.count}"
+
+
+def split_training(train: Path, out: Path, count: int, seed: int, stratify_by: str | None = None) -> list[Fold]:
+    """`count` folds of the training rows, shuffled by `seed` (stratified by `stratify_by` where
+    every class has at least `count` rows), written under `out`. The same rows and seed give the
+    same files, so their fold models' fingerprints hold across reruns."""
+    rows = read_rows(train)
+    labels = [str(r[stratify_by]) for r in rows] if stratify_by else None
+    if labels is not None and min(labels.count(label) for label in set(labels)) >= count:
+        parts = StratifiedKFold(count, shuffle=True, random_state=seed).split(np.zeros(len(rows)), labels)
+    else:
+        parts = KFold(count, shuffle=True, random_state=seed).split(np.zeros(len(rows)))
+    folds = []
+    for index, (kept, held) in enumerate(parts, start=1):
+        name = f"{index}of{count}"
+        folds.append(Fold(index, count, write_jsonl(out / f"{name}-train.jsonl", [rows[i] for i in kept]),
+                          write_jsonl(out / f"{name}-held-out.jsonl", [rows[i] for i in held])))
+    return folds
+
+
+@dataclass
+class FoldRun:
+    """The members' fold models for one ensemble stage: trained (or kept from an earlier run), then
+    asked for their predictions on the rows they never saw. `left_out`: folds that could not be
+    used, with why."""
+
+    ctx: RunContext
+    members: list[str]
+    folds: list[Fold]
+    left_out: dict[int, str] = field(default_factory=dict)
+    trained: int = 0
+    kept: int = 0
+    started: float = field(default_factory=time.time)
+
+    @property
+    def usable(self) -> list[Fold]:
+        return [fold for fold in self.folds if fold.index not in self.left_out]
+
+    def job(self, name: str, fold: Fold) -> TrainingJob:
+        """The member's training job on the fold's training rows (validation still picks its best
+        checkpoint, as for the member itself), in a directory of its own."""
+        config, ctx = self.ctx.config, self.ctx
+        base = candidate_job(config, config.candidate(name), DataFiles(fold.train, ctx.data.validation, None),
+                             ctx.labels, ctx.run_dir)
+        return dataclasses.replace(base, name=f"{name}@fold{fold.index}",
+                                   output_dir=base.output_dir / FOLDS_DIR / fold.name)
+
+    def train(self) -> None:
+        """Train the fold models that no earlier run left finished (a verified checkpoint under the
+        same fingerprint is kept; an interrupted one resumes)."""
+        needed = []
+        for fold in self.folds:
+            for name in self.members:
+                job = self.job(name, fold)
+                if decide(job).action in ("keep", "re-evaluate"):  # its predictions are asked for below
+                    self.kept += 1
+                else:
+                    needed.append(((name, fold.index), WorkItem(FOLD_TRAIN, job, TrainRequest(predict=False))))
+        self.trained = len(needed)
+        self._supervise(needed)
+
+    def run(self, step: Step, request: Callable[[Fold], Any]) -> dict[tuple[str, int], Any]:
+        """`step` for every member's model of every usable fold, at once; the results by (member,
+        fold). A fold with a failed model is left out."""
+        return self._supervise([((name, fold.index), WorkItem(step, self.job(name, fold), request(fold)))
+                                for fold in self.usable for name in self.members])
+
+    def _supervise(self, keyed: list[tuple[tuple[str, int], WorkItem]]) -> dict[tuple[str, int], Any]:
+        if not keyed:
+            return {}
+        results = {}
+        outcomes = self.ctx.supervise([item for _, item in keyed])
+        for (key, item), outcome in zip(keyed, outcomes, strict=True):
+            if outcome.ok:
+                results[key] = outcome.result
+            else:
+                self.left_out.setdefault(key[1], f"{item.label} {outcome.status}: {outcome.error} (log: {outcome.log})")
+        return {key: result for key, result in results.items() if key[1] not in self.left_out}
+
+    def held_out(self, fold: Fold) -> list[Row]:
+        return read_rows(fold.held_out)
+
+    def pools(self, num_candidates: int, num_beams: int) -> tuple[Candidates, list[str]] | None:
+        """Summarization: the training split's pools (each fold's rows, proposed and scored by that
+        fold's models) and their references; None when no fold could be used."""
+        task = self.ctx.config.task
+        source, target = task.resolved_input_column(), task.resolved_target_column()
+        rows = {fold.index: self.held_out(fold) for fold in self.folds}
+        proposed = self.run(PROPOSE, lambda fold: ProposeRequest({"train": rows[fold.index]}, True, num_candidates,
+                                                                 num_beams))
+        built = {}
+        for fold in self.usable:
+            made = {m: proposed[(m, fold.index)].splits["train"] for m in self.members}
+            built[fold.index] = build_pool(
+                self.members, [str(r[source]) for r in rows[fold.index]],
+                {m: [p["prediction"] for p in made[m].predictions or []] for m in self.members},
+                {m: made[m].candidates or [] for m in self.members},
+            )
+        scored = self.run(SCORE, lambda fold: ScoreRequest({"train": built[fold.index].pairs()}))
+        for fold in self.usable:
+            pool = built[fold.index]
+            pool.add_log_likelihoods({m: dict(zip(pool.pairs(), scored[(m, fold.index)].log_likelihoods["train"],
+                                                  strict=True)) for m in self.members})
+        if not self.usable:
+            return None
+        references = [str(r[target]) for fold in self.usable for r in rows[fold.index]]
+        return Candidates.concatenate([built[fold.index] for fold in self.usable]), references
+
+    def probabilities(self) -> tuple[dict[str, np.ndarray], list[str]] | None:
+        """Classification: each member's class probabilities on the training split (each fold's rows
+        from that fold's model) and the gold labels; None when no fold could be used."""
+        target = self.ctx.config.task.resolved_target_column()
+        rows = {fold.index: self.held_out(fold) for fold in self.folds}
+        proposed = self.run(PROPOSE, lambda fold: ProposeRequest({"train": rows[fold.index]}, True, 0, 1))
+        if not self.usable:
+            return None
+        probabilities = {m: np.vstack([np.array([r["probabilities"] for r in
+                                                 proposed[(m, fold.index)].splits["train"].predictions or []])
+                                       for fold in self.usable]) for m in self.members}
+        return probabilities, [str(r[target]) for fold in self.usable for r in rows[fold.index]]
+
+    def record(self, rows: int) -> dict[str, Any]:
+        """The `cross_fit_members` entry of the ensemble's section."""
+        return {
+            "folds": len(self.folds), "used": [fold.name for fold in self.usable],
+            "left_out": {self.folds[i - 1].name: why for i, why in sorted(self.left_out.items())},
+            "training_rows": rows, "fold_models_trained": self.trained, "fold_models_kept": self.kept,
+            "wall_s": round(time.time() - self.started, 2),
+        }
+
+
+def cross_fitted_members(ctx: RunContext, members: list[str]) -> FoldRun | None:
+    """The members' fold models, trained, when `ensemble.cross_fit_members` asks for them and the
+    stage stacks; None otherwise."""
+    settings = ctx.config.ensemble
+    if settings.cross_fit_members < 2 or settings.strategy not in ("auto", "stacking"):
+        return None
+    task = ctx.config.task
+    folds = split_training(ctx.data.train, ctx.run_dir / "data" / FOLDS_DIR, settings.cross_fit_members,
+                           ctx.config.defaults.seed,
+                           task.resolved_target_column() if task.type == "classification" else None)
+    run = FoldRun(ctx, list(members), folds)
+    log.info("cross-fitted members: %d fold(s) x %d member(s)", len(folds), len(members))
+    run.train()
+    return run
