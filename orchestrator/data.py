@@ -148,6 +148,11 @@ def below_baseline(validation: dict[str, Any], baselines: dict[str, Any], metric
     return None
 
 
+def shown_status(status: str, flag: dict[str, Any] | None) -> str:
+    """A candidate's status as every view shows it: `succeeded, below baseline` when flagged."""
+    return f"{status}, below baseline" if flag else status
+
+
 def _undertrained(steps: int | None, learning_rate: float | str | None) -> str:
     trained = [f"{steps} steps"] if steps else []
     if isinstance(learning_rate, int | float):

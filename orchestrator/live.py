@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from orchestrator.data import below_baseline
+from orchestrator.data import below_baseline, shown_status
 
 _OUTCOME_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "red", "skipped": "yellow"}
 
@@ -71,7 +71,7 @@ def status_rows(status: dict[str, Any], now: float) -> Iterator[list[str]]:
             reason = outcome.get("error") or ("resumed: checkpoint kept" if outcome.get("resumed") else "")
             shown = outcome["status"]
             if flag := _below_baseline(stage, outcome, status):
-                style, shown, reason = "yellow", f"{shown}, below baseline", flag["hint"]
+                style, shown, reason = "yellow", shown_status(shown, flag), flag["hint"]
             yield [name, stage, f"[{style}]{shown}[/{style}]", outcome.get("phase", ""),
                    progress_text(state), loss_text(state), speed_text(state), duration(outcome.get("wall_s")), "",
                    f"[{style}]{escape(reason)}[/{style}]" if reason else ""]

@@ -107,7 +107,8 @@ def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, 
         with inspection:  # closed before training: it holds the model libraries' memory
             verdicts = run_preflight(config, run_dir, cluster_probe(cluster.gpus), cluster.gpus, inspection)
             baseline = trivial_baseline(config, data, inspection.call)
-        write_baselines(run_dir, config.task.resolved_metric(), baselines_section(baseline))
+        printer.baselines, printer.metric = baselines_section(baseline), config.task.resolved_metric()
+        write_baselines(run_dir, printer.metric, printer.baselines)
         print_preflight(verdicts, printer.console)
         ctx = RunContext(config, data, labels, run_dir, cluster, printer, stop=stop)
         try:

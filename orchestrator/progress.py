@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from orchestrator.data import below_baseline, shown_status
 from orchestrator.live import loss_text, progress_text, speed_text
 from orchestrator.report.numbers import fmt_number
 
@@ -16,9 +17,15 @@ _STATUS_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "red", "ski
 
 
 class EventPrinter:
-    """Prints each phase change and outcome; heartbeats at most every `heartbeat_s` per candidate."""
+    """Prints each phase change and outcome; heartbeats at most every `heartbeat_s` per candidate.
+    A trained candidate that does not beat `baselines` (summary.json's section, set once the run
+    knows them) on `metric` is printed as below baseline, with the hint."""
+
+    baselines: dict[str, Any]
+    metric: str | None = None
 
     def __init__(self, console: Console | None = None, heartbeat_s: float = 15.0, quiet: bool = False):
+        self.baselines = {}
         self.console = console or Console(highlight=False, soft_wrap=True)
         if not self.console.is_terminal:
             self.console.width = max(self.console.width, 160)  # logs and CI: whole table rows, not ellipses
@@ -49,6 +56,8 @@ class EventPrinter:
                 text = f"[{style}]{kind}[/{style}] earlier: complete checkpoint for this config, not retrained"
             elif info.get("phase") == "preflight":
                 text = f"[{style}]{kind}[/{style}] by preflight"
+            elif flag := self._below_baseline(name, kind, info):
+                text = f"[yellow]{shown_status(kind, flag)}[/yellow] in {info.get('wall_s', 0):.0f} s: {escape(flag['hint'])}"
             else:
                 text = f"[{style}]{kind}[/{style}] in {info.get('wall_s', 0):.0f} s"
             if info.get("error"):
@@ -64,6 +73,13 @@ class EventPrinter:
                 return
             text = kind
         self.console.print(f"{now - self.started:7.1f}s  {escape(name):<30} {text}")
+
+
+    def _below_baseline(self, name: str, kind: str, info: dict[str, Any]) -> dict[str, Any] | None:
+        if not name.startswith("train/") or kind != "succeeded":
+            return None
+        return below_baseline((info.get("metrics") or {}).get("validation") or {}, self.baselines, self.metric,
+                              steps=(info.get("details") or {}).get("steps"))
 
 
 def _progress_text(info: dict[str, Any]) -> str:
@@ -116,7 +132,7 @@ def _status_cells(model: dict[str, Any]) -> tuple[str, str]:
     """A candidate's status and reason cells; one that finished without beating its task's
     trivial baseline is yellow, with why and what to change."""
     if flag := model.get("below_baseline"):
-        return f"[yellow]{model['status']}, below baseline[/yellow]", f"[yellow]{escape(flag['hint'])}[/yellow]"
+        return f"[yellow]{shown_status(model['status'], flag)}[/yellow]", f"[yellow]{escape(flag['hint'])}[/yellow]"
     style = _STATUS_STYLE.get(model["status"], "")
     return f"[{style}]{model['status']}[/{style}]", escape(model.get("error") or "")
 

@@ -18,7 +18,7 @@ from orchestrator.config import ExperimentConfig, validate_raw
 from orchestrator.data import baselines_section, below_baseline, majority_label, trivial_baseline
 from orchestrator.live import status_table
 from orchestrator.outcome import Outcome
-from orchestrator.progress import print_summary
+from orchestrator.progress import EventPrinter, print_summary
 from orchestrator.report.html import render_html
 from orchestrator.report.summary import build_summary, render_markdown
 from orchestrator.status import StatusFile, write_baselines
@@ -175,3 +175,17 @@ def test_a_run_without_a_baseline_replaces_an_earlier_one(tmp_path: Path) -> Non
     write_baselines(tmp_path, "accuracy", {})
     status = read_json(tmp_path / "status.json")
     assert status["baselines"] == {} and "train" in status["stages"]
+
+
+def test_the_line_per_event_output_flags_a_trained_candidate_below_the_baseline() -> None:
+    console = Console(record=True, width=400, force_terminal=False)
+    printer = EventPrinter(console)
+    printer.baselines = {"majority": {"description": "always 'neg'", "validation": {"accuracy": 50.0}}}
+    printer.metric = "accuracy"
+    for label, score in (("train/bert", 50.0), ("train/electra", 75.0), ("ensemble-propose/bert", 10.0)):
+        printer(label, "succeeded", {"wall_s": 3.0, "details": {"steps": 12},
+                                     "metrics": {"validation": {"accuracy": score}}})
+    lines = {line.split()[1]: line for line in console.export_text().splitlines()}
+    assert "succeeded, below baseline in 3 s: validation accuracy 50.00 does not beat" in lines["train/bert"]
+    assert "likely undertrained (12 steps)" in lines["train/bert"]
+    assert "below baseline" not in lines["train/electra"] + lines["ensemble-propose/bert"]

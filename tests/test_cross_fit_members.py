@@ -106,5 +106,8 @@ def test_a_failed_fold_model_costs_only_its_fold_and_a_rerun_keeps_the_others(tm
         held_out = len(read_rows(run_dir / "data" / "folds" / "1of2-held-out.jsonl"))
         assert folds["training_rows"] == section["training_pools"] == held_out
     assert (run_dir / "models" / "bart" / "folds" / "2of2" / "checkpoint").is_dir()
+    plan = run_cli("validate", "--no-preflight", str(path), cwd=tmp_path)
+    rows = {line.split("│")[1].strip(): line for line in plan.stdout.splitlines() if line.count("│") > 2}
+    assert "keep" in rows["bart@fold2"] and "keep" in rows["faulty@fold1"] and "train" in rows["faulty@fold2"], plan.stdout
     report = (run_dir / "report.md").read_text(encoding="utf-8")
     assert "fold 2of2 left out" in report

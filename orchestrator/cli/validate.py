@@ -73,6 +73,7 @@ def print_rerun_plan(config: ExperimentConfig, console: Console) -> None:
     from orchestrator.config import ConfigError
     from orchestrator.data import prepare_data
     from orchestrator.rerun import decide
+    from orchestrator.stages.folds import fold_decision, fold_job, member_folds, split_for
     from orchestrator.stages.train import build_jobs
     from orchestrator.stages.tuned import resolve_learning_rates
 
@@ -84,6 +85,11 @@ def print_rerun_plan(config: ExperimentConfig, console: Console) -> None:
     with tempfile.TemporaryDirectory(prefix="orchestrator-validate-") as scratch:
         data, labels = prepare_data(config, Path(scratch))
         decisions = {job.name: decide(job) for job in build_jobs(config, data, labels, run_dir)}
+        if member_folds(config) >= 2:  # the ensemble's fold models, for whichever candidates survive
+            for fold in split_for(config, data.train, Path(scratch) / "folds"):
+                for name in [c.name for c in config.models]:
+                    job = fold_job(config, data, labels, run_dir, name, fold)
+                    decisions[job.name] = fold_decision(job)
     table = Table(title=f"a rerun of {run_dir}")
     for column in ("candidate", "would", "why"):
         table.add_column(column)

@@ -11,7 +11,7 @@ from contract.atomic import write_json, write_text
 from contract.redact import redact
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
-from orchestrator.data import Baseline, baselines_section, below_baseline
+from orchestrator.data import Baseline, baselines_section, below_baseline, shown_status
 from orchestrator.outcome import Outcome
 from orchestrator.report import markdown as md
 from orchestrator.report.html import render_html
@@ -128,7 +128,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     for name, m in summary["models"].items():
         metrics = m.get("metrics") or {}
         params = m.get("parameters") or {}
-        status = f"{m['status']}, below baseline" if m.get("below_baseline") else m["status"]
+        status = shown_status(m["status"], m.get("below_baseline"))
         lines.append(
             f"| {md.text(name)} | {m['family']} | {status} | {fmt_number(metrics.get('validation', {}).get(metric))} | "
             f"{fmt_number(metrics.get('test', {}).get(metric))} | {fmt_number(metrics.get('train_loss'))} | "

@@ -31,7 +31,8 @@ from contract.job import DataFiles, TrainingJob
 from contract.work import FOLD_TRAIN, PROPOSE, SCORE, ProposeRequest, ScoreRequest, Step, TrainRequest
 from models.data.files import read_rows, write_jsonl
 from models.ensemble.summarization import Candidates, build_pool
-from orchestrator.rerun import decide
+from orchestrator.config import ExperimentConfig
+from orchestrator.rerun import RerunDecision, decide
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.train import candidate_job
 from orchestrator.work import WorkItem
@@ -72,6 +73,36 @@ def split_training(train: Path, out: Path, count: int, seed: int, stratify_by: s
     return folds
 
 
+def fold_job(config: ExperimentConfig, data: DataFiles, labels: tuple[str, ...], run_dir: Path, name: str,
+             fold: Fold) -> TrainingJob:
+    """Member `name`'s training job on the fold's training rows (validation still picks its best
+    checkpoint, as for the member itself), in a directory of its own."""
+    base = candidate_job(config, config.candidate(name), DataFiles(fold.train, data.validation, None), labels, run_dir)
+    return dataclasses.replace(base, name=f"{name}@fold{fold.index}", output_dir=base.output_dir / FOLDS_DIR / fold.name)
+
+
+def fold_decision(job: TrainingJob) -> RerunDecision:
+    """What a rerun does with a fold model: as with any candidate, except that a verified checkpoint
+    is kept whatever its evaluation settings, since the ensemble asks it for fresh predictions."""
+    decision = decide(job)
+    if decision.action == "re-evaluate":
+        return RerunDecision("keep", "finished earlier under the same settings and data", metrics=decision.metrics)
+    return decision
+
+
+def member_folds(config: ExperimentConfig) -> int:
+    """How many folds the members are cross-fitted in; 0 when they are not."""
+    settings = config.ensemble
+    return settings.cross_fit_members if settings.strategy in ("auto", "stacking") else 0
+
+
+def split_for(config: ExperimentConfig, train: Path, out: Path) -> list[Fold]:
+    """The experiment's folds of its training split, written under `out`."""
+    task = config.task
+    return split_training(train, out, member_folds(config), config.defaults.seed,
+                          task.resolved_target_column() if task.type == "classification" else None)
+
+
 @dataclass
 class FoldRun:
     """The members' fold models for one ensemble stage: trained (or kept from an earlier run), then
@@ -91,13 +122,7 @@ class FoldRun:
         return [fold for fold in self.folds if fold.index not in self.left_out]
 
     def job(self, name: str, fold: Fold) -> TrainingJob:
-        """The member's training job on the fold's training rows (validation still picks its best
-        checkpoint, as for the member itself), in a directory of its own."""
-        config, ctx = self.ctx.config, self.ctx
-        base = candidate_job(config, config.candidate(name), DataFiles(fold.train, ctx.data.validation, None),
-                             ctx.labels, ctx.run_dir)
-        return dataclasses.replace(base, name=f"{name}@fold{fold.index}",
-                                   output_dir=base.output_dir / FOLDS_DIR / fold.name)
+        return fold_job(self.ctx.config, self.ctx.data, self.ctx.labels, self.ctx.run_dir, name, fold)
 
     def train(self) -> None:
         """Train the fold models that no earlier run left finished (a verified checkpoint under the
@@ -106,7 +131,7 @@ class FoldRun:
         for fold in self.folds:
             for name in self.members:
                 job = self.job(name, fold)
-                if decide(job).action in ("keep", "re-evaluate"):  # its predictions are asked for below
+                if fold_decision(job).action == "keep":
                     self.kept += 1
                 else:
                     needed.append(((name, fold.index), WorkItem(FOLD_TRAIN, job, TrainRequest(predict=False))))
@@ -186,14 +211,9 @@ class FoldRun:
 def cross_fitted_members(ctx: RunContext, members: list[str]) -> FoldRun | None:
     """The members' fold models, trained, when `ensemble.cross_fit_members` asks for them and the
     stage stacks; None otherwise."""
-    settings = ctx.config.ensemble
-    if settings.cross_fit_members < 2 or settings.strategy not in ("auto", "stacking"):
+    if member_folds(ctx.config) < 2:
         return None
-    task = ctx.config.task
-    folds = split_training(ctx.data.train, ctx.run_dir / "data" / FOLDS_DIR, settings.cross_fit_members,
-                           ctx.config.defaults.seed,
-                           task.resolved_target_column() if task.type == "classification" else None)
-    run = FoldRun(ctx, list(members), folds)
-    log.info("cross-fitted members: %d fold(s) x %d member(s)", len(folds), len(members))
+    run = FoldRun(ctx, list(members), split_for(ctx.config, ctx.data.train, ctx.run_dir / "data" / FOLDS_DIR))
+    log.info("cross-fitted members: %d fold(s) x %d member(s)", len(run.folds), len(members))
     run.train()
     return run
