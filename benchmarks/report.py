@@ -726,16 +726,23 @@ def machine_lines(machine: dict[str, Any]) -> list[str]:
 def render_markdown(results: dict[str, Any]) -> str:
     benchmarks = results["benchmarks"]
     failed = [n for n, e in benchmarks.items() if e["status"] == "failed"]
+    earlier = {name: entry["invocation"] for name, entry in benchmarks.items() if entry.get("invocation")}
     lines = [
         "# Benchmark results",
         "",
-        f"Regenerate with `{REGENERATE}` (full profile, about 80 min on 2 cores) or `{REGENERATE} --quick` "
-        f"(a smaller check of the harness); `--only NAMES` runs some ({', '.join(dict.fromkeys(n for _, n, _ in SECTIONS))}). This file "
+        f"Regenerate with `{REGENERATE}` (full profile, about 2 h on 2 cores) or `{REGENERATE} --quick` "
+        f"(a smaller check of the harness); `--only NAMES` runs some ({', '.join(dict.fromkeys(n for _, n, _ in SECTIONS))}), "
+        "and `--only NAMES --merge` keeps the others' results. This file "
         f"and `results/results.json` were written by `{results.get('command', REGENERATE)}` "
         f"({results.get('profile')} profile) in {_minutes(results.get('wall_s'))} of wall time; every ratio below "
-        "compares numbers from this one invocation. Other JSON files in `results/` come from running the scripts "
-        "one by one.",
+        + ("compares numbers from one invocation" if earlier else "compares numbers from this one invocation")
+        + ". Other JSON files in `results/` come from running the scripts one by one.",
     ]
+    if earlier:
+        lines += ["", "> Merged (`--merge`): " + "; ".join(
+            f"{name} was measured by an earlier invocation (`{how.get('command')}` at git {str(how.get('git'))[:12]}, "
+            f"{how.get('started_at')})" for name, how in earlier.items())
+            + ". Ratios within a benchmark come from one invocation; the machine table describes this one."]
     if results.get("profile") == "quick":
         lines += ["", "> Quick profile: one repeat and fewer sizes and candidates, to check the harness; "
                       "regenerate with the full profile on a quiet machine before quoting numbers."]
@@ -743,7 +750,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += ["", f"**{len(failed)} benchmark(s) failed: {', '.join(failed)}** (reasons below)."]
     lines += ["", "## Machine", "", *machine_lines(results.get("machine", {})), "", "## Overview", ""]
     lines += _table(["benchmark", "status", "wall time", "result"], [
-        [name, entry["status"] if entry["status"] != "failed" else "**failed**", _minutes(entry.get("wall_s")),
+        [name + (f" (earlier, git {str(entry['invocation'].get('git'))[:12]})" if entry.get("invocation") else ""),
+         entry["status"] if entry["status"] != "failed" else "**failed**", _minutes(entry.get("wall_s")),
          headline(name, entry)] for name, entry in benchmarks.items()
     ])
     for title, name, render in SECTIONS:

@@ -172,10 +172,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="one repeat, fewer sizes, one seed: a quick check of the harness")
     parser.add_argument("--out-dir", type=Path, default=REPO / "benchmarks",
                         help="RESULTS.md goes here, results.json into its results/ folder")
+    parser.add_argument("--merge", action="store_true",
+                        help="with --only: keep the other benchmarks' results from the existing results.json (of the "
+                             "same profile), each marked with the invocation that measured it")
     args = parser.parse_args()
     selected = parse_only(args.only, parser)
     profile = "quick" if args.quick else "full"
     markdown_path, json_path = args.out_dir / "RESULTS.md", args.out_dir / "results" / "results.json"
+    kept = earlier_results(json_path, profile, selected, parser) if args.merge else {}
 
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -183,7 +187,7 @@ def main() -> int:
         "profile": profile,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_details(),
-        "benchmarks": {},
+        "benchmarks": kept,
     }
     progress(f"{len(selected)} benchmark(s), {profile} profile: {', '.join(selected)}; writing {markdown_path} "
              f"and {json_path}")
@@ -203,6 +207,7 @@ def main() -> int:
                     entry.update(status="failed", reason=f"its result could not be summarised: {exc!r}",
                                  traceback=traceback.format_exc())
             results["benchmarks"][name] = entry
+            results["benchmarks"] = {n: results["benchmarks"][n] for n in ORDER if n in results["benchmarks"]}
             progress(f"[{index}/{len(selected)}] {name}: {entry['status']} in {entry['wall_s'] / 60:.1f} min: "
                      f"{headline(name, entry)}")
             write_outputs(results, started, markdown_path, json_path)
@@ -214,6 +219,22 @@ def main() -> int:
     progress(f"done in {results['wall_s'] / 60:.1f} min; {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}"
              f"; see {markdown_path}")
     return 1 if failed else 0
+
+
+def earlier_results(json_path: Path, profile: str, selected: list[str],
+                    parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """For --merge: the existing results of the benchmarks not selected, each with the invocation
+    that measured it (kept through later merges)."""
+    try:
+        earlier = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        parser.error(f"--merge needs an earlier {json_path}: {exc}")
+    if earlier.get("profile") != profile:
+        parser.error(f"--merge: {json_path} holds the {earlier.get('profile')} profile, not {profile}")
+    measured_by = {"command": earlier.get("command"), "started_at": earlier.get("started_at"),
+                   "git": (earlier.get("machine", {}).get("git") or {}).get("commit")}
+    return {name: {**entry, "invocation": entry.get("invocation", measured_by)}
+            for name, entry in earlier.get("benchmarks", {}).items() if name not in selected}
 
 
 def write_outputs(results: dict[str, Any], started: float, markdown_path: Path, json_path: Path) -> None:

@@ -205,3 +205,37 @@ def test_a_benchmark_that_raises_is_recorded_with_a_one_line_reason(tmp_path: Pa
     assert outcome["reason"].startswith("ModuleNotFoundError: No module named 'benchmarks.no_such_benchmark'")
     assert "\n" not in outcome["reason"] and "Traceback" in outcome["traceback"]
     assert "no_such_benchmark" not in ORDER
+
+
+def test_a_cross_fit_entry_is_labelled_and_says_its_members_are_the_same() -> None:
+    results = sample_results()
+    datasets = results["benchmarks"]["ensemble"]["result"]["datasets"]
+    variant = copy.deepcopy(datasets["builtin"])
+    variant["overrides"] = ["ensemble.cross_fit_members=3"]
+    datasets["builtin, cross_fit_members 3"] = variant
+    section = render_markdown(results).split("## 4. ")[1].split("\n## ")[0]
+    assert "**Built-in Korean dialogues (configs/full.yaml), cross_fit_members 3**" in section
+    assert "run again with `ensemble.cross_fit_members=3`: training kept" in section
+    assert "builtin, cross_fit_members 3: target met in 2/3 seeds" in render_markdown(results)
+
+
+def test_merged_results_name_the_invocation_that_measured_each_kept_benchmark(tmp_path: Path) -> None:
+    import argparse
+    import json
+
+    from benchmarks.run_all import earlier_results
+
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({**sample_results(), "started_at": "2026-01-01T00:00:00+00:00"}), encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    kept = earlier_results(path, "quick", ["ensemble"], parser)
+    assert set(kept) == {"overhead", "concurrency", "failure_isolation"}
+    assert kept["concurrency"]["invocation"] == {"command": "python benchmarks/run_all.py --quick",
+                                                 "started_at": "2026-01-01T00:00:00+00:00", "git": "abcdef1234567890"}
+    results = sample_results()
+    results["benchmarks"] = {**kept, "ensemble": results["benchmarks"]["ensemble"]}
+    text = render_markdown(results)
+    assert "> Merged (`--merge`): overhead was measured by an earlier invocation" in text
+    assert "| concurrency (earlier, git abcdef123456) | ok |" in text
+    with pytest.raises(SystemExit):
+        earlier_results(path, "full", ["ensemble"], parser)  # another profile's results are not mixed in
