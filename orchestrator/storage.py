@@ -226,8 +226,10 @@ class RunStorage:
     def pull_inputs(self, job: TrainingJob, root: Path, *, trained: bool) -> None:
         """Pull what the (driver's) job reads into `root`: the prepared data, and for stages after
         training (`trained`) the candidate's directory; for a training, its resumable
-        checkpoints (a retry after a lost node continues from the last one pushed)."""
-        inputs = [self.relpath(job.data.train.parent)]
+        checkpoints (a retry after a lost node continues from the last one pushed). A fold model's
+        training rows lie in data/folds/, its validation rows in data/."""
+        folders = {self.relpath(path.parent) for path in vars(job.data).values() if path is not None}
+        inputs = sorted(f for f in folders if not any(f.startswith(other + "/") for other in folders))
         inputs.append(self.relpath(job.output_dir if trained else job.output_dir / TRAINER_DIR))
         copied = sum(self.pull(relpath, root) for relpath in inputs)
         log.info("pulled %d changed file(s) of %s from %s into %s", copied, ", ".join(inputs), self.location, root)

@@ -15,6 +15,7 @@ import pytest
 from contract.job import DataFiles
 from contract.work import OPTIMIZE, OptimizeRequest
 from orchestrator.config import ConfigError, StorageConfig, validate_raw
+from orchestrator.stages.folds import FOLDS_DIR, fold_job, split_for
 from orchestrator.stages.train import build_jobs
 from orchestrator.storage import MARKER, RunStorage, open_run_storage, open_uri, run_storage
 from orchestrator.work import WorkItem
@@ -70,6 +71,28 @@ def test_push_then_pull_copies_only_what_changed(storage: RunStorage, tmp_path: 
 
     storage.clear()
     assert stored_files(storage) == {}
+
+
+def test_a_fold_model_pulls_its_fold_and_the_validation_rows(tmp_path: Path) -> None:
+    """A cross-fitted member's fold model trains on data/folds/ and validates on data/: a node
+    gets both, and the fold files reach storage when the ensemble writes them."""
+    run_dir = tmp_path / "driver" / "tiny"
+    make_run(run_dir)
+    (run_dir / "data" / "validation.jsonl").write_text('{"a": 2}\n')
+    config = validate_raw(tiny_experiment(tmp_path, [{"name": "bart", "source": "scratch:bart-tiny",
+                                                      "family": "seq2seq"}], ensemble={"cross_fit_members": 2}))
+    data = DataFiles(run_dir / "data" / "train.jsonl", run_dir / "data" / "validation.jsonl", None)
+    storage = RunStorage(uri=str(tmp_path / "shared"), run_dir=run_dir)
+    storage.claim()
+    storage.publish("data")
+    folds = split_for(config, data.train, run_dir / "data" / FOLDS_DIR)
+    storage.publish(f"data/{FOLDS_DIR}")
+    job = fold_job(config, data, (), run_dir, "bart", folds[1])
+    node = tmp_path / "node" / "tiny"
+    storage.pull_inputs(job, node, trained=False)  # the driver's job, as a worker is given it
+    assert (node / "data" / "validation.jsonl").is_file() and (node / "data" / "train.jsonl").is_file()
+    assert (node / "data" / "folds" / "2of2-train.jsonl").read_text() == folds[1].train.read_text()
+    assert len((node / "data" / "folds" / "2of2-held-out.jsonl").read_text().splitlines()) == 25
 
 
 def test_a_work_item_is_rerooted_into_the_node_copy_and_back(tmp_path: Path) -> None:

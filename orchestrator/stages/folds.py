@@ -214,6 +214,8 @@ def cross_fitted_members(ctx: RunContext, members: list[str]) -> FoldRun | None:
     if member_folds(ctx.config) < 2:
         return None
     run = FoldRun(ctx, list(members), split_for(ctx.config, ctx.data.train, ctx.run_dir / "data" / FOLDS_DIR))
+    if (storage := ctx.storage) is not None:  # where the nodes pull their data from
+        storage.publish(f"data/{FOLDS_DIR}")
     log.info("cross-fitted members: %d fold(s) x %d member(s)", len(run.folds), len(members))
     run.train()
     return run
