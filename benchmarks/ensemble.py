@@ -5,7 +5,8 @@ per data set and seed.
 - dialogsum: real English dialogues from ../shared/data/dialogsum/ (skipped when absent, and never
   copied into the repository). Its dev file (500 dialogues, one reference each) gives training (the
   first `train_size`) and validation (the next `validation_size`); its three-reference test file
-  gives test (the first `test_size`; scored against `summary1` until multi-reference scoring lands).
+  gives test (the first `test_size`, scored against its three references, `summary1..3`, combined
+  by their mean: `task.multi_reference`).
   Tiny models from scratch on a few hundred real dialogues learn little: this measures the
   ensemble's selection on weak, diverse members, not summarization quality.
 - classification: `configs/classification.yaml` as shipped (built-in Korean intents, three encoders).
@@ -62,8 +63,8 @@ def dialogsum_overrides(workdir: Path, epochs: int, train_size: int, validation_
                         test_size: int) -> list[str]:
     dev = [{"id": r["fname"], "dialogue": r["dialogue"], "summary": r["summary"]}
            for r in read_rows(DIALOGSUM / "dialogsum.dev.jsonl")]
-    test = [{"id": r["fname"], "dialogue": r["dialogue"], "summary": r["summary1"]}
-            for r in read_rows(DIALOGSUM / "dialogsum.test.jsonl")]
+    test = [{"id": r["fname"], "dialogue": r["dialogue"], **{f"summary{i}": r[f"summary{i}"] for i in (1, 2, 3)}}
+            for r in read_rows(DIALOGSUM / "dialogsum.test.jsonl")]  # three references, as the file has them
     if train_size + validation_size > len(dev) or test_size > len(test):
         raise ValueError(f"train {train_size} + validation {validation_size} rows exceed the {len(dev)} dev "
                          f"dialogues, or test {test_size} the {len(test)} test dialogues")

@@ -25,7 +25,7 @@ FAMILIES: tuple[str, ...] = typing.get_args(FamilyName)
 TaskName = Literal["summarization", "classification"]
 TASK_TYPES: tuple[str, ...] = typing.get_args(TaskName)
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-SUMMARIZATION_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+SUMMARIZATION_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "rouge_mean")
 CLASSIFICATION_METRICS = ("accuracy", "macro_f1")
 TASK_FAMILIES: dict[str, tuple[str, ...]] = {"summarization": ("seq2seq", "causal"), "classification": ("classifier",)}
 
@@ -167,7 +167,12 @@ class TaskConfig(Strict):
     language: Language = Field("ko", description="Decides how ROUGE tokenises text.")
     input_column: str | None = Field(None, description="Default: dialogue (summarization), text.")
     target_column: str | None = Field(None, description="Default: summary (summarization), label.")
-    metric: str | None = Field(None, description="Default: rougeL, or accuracy.")
+    metric: str | None = Field(None, description="Default: rougeL, or accuracy. rouge_mean: the mean of ROUGE-1, "
+                                                 "ROUGE-2 and ROUGE-L F1 (the Korean contest's score).")
+    multi_reference: _choice("mean", "max") = Field(
+        "mean", description="Rows with several references (a list in the target column, or columns <target>1, "
+                            "<target>2, ...): ROUGE against each, combined by their mean (as the Korean contest) or max."
+    )
     prompt: str | None = Field(
         None, description="Causal models: template with {input}; default per language."
     )

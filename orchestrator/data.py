@@ -13,7 +13,7 @@ from typing import Any
 from contract.job import DataFiles
 from models.data.files import read_rows, write_jsonl
 from orchestrator.config import ConfigError, ExperimentConfig
-from orchestrator.datacheck import check_configured_data, check_data, config_issues
+from orchestrator.datacheck import check_configured_data, check_data, config_issues, with_references
 from orchestrator.failures import one_line
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tu
                 rows = read.with_ids()
                 if task.type == "classification":  # an integer label is a class name like any other
                     rows = [{**row, target: str(row[target])} for row in rows]
+                else:
+                    rows = [with_references(row, target) for row in rows]
                 paths[split] = write_jsonl(out / f"{split}.jsonl", rows[:limit] if limit else rows)
     if not report.ok:
         raise ConfigError(config_issues(report))
@@ -119,7 +121,7 @@ def _baseline_plan(config: ExperimentConfig, data: DataFiles) -> tuple[str, tupl
     task = config.task
     target = task.resolved_target_column()
     if task.type == "summarization":
-        return "first turn", (task.resolved_input_column(), target, task.language)
+        return "first turn", (task.resolved_input_column(), target, task.language, task.multi_reference)
     label = majority_label(data, target)
     return f"always '{label}'", (target, label)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.settings import TaskConfig
+from models.metrics import REFERENCES
 from orchestrator.config.data import DataConfig
 from orchestrator.config.errors import ConfigIssue
 from orchestrator.config.stages import EnsembleConfig
@@ -61,23 +62,55 @@ def check_data(task: TaskConfig, files: dict[str, str | Path], *, ensemble: Ense
 
 
 def check_rows(read: RowsRead, task: TaskConfig) -> list[DataProblem]:
-    """Every row has the input and the target, as non-blank text (an integer label too)."""
+    """Every row has the input and the target, as non-blank text (an integer label too). A
+    summary's target may be several references: a list, or columns `<target>1`, `<target>2`, ..."""
     tally = ProblemTally(read.path, read.unit)
-    columns = {task.resolved_input_column(): "text", task.resolved_target_column():
-               "label" if task.type == "classification" else "text"}
+    target = task.resolved_target_column()
+    columns = {task.resolved_input_column(): "text", target: "label" if task.type == "classification" else "text"}
     present = sorted({name for row in read.rows for name in row})
-    setting = {task.resolved_input_column(): "task.input_column", task.resolved_target_column(): "task.target_column"}
+    setting = {task.resolved_input_column(): "task.input_column", target: "task.target_column"}
     for row, line in zip(read.rows, read.lines, strict=True):
         for column, kind in columns.items():
+            if column == target and kind == "text" and (found := references_of(row, target)) is not None:
+                for name, value in found:
+                    if (problem := _value_problem(value, "text")) is not None:
+                        tally.add(line, problem[0], problem[1], name)
+                if not found:
+                    tally.add(line, "the list of references is empty", "give at least one reference", column)
+                continue
             if column not in row:
+                numbered = f" or {target}1, {target}2, ..." if column == target and kind == "text" else ""
                 tally.add(line, "the column is missing",
-                          f"give every row this column, or set {setting[column]} (columns seen: "
+                          f"give every row this column{numbered}, or set {setting[column]} (columns seen: "
                           f"{', '.join(present[:10])})", column)
                 continue
             problem = _value_problem(row[column], kind)
             if problem is not None:
                 tally.add(line, problem[0], problem[1], column)
     return tally.problems()
+
+
+def references_of(row: dict[str, Any], target: str) -> list[tuple[str, Any]] | None:
+    """A summary row's references, each with where it came from: the target column's value (or
+    each item of its list), else the numbered columns `<target>1`, `<target>2`, ... (as DialogSum's
+    test split and the Korean contest's files have them); None when there are none of these."""
+    if target in row:
+        value = row[target]
+        return [(f"{target}[{i}]", v) for i, v in enumerate(value)] if isinstance(value, list) else [(target, value)]
+    numbered = []
+    while (name := f"{target}{len(numbered) + 1}") in row:
+        numbered.append((name, row[name]))
+    return numbered or None
+
+
+def with_references(row: dict[str, Any], target: str) -> dict[str, Any]:
+    """A checked summary row as the run keeps it: the first reference in the target column (what
+    training learns from) and, when there are several, all of them under `REFERENCES`."""
+    references = [str(value) for _, value in references_of(row, target) or []]
+    row = {**row, target: references[0]}
+    if len(references) > 1:
+        row[REFERENCES] = references
+    return row
 
 
 def _value_problem(value: Any, kind: str) -> tuple[str, str] | None:

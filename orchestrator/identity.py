@@ -35,7 +35,7 @@ SCHEDULING_ONLY = frozenset({"resources", "timeouts", "max_retries", "checkpoint
                              "logging_steps"})
 # Settings that change what the trained weights score or predict, not the weights.
 EVALUATION_ONLY = frozenset({"eval_batch_size", "generation"})
-TASK_EVALUATION_ONLY = frozenset({"metric", "language"})
+TASK_EVALUATION_ONLY = frozenset({"metric", "language", "multi_reference"})
 LIBRARIES = ("torch", "transformers", "peft", "orchestrator")
 HASHED_FILE_BYTES = 16 * 2**20  # a source file up to this size is hashed; a larger one is named by size and mtime
 

@@ -221,3 +221,13 @@ def test_contract_settings_import_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_contest_metric_and_the_reference_combination_are_settings(tmp_path: Path) -> None:
+    models = [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"}]
+    config = validate_raw(tiny_experiment(tmp_path, models, task={"metric": "rouge_mean", "multi_reference": "max"}))
+    assert (config.task.resolved_metric(), config.task.multi_reference) == ("rouge_mean", "max")
+    assert validate_raw(tiny_experiment(tmp_path, models)).task.multi_reference == "mean"
+    with pytest.raises(ConfigError, match="task.multi_reference") as caught:
+        validate_raw(tiny_experiment(tmp_path, models, task={"multi_reference": "median"}))
+    assert "mean" in str(caught.value) and "max" in str(caught.value)

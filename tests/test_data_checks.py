@@ -202,3 +202,33 @@ def test_validate_prints_the_data_warnings(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert "warning:" in out and "3 of 4 test input(s) also appear in training" in out
     assert "at least 3 of 11 train inputs have more than 32 words" in out
+
+
+def test_several_references_as_a_list_or_numbered_columns_are_kept_whole(tmp_path: Path) -> None:
+    listed = [{"dialogue": f"#Person1#: hi {i}", "summary": [f"a greeting {i}", f"they greet {i}"]} for i in range(8)]
+    numbered = [{"dialogue": f"#Person1#: bye {i}", "summary1": f"a farewell {i}", "summary2": f"they part {i}",
+                 "summary3": f"goodbye {i}"} for i in range(8)]
+    path = experiment(tmp_path, {"validation": (".jsonl", jsonl(listed)), "test": (".jsonl", jsonl(numbered))})
+    config = load_config(path)
+    files, _ = prepare_data(config, config.run_dir)
+    validation, test = (json.loads(files_.read_text().splitlines()[0]) for files_ in (files.validation, files.test))
+    assert validation["summary"] == "a greeting 0" and validation["_references"] == ["a greeting 0", "they greet 0"]
+    assert test["summary"] == "a farewell 0" and test["_references"] == ["a farewell 0", "they part 0", "goodbye 0"]
+    train = json.loads(files.train.read_text().splitlines()[0])
+    assert train["summary"] == "a greeting 0" and "_references" not in train  # one reference: as it was
+
+
+@pytest.mark.parametrize(("rows", "words"), [
+    ([{"dialogue": "a", "summary": []}], ["line 1", "summary", "the list of references is empty"]),
+    ([{"dialogue": "a", "summary": ["fine", " "]}], ["line 1", "summary[1]", "the value is empty"]),
+    ([{"dialogue": "a", "summary1": "fine", "summary2": 3}], ["line 1", "summary2", "not a string"]),
+    ([{"dialogue": "a", "note": "x"}], ["line 1", "summary", "the column is missing", "or summary1, summary2"]),
+])
+def test_a_bad_reference_is_named_by_its_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: list[dict[str, Any]], words: list[str],
+) -> None:
+    path = experiment(tmp_path, {"test": (".jsonl", jsonl(rows))})
+    assert main(["validate", str(path), "--no-preflight"]) == 2
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "data.test:" in line]
+    for word in words:
+        assert word in line, (word, line)

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pytest
 
 from contract.job import DataFiles
 from models.data.files import write_jsonl
 from models.ensemble.classification import ensemble_classifiers, features
 from models.ensemble.meta import CLASSIFIERS, REGRESSORS, cross_fit
-from models.ensemble.summarization import Candidates, build_pool, candidate_features, ensemble_summaries
+from models.ensemble.summarization import Candidates, build_pool, candidate_features, ensemble_summaries, true_scores
 from orchestrator.config import validate_raw
 from orchestrator.outcome import Outcome
 from orchestrator.report.summary import ensemble_markdown
@@ -200,3 +201,16 @@ def test_scores_of_a_diverged_member_become_the_lowest_finite_ones() -> None:
     assert np.isfinite(fixed).all()
     assert fixed[:, 0].tolist() == [1.0, -2.0, -2.0, 0.5] and fixed[:, 1].tolist() == [3.0, 3.0, 3.0, 3.0]
     assert finite_columns(np.array([[np.nan], [np.nan]])).tolist() == [[0.0], [0.0]]
+
+
+def test_several_references_decide_the_true_scores_and_the_oracle() -> None:
+    """The second reference is what member b wrote: with both references, b's summary is as good
+    as a's, and the oracle (scored as the task scores) may take it; by max it scores perfectly."""
+    pool = build_pool(["a", "b"], ["s"], {"a": ["the cat sat on the mat"], "b": ["a dog barked loudly"]})
+    references = [["the cat sat on the mat", "a dog barked loudly"]]
+    by_mean = true_scores(pool, references, "en", "rougeL", "mean")[0]
+    by_max = true_scores(pool, references, "en", "rougeL", "max")[0]
+    only_first = true_scores(pool, [references[0][0]], "en", "rougeL")[0]
+    assert by_max.tolist() == [100.0, 100.0] and by_mean[0] == pytest.approx(by_mean[1], abs=25)
+    assert only_first[1] < 20 < by_mean[1]
+    assert true_scores(pool, references, "en", "rouge_mean", "max")[0].tolist() == [100.0, 100.0]

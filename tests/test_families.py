@@ -69,7 +69,7 @@ def test_summarization_families_train_save_and_predict(tmp_path: Path, preset: s
     job = make_job(tmp_path, {"name": preset, "source": f"scratch:{preset}", "family": family})
     result, reporter = run(job)
     assert_complete_run(job, result, reporter)
-    assert set(result["metrics"]["test"]) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
+    assert set(result["metrics"]["test"]) == {"rouge1", "rouge2", "rougeL", "rougeLsum", "rouge_mean"}
     assert read_manifest(Path(result["checkpoint"]))["kind"] == "full"
 
 

@@ -39,7 +39,7 @@ FAMILIES = {
     "causal": ("llama-tiny", "summarization"),
     "classifier": ("bert-tiny", "classification"),
 }
-METRICS = {"summarization": {"rouge1", "rouge2", "rougeL", "rougeLsum"}, "classification": {"accuracy", "macro_f1"}}
+METRICS = {"summarization": {"rouge1", "rouge2", "rougeL", "rougeLsum", "rouge_mean"}, "classification": {"accuracy", "macro_f1"}}
 
 
 def train(root: Path, preset: str, family: str, task: str = "summarization", **candidate: Any) -> TrainingJob:

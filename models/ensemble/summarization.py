@@ -24,7 +24,7 @@ import numpy as np
 
 from models.ensemble.meta import REGRESSORS, ExtraRows, cross_fit, explain
 from models.ensemble.selection import EnsembleResult, choose, mean_difference, stacking_learners
-from models.metrics import rouge_per_example, rouge_scores
+from models.metrics import References, rouge_per_example, rouge_scores
 
 
 @dataclass
@@ -110,12 +110,14 @@ def consensus(candidates: Candidates, language: str) -> list[np.ndarray]:
     return [t / max(len(t) - 1, 1) for t in totals]
 
 
-def true_scores(candidates: Candidates, references: list[str], language: str, metric: str = "rougeL") -> list[np.ndarray]:
-    """Per input, each candidate's score against the reference (the task's ROUGE)."""
+def true_scores(candidates: Candidates, references: References, language: str, metric: str = "rougeL",
+                combine: str = "mean") -> list[np.ndarray]:
+    """Per input, each candidate's score against the reference, or its several references
+    combined by `combine` (the task's ROUGE)."""
     flat = rouge_per_example(
         [t for pool in candidates.texts for t in pool],
         [ref for ref, n in zip(references, candidates.sizes, strict=True) for _ in range(n)],
-        language, metric,
+        language, metric, combine,
     )
     return candidates.per_input(np.array(flat))
 
@@ -203,8 +205,8 @@ def ensemble_summaries(
     strategy: str,
     validation: Candidates,
     test: Candidates,
-    references_validation: list[str],
-    references_test: list[str],
+    references_validation: References,
+    references_test: References,
     language: str,
     *,
     meta_learner: str = "auto",
@@ -212,21 +214,23 @@ def ensemble_summaries(
     seed: int = 0,
     metric: str = "rougeL",
     train: Candidates | None = None,
-    references_train: list[str] | None = None,
+    references_train: References | None = None,
+    combine: str = "mean",
 ) -> EnsembleResult:
     """Every method's picks on validation (out of fold for meta-learners) and test, the method
     chosen on validation (`strategy` auto: among all; otherwise among that strategy's), and each
     method against the best single member on test with its interval. `train`: pools of training
     inputs made by fold models that never saw them (`ensemble.cross_fit_members`), which every
-    meta-learner fit learns from too."""
+    meta-learner fit learns from too. References: one or several per input (several combined by
+    `combine`, as the task scores them)."""
     members = validation.members
     splits = {"validation": (validation, references_validation), "test": (test, references_test)}
-    truth = {split: true_scores(c, refs, language, metric) for split, (c, refs) in splits.items()}
+    truth = {split: true_scores(c, refs, language, metric, combine) for split, (c, refs) in splits.items()}
     picks: dict[str, dict[str, list[int]]] = {
         member: {split: [own[a] for own in c.own] for split, (c, _) in splits.items()}
         for a, member in enumerate(members)
     }
-    scores = {member: _scored(picks[member], splits, language) for member in members}
+    scores = {member: _scored(picks[member], splits, language, combine) for member in members}
     best = max(members, key=lambda name: scores[name]["validation"][metric])
     picks["best_single"] = picks[best]
     picks["mbr"] = {split: pick(c, consensus(c, language)) for split, (c, _) in splits.items()}
@@ -238,14 +242,15 @@ def ensemble_summaries(
         x_val, names = candidate_features(validation, language)
         x_test, _ = candidate_features(test, language)
         y_val = np.concatenate(truth["validation"])
-        extra = training_rows(train, references_train, language, metric) if train is not None else None
+        extra = training_rows(train, references_train, language, metric, combine) if train is not None else None
         for learner in learners:
             fit = cross_fit(REGRESSORS.get(learner)(seed), x_val, y_val, folds=folds, seed=seed,
                             groups=pool_ids(validation), extra=extra)
             method = f"stacking:{learner}"
             picks[method] = {"validation": pick(validation, fit.out_of_fold), "test": pick(test, fit.final.predict(x_test))}
             fitted[method] = fit.final
-    scores |= {method: _scored(chosen, splits, language) for method, chosen in picks.items() if method not in scores}
+    scores |= {method: _scored(chosen, splits, language, combine) for method, chosen in picks.items()
+               if method not in scores}
 
     per_example = {method: {split: np.array([t[c] for t, c in zip(truth[split], chosen[split], strict=True)])
                             for split in splits} for method, chosen in picks.items()}
@@ -272,16 +277,18 @@ def pool_ids(candidates: Candidates) -> np.ndarray:
     return np.repeat(np.arange(len(candidates.texts)), candidates.sizes)
 
 
-def training_rows(train: Candidates, references: list[str] | None, language: str, metric: str) -> ExtraRows:
+def training_rows(train: Candidates, references: References | None, language: str, metric: str,
+                  combine: str = "mean") -> ExtraRows:
     """The training split's pools as rows every meta-learner fit learns from: features, true scores
     against the references, pool numbers."""
     if references is None or len(references) != len(train.texts):
-        raise ValueError("the training pools need one reference per input")
+        raise ValueError("the training pools need the references of every input")
     x, _ = candidate_features(train, language)
-    y = np.concatenate(true_scores(train, references, language, metric))
+    y = np.concatenate(true_scores(train, references, language, metric, combine))
     return ExtraRows(x, y, pool_ids(train))
 
 
-def _scored(chosen: dict[str, list[int]], splits: dict[str, tuple[Candidates, list[str]]],
-            language: str) -> dict[str, dict[str, float]]:
-    return {split: rouge_scores(texts_at(c, chosen[split]), refs, language) for split, (c, refs) in splits.items()}
+def _scored(chosen: dict[str, list[int]], splits: dict[str, tuple[Candidates, References]],
+            language: str, combine: str) -> dict[str, dict[str, float]]:
+    return {split: rouge_scores(texts_at(c, chosen[split]), refs, language, combine)
+            for split, (c, refs) in splits.items()}

@@ -13,7 +13,7 @@ import torch
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from models.families.base import ModelFamily, Progress, Row, batches
-from models.metrics import rouge_scores
+from models.metrics import summary_scores
 from models.tokenization import padding_side_for
 
 DEFAULT_PROMPTS = {"ko": "{input}\n요약:", "en": "{input}\nSummary:"}
@@ -87,7 +87,4 @@ class CausalFamily(ModelFamily):
         return out
 
     def score(self, predictions: list[Row], rows: list[Row]) -> dict[str, float]:
-        target_col = self.task.resolved_target_column()
-        return rouge_scores(
-            [p["prediction"] for p in predictions], [r[target_col] for r in rows], self.task.language
-        )
+        return summary_scores([p["prediction"] for p in predictions], rows, self.task)

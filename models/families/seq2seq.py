@@ -8,7 +8,7 @@ import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, PreTrainedTokenizerBase
 
 from models.families.base import ModelFamily, Progress, Row, batches
-from models.metrics import rouge_scores
+from models.metrics import summary_scores
 from models.registry import Preset
 
 
@@ -63,7 +63,4 @@ class Seq2SeqFamily(ModelFamily):
         return out
 
     def score(self, predictions: list[Row], rows: list[Row]) -> dict[str, float]:
-        target_col = self.task.resolved_target_column()
-        return rouge_scores(
-            [p["prediction"] for p in predictions], [r[target_col] for r in rows], self.task.language
-        )
+        return summary_scores([p["prediction"] for p in predictions], rows, self.task)

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 from models.data.builtin import lead_baseline
 from models.data.files import read_rows
-from models.metrics import classification_scores, rouge_scores
+from models.metrics import classification_scores, rouge_scores, row_references
 
 
-def lead_scores(splits: dict[str, str], source: str, target: str, language: str) -> dict[str, dict[str, float]]:
-    """ROUGE of copying each dialogue's first turn, per split (`splits`: split name -> JSONL path)."""
+def lead_scores(splits: dict[str, str], source: str, target: str, language: str,
+                combine: str = "mean") -> dict[str, dict[str, float]]:
+    """ROUGE of copying each dialogue's first turn, per split (`splits`: split name -> JSONL path),
+    against every reference of a row (combined by `combine`)."""
     scores = {}
     for split, path in splits.items():
         rows = read_rows(path)
         scores[split] = rouge_scores([lead_baseline(str(r[source])) for r in rows],
-                                     [str(r[target]) for r in rows], language)
+                                     [row_references(r, target) for r in rows], language, combine)
     return scores
 
 

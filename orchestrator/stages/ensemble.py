@@ -17,6 +17,7 @@ import numpy as np
 
 from contract.atomic import file_sha256, write_json
 from models.data.files import read_rows, write_jsonl
+from models.metrics import row_references
 from orchestrator.outcome import Outcome
 from orchestrator.stages import skipped
 from orchestrator.stages.context import RunContext
@@ -136,8 +137,8 @@ def _summarization(
         folds.update(fold_run.record(len(found[1]) if found else 0))
     result = ensemble_summaries(
         settings.strategy, pools["validation"], pools["test"],
-        [str(r[target]) for r in gold["validation"]], [str(r[target]) for r in gold["test"]],
-        config.task.language, **common, **train,
+        [row_references(r, target) for r in gold["validation"]], [row_references(r, target) for r in gold["test"]],
+        config.task.language, **common, **train, combine=config.task.multi_reference,
     )
     if result.chosen_test:
         write_jsonl(members.ctx.run_dir / "ensemble" / "test_predictions.jsonl", (

@@ -31,6 +31,7 @@ from contract.job import DataFiles, TrainingJob
 from contract.work import FOLD_TRAIN, PROPOSE, SCORE, ProposeRequest, ScoreRequest, Step, TrainRequest
 from models.data.files import read_rows, write_jsonl
 from models.ensemble.summarization import Candidates, build_pool
+from models.metrics import row_references
 from orchestrator.config import ExperimentConfig
 from orchestrator.rerun import RerunDecision, decide
 from orchestrator.stages.context import RunContext
@@ -159,7 +160,7 @@ class FoldRun:
     def held_out(self, fold: Fold) -> list[Row]:
         return read_rows(fold.held_out)
 
-    def pools(self, num_candidates: int, num_beams: int) -> tuple[Candidates, list[str]] | None:
+    def pools(self, num_candidates: int, num_beams: int) -> tuple[Candidates, list[list[str]]] | None:
         """Summarization: the training split's pools (each fold's rows, proposed and scored by that
         fold's models) and their references; None when no fold could be used."""
         task = self.ctx.config.task
@@ -182,7 +183,7 @@ class FoldRun:
                                                   strict=True)) for m in self.members})
         if not self.usable:
             return None
-        references = [str(r[target]) for fold in self.usable for r in rows[fold.index]]
+        references = [row_references(r, target) for fold in self.usable for r in rows[fold.index]]
         return Candidates.concatenate([built[fold.index] for fold in self.usable]), references
 
     def probabilities(self) -> tuple[dict[str, np.ndarray], list[str]] | None:
