@@ -109,3 +109,29 @@ def test_a_ranker_is_for_summaries_only(tmp_path: Path, learner: str) -> None:
     raw["ensemble"] = {"meta_learner": learner}
     with pytest.raises(ConfigError, match=f"ensemble.meta_learner: '{learner}' ranks candidate summaries"):
         validate_raw(raw)
+
+
+def test_with_training_pools_every_meta_learner_is_fitted_both_ways_and_validation_decides() -> None:
+    """Both fits are offered to the choice; training pools that teach nothing (their references
+    belong to other inputs) must not be used: validation catches them."""
+    val, refs_val = summaries(40, 1, scored=True)
+    test, refs_test = summaries(120, 2, scored=True)
+    train, refs_train = summaries(400, 3, scored=True)
+    helped = ensemble_summaries("stacking", val, test, refs_val, refs_test, "en", folds=5, meta_learner="linear",
+                                train=train, references_train=refs_train)
+    assert set(helped.choice.validation) == {"stacking:linear", "stacking:linear+train"}
+    assert helped.summary()["training_pools"] == 400
+    shuffled = refs_train[1:] + refs_train[:1]
+    misled = ensemble_summaries("stacking", val, test, refs_val, refs_test, "en", folds=5, meta_learner="linear",
+                                train=train, references_train=shuffled)
+    assert misled.chosen == "stacking:linear"
+    assert misled.scores["stacking:linear"]["validation"]["rougeL"] > \
+        misled.scores["stacking:linear+train"]["validation"]["rougeL"]
+
+
+def test_a_meta_learner_with_training_pools_counts_as_more_complex_than_any_without() -> None:
+    from models.ensemble.selection import _complexity
+
+    order = sorted(["stacking:linear+train", "stacking:lambdarank", "best_single", "stacking:lambdarank+train"],
+                   key=_complexity)
+    assert order == ["best_single", "stacking:lambdarank", "stacking:linear+train", "stacking:lambdarank+train"]

@@ -18,6 +18,7 @@ from models.ensemble.selection import (
     mean_difference,
     metric_difference,
     stacking_learners,
+    stacking_methods,
 )
 from models.metrics import classification_scores
 
@@ -45,8 +46,8 @@ def ensemble_classifiers(
     """Every method's predicted classes on validation (out of fold for meta-learners) and test,
     the method chosen on validation, and each against the best single member on test (accuracy
     and macro-F1, with intervals). `train`: the members' class probabilities on the training split
-    from fold models that never saw those rows (`ensemble.cross_fit_members`), which every
-    meta-learner fit learns from too."""
+    from fold models that never saw those rows (`ensemble.cross_fit_members`): every meta-learner
+    is then also fitted with them (`stacking:<learner>+train`), and validation decides."""
     members = sorted(validation)
     index = {label: i for i, label in enumerate(labels)}
     gold = {"validation": np.array([index[g] for g in gold_validation]), "test": np.array([index[g] for g in gold_test])}
@@ -61,10 +62,10 @@ def ensemble_classifiers(
         if gold_train is None or any(len(train[m]) != len(gold_train) for m in members):
             raise ValueError("the training probabilities need one gold label per row")
         extra = ExtraRows(features(train, members), np.array([index[g] for g in gold_train]))
-    for learner in stacking_learners(strategy, meta_learner, CLASSIFIERS.names()):
+    learners = stacking_learners(strategy, meta_learner, CLASSIFIERS.names())
+    for method, learner, with_extra in stacking_methods(learners, extra is not None):
         fit = cross_fit(CLASSIFIERS.get(learner)(seed), features(validation, members), gold["validation"],
-                        folds=folds, seed=seed, extra=extra)
-        method = f"stacking:{learner}"
+                        folds=folds, seed=seed, extra=extra if with_extra else None)
         predicted[method] = {"validation": fit.out_of_fold.astype(int),
                              "test": np.asarray(fit.final.predict(features(test, members))).astype(int)}
         fitted[method] = fit.final

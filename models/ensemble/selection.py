@@ -25,9 +25,12 @@ from sklearn.base import BaseEstimator
 RESAMPLES = 2000
 CONFIDENCE = 0.95
 
-# Simplest first: the order in which the one-standard-error rule prefers methods.
+# Simplest first: the order in which the one-standard-error rule prefers methods. A meta-learner
+# that also learns from the cross-fitted members' training pools (`+train`) comes after every one
+# that learns from validation alone: it must be clearly better to be used.
 COMPLEXITY = ("best_single", "average", "mbr", "stacking:linear", "stacking:pairwise",
               "stacking:gradient_boosting", "stacking:lambdarank")
+WITH_TRAINING_ROWS = "+train"  # suffix of a stacking method fitted on the training pools too
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,17 @@ def choose(validation_scores: dict[str, float], versus: Callable[[str, str], Com
 
 
 def _complexity(method: str) -> tuple[int, str]:
-    return (COMPLEXITY.index(method), method) if method in COMPLEXITY else (len(COMPLEXITY), method)
+    base = method.removesuffix(WITH_TRAINING_ROWS)
+    rank = COMPLEXITY.index(base) if base in COMPLEXITY else len(COMPLEXITY)
+    return (rank + (len(COMPLEXITY) + 1 if base != method else 0), method)
+
+
+def stacking_methods(learners: list[str], with_training_rows: bool) -> list[tuple[str, str, bool]]:
+    """(method, meta-learner, whether it learns from the training pools) for every meta-learner:
+    with cross-fitted members, each is fitted both ways and validation decides."""
+    ways = (False, True) if with_training_rows else (False,)
+    return [(f"stacking:{learner}" + (WITH_TRAINING_ROWS if extra else ""), learner, extra)
+            for extra in ways for learner in learners]
 
 
 def stacking_learners(strategy: str, meta_learner: str, known: list[str]) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from models.ensemble.meta import REGRESSORS, ExtraRows, cross_fit, explain
-from models.ensemble.selection import EnsembleResult, choose, mean_difference, stacking_learners
+from models.ensemble.selection import EnsembleResult, choose, mean_difference, stacking_learners, stacking_methods
 from models.metrics import References, rouge_per_example, rouge_scores
 
 
@@ -220,8 +220,8 @@ def ensemble_summaries(
     """Every method's picks on validation (out of fold for meta-learners) and test, the method
     chosen on validation (`strategy` auto: among all; otherwise among that strategy's), and each
     method against the best single member on test with its interval. `train`: pools of training
-    inputs made by fold models that never saw them (`ensemble.cross_fit_members`), which every
-    meta-learner fit learns from too. References: one or several per input (several combined by
+    inputs made by fold models that never saw them (`ensemble.cross_fit_members`): every
+    meta-learner is then also fitted with them (`stacking:<learner>+train`), and validation decides. References: one or several per input (several combined by
     `combine`, as the task scores them)."""
     members = validation.members
     splits = {"validation": (validation, references_validation), "test": (test, references_test)}
@@ -243,10 +243,9 @@ def ensemble_summaries(
         x_test, _ = candidate_features(test, language)
         y_val = np.concatenate(truth["validation"])
         extra = training_rows(train, references_train, language, metric, combine) if train is not None else None
-        for learner in learners:
+        for method, learner, with_extra in stacking_methods(learners, extra is not None):
             fit = cross_fit(REGRESSORS.get(learner)(seed), x_val, y_val, folds=folds, seed=seed,
-                            groups=pool_ids(validation), extra=extra)
-            method = f"stacking:{learner}"
+                            groups=pool_ids(validation), extra=extra if with_extra else None)
             picks[method] = {"validation": pick(validation, fit.out_of_fold), "test": pick(test, fit.final.predict(x_test))}
             fitted[method] = fit.final
     scores |= {method: _scored(chosen, splits, language, combine) for method, chosen in picks.items()
