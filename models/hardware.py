@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contract.hardware import Hardware, cpu_hardware
 
-__all__ = ["Hardware", "cpu_hardware", "detect_hardware", "gpu_count"]
+__all__ = ["Hardware", "cpu_hardware", "detect_hardware", "gpu_count", "limit_gpu_share"]
 
 
 def detect_hardware() -> Hardware:
@@ -23,3 +23,15 @@ def gpu_count() -> int:
     import torch
 
     return torch.cuda.device_count()
+
+
+def limit_gpu_share(share: float) -> bool:
+    """A candidate that shares a GPU (`resources.gpus` below 1) may allocate only its share of the
+    device's memory, so running out of it is its own failure (an out-of-memory retried at half the
+    batch), never its neighbour's. False where there is no CUDA device to limit."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    torch.cuda.set_per_process_memory_fraction(share)
+    return True

@@ -16,7 +16,7 @@ from typing import Any
 
 from contract.hardware import Hardware
 from contract.names import suggestion_text
-from contract.preflight import Check, GiB, Inspection, InspectionRequest, actor_memory_bytes, gets_gpu
+from contract.preflight import Check, GiB, Inspection, InspectionRequest, actor_memory_bytes, gets_gpu, gpu_share
 from models.hardware import cpu_hardware, detect_hardware, gpu_count
 from models.precision import PrecisionError, decide_precision, saved_dtype
 from models.registry import PRESETS, parse_source
@@ -46,7 +46,8 @@ def inspect_candidates(requests: Sequence[InspectionRequest]) -> list[Inspection
                         local_gpus.append(float(gpu_count()))
                     cluster_gpus = local_gpus[0]
                 hardware = probe(gets_gpu(request.settings.resources.gpus, cluster_gpus))
-            memory = actor_memory_bytes(hardware, request.settings.resources.memory_gb)
+            resources = request.settings.resources
+            memory = actor_memory_bytes(hardware, resources.memory_gb, resources.gpus)
             inspections.append(inspect_candidate(request.candidate, request.settings, hardware, memory))
         except Exception as exc:  # reported as this candidate's failed check
             log.debug("%s: inspection raised", name, exc_info=True)
@@ -91,7 +92,7 @@ def inspect_candidate(candidate: Any, settings: Any, hardware: Hardware, memory_
         return Inspection(candidate.name, tuple(checks))
     total = int(sum(p.numel() for p in meta_model.parameters()))
     estimate = estimate_training_bytes(total, candidate, settings.precision, hardware)
-    checks.append(_memory_check(estimate, memory_bytes, hardware))
+    checks.append(_memory_check(estimate, memory_bytes, hardware, gpu_share(settings.resources.gpus)))
     return Inspection(candidate.name, tuple(checks), estimate, total)
 
 
@@ -258,15 +259,20 @@ def estimate_training_bytes(total_params: int, candidate: Any, requested: str, h
     return int(needed * ACTIVATION_MARGIN + FIXED_MARGIN_BYTES)
 
 
-def _memory_check(estimate: int, available: int | None, hardware: Hardware) -> Check:
+def _memory_check(estimate: int, available: int | None, hardware: Hardware, share: float | None = None) -> Check:
+    """Does the estimate fit what the actor gets: the host's memory or `resources.memory_gb` on a
+    CPU, the device's on a GPU, or its `resources.gpus` share of one GPU (shared with others)."""
     where = "GPU" if hardware.device == "cuda" else "host"
+    shared = share is not None and hardware.device == "cuda"
+    of_device = f" (resources.gpus {share:g} of a {(hardware.memory_bytes or 0) / GiB:.1f} GiB GPU)" if shared else ""
     if available is None:
         return Check("memory", "ok", f"needs about {estimate / GiB:.1f} GiB ({where} size unknown)")
     if estimate > available:
         return Check(
             "memory", "fail",
             f"needs about {estimate / GiB:.1f} GiB for weights, gradients and optimizer state; the actor "
-            f"gets {available / GiB:.1f} GiB of {where} memory",
-            "use lora (+ quantization: 4bit), a bigger device, or raise resources.memory_gb",
+            f"gets {available / GiB:.1f} GiB of {where} memory{of_device}",
+            "raise resources.gpus (1 is a whole GPU), use lora (+ quantization: 4bit) or a bigger device" if shared
+            else "use lora (+ quantization: 4bit), a bigger device, or raise resources.memory_gb",
         )
-    return Check("memory", "ok", f"about {estimate / GiB:.1f} of {available / GiB:.1f} GiB")
+    return Check("memory", "ok", f"about {estimate / GiB:.1f} of {available / GiB:.1f} GiB{of_device}")

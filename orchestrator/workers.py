@@ -20,6 +20,7 @@ from typing import Any
 
 import ray
 
+from contract.preflight import gpu_share
 from contract.work import resolve
 from models.resume import TRAINER_DIR
 from orchestrator.logging_setup import setup_logging
@@ -30,6 +31,7 @@ from orchestrator.uploads import CheckpointUploader
 log = logging.getLogger(__name__)
 RELEASE_MEMORY = "models.memory:release_memory"  # after each step, in the actor, once torch is loaded
 DECLARE_LIBRARIES = "models.libraries:declare"  # before a step's imports: what its candidate needs
+LIMIT_GPU_SHARE = "models.hardware:limit_gpu_share"  # imports torch: in the actor only
 
 
 def limit_memory(memory_gb: float) -> None:
@@ -67,6 +69,8 @@ class StageWorker:
         setup_logging(log_file=log_file, prefix=item.label, console=False)  # routes the libraries' loggers too
         if item.job.settings.resources.memory_gb:
             limit_memory(item.job.settings.resources.memory_gb)
+        if (share := gpu_share(item.job.settings.resources.gpus)) is not None and resolve(LIMIT_GPU_SHARE)(share):
+            log.info("GPU memory limited to %g of the device (resources.gpus): it is shared", share)
         local = self.node[0].localize(item, self.node[1]) if self.node else item  # paths in this node's copy
         finished = False
         try:

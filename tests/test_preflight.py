@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from contract.hardware import Hardware, cpu_hardware
+from contract.preflight import GiB
 from orchestrator.config import validate_raw
 from orchestrator.preflight import local_probe, run_preflight
 from tests.conftest import tiny_experiment
@@ -70,6 +73,29 @@ def test_memory_estimate_against_the_actors_memory(tmp_path: Path) -> None:
     )
     name, detail, fix = failed_check(result["big"])
     assert name == "memory" and "0.0 GiB of host memory" in detail and "lora" in fix
+
+
+def test_a_fraction_of_a_gpu_is_checked_against_that_fraction_of_its_memory(tmp_path: Path) -> None:
+    """`resources.gpus: 0.5` shares a GPU: the memory check counts half the device. A stand-in
+    80 GiB-class probe answers as a GPU machine would; the checks run on the meta device."""
+    model = [{"name": "small", "source": "scratch:bart-small", "family": "seq2seq"}]
+
+    def gpu(memory: int) -> Callable[[bool], Hardware]:
+        return lambda wants_gpu: Hardware("cuda", True, "stand-in GPU", memory) if wants_gpu else cpu_hardware()
+
+    config = validate_raw(tiny_experiment(tmp_path, model))
+    estimate = run_preflight(config, config.run_dir, gpu(80 * GiB), 1.0)["small"].estimate_bytes
+    assert estimate
+    device = int(estimate * 1.5)  # a whole GPU holds it, half of one does not
+    for share, fits in ((1, True), (0.5, False)):
+        raw = tiny_experiment(tmp_path, model)
+        raw["defaults"]["resources"] = {"cpus": 1, "gpus": share}
+        config = validate_raw(raw)
+        verdict = run_preflight(config, config.run_dir, gpu(device), 1.0)["small"]
+        assert verdict.ok is fits, verdict.reason
+    name, detail, fix = failed_check(verdict)
+    assert name == "memory" and f"gets {device * 0.5 / GiB:.1f} GiB of GPU memory (resources.gpus 0.5 of a" in detail
+    assert "raise resources.gpus" in fix
 
 
 def test_granted_remote_code_is_not_built_in_the_driver(tmp_path: Path) -> None:

@@ -77,3 +77,22 @@ def test_many_candidates_on_simulated_gpus_and_a_node_lost_mid_run(tmp_path: Pat
             assert a[3] <= b[2] or b[3] <= a[2], (a, b)
     # The driver stays cheap: a few tens of milliseconds of its own CPU per candidate.
     assert driver_cpu / CANDIDATES < 0.1, driver_cpu
+
+
+def test_two_half_gpu_candidates_share_one_gpu_while_a_whole_gpu_one_waits(tmp_path: Path) -> None:
+    """`resources.gpus: 0.5` is half a GPU for Ray: on a node with one GPU the two halves train at
+    once on the same device, and a candidate that wants the whole GPU waits until both are done."""
+    def model(name: str, gpus: float) -> dict[str, Any]:
+        return {"name": name, "source": "scratch:bart-tiny", "family": "seq2seq", "resources": {"cpus": 1, "gpus": gpus}}
+
+    config = validate_raw(tiny_experiment(tmp_path, [model("half-a", 0.5), model("half-b", 0.5), model("whole", 1)]))
+    jobs = build_jobs(config, DataFiles(tmp_path / "unused.jsonl", None, None), (), tmp_path / "run")
+    items = [WorkItem(SIMULATED, job, SimulatedRequest(4.0, 4)) for job in jobs]
+    with simulated_cluster(1, 1, cpus_per_node=4) as cluster:
+        info = connect(RayConfig(address=cluster.address))
+        outcomes = Supervisor(items, info, tmp_path / "run", lambda label, kind, state: None).run()
+    assert [o.status for o in outcomes] == ["succeeded"] * 3, [(o.name, o.error) for o in outcomes]
+    half_a, half_b, whole = (o.details for o in outcomes)
+    assert half_a["gpu_ids"] == half_b["gpu_ids"] == whole["gpu_ids"] == ["0"]
+    assert half_a["started"] < half_b["finished"] and half_b["started"] < half_a["finished"]  # at the same time
+    assert whole["started"] >= max(half_a["finished"], half_b["finished"]) - 0.5  # it waited for the GPU
