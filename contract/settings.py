@@ -27,6 +27,7 @@ TASK_TYPES: tuple[str, ...] = typing.get_args(TaskName)
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 SUMMARIZATION_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "rouge_mean")
 CLASSIFICATION_METRICS = ("accuracy", "macro_f1")
+DEFAULT_PROMPTS = {"ko": "{input}\n요약:", "en": "{input}\nSummary:"}  # per task.language, for causal models
 TASK_FAMILIES: dict[str, tuple[str, ...]] = {"summarization": ("seq2seq", "causal"), "classification": ("classifier",)}
 
 # --------------------------------------------------------------------------- value types
@@ -185,6 +186,10 @@ class TaskConfig(Strict):
 
     def resolved_metric(self) -> str:
         return self.metric or ("rougeL" if self.type == "summarization" else "accuracy")
+
+    def resolved_prompt(self) -> str:
+        """A causal model's template around the input (`{input}`); the summary follows it."""
+        return self.prompt or DEFAULT_PROMPTS[self.language]
 
 
 class Resources(Strict):

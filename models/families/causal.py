@@ -16,8 +16,6 @@ from models.families.base import ModelFamily, Progress, Row, batches
 from models.metrics import summary_scores
 from models.tokenization import padding_side_for
 
-DEFAULT_PROMPTS = {"ko": "{input}\n요약:", "en": "{input}\nSummary:"}
-
 
 class CausalFamily(ModelFamily):
     name = "causal"
@@ -29,7 +27,7 @@ class CausalFamily(ModelFamily):
     def _prompt_ids(self, tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
         """Special prefix (BOS where the model has one) + template head + truncated input + tail,
         so truncation never cuts off the cue that asks for the summary."""
-        template = self.task.prompt or DEFAULT_PROMPTS[self.task.language]
+        template = self.task.resolved_prompt()
         head, _, tail = template.partition("{input}")
         prefix = tokenizer("", add_special_tokens=True)["input_ids"]
 

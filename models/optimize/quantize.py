@@ -177,6 +177,14 @@ def _fp32_weights(family: ModelFamily, checkpoint: Path, scratch: Path) -> tuple
     return scratch, base
 
 
+def merged_fp32_checkpoint(job: TrainingJob, scratch: Path) -> Path:
+    """`job`'s checkpoint as full fp32 weights: the checkpoint itself, or (QLoRA) its adapters
+    merged into the fp32 base and saved into `scratch` (for `export`, as for quantizing)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    path, _ = _fp32_weights(load_family(job.family)(job), job.output_dir / "checkpoint", scratch)
+    return path
+
+
 def load_quantized(path: Path, job: TrainingJob | None = None, *, trust_remote_code: bool = False) -> tuple[Any, Any]:
     """The model and tokenizer of an artefact `quantize` wrote, ready for the family's `predict`.
     With `job`, an artefact of another configuration of the candidate is refused. Whether code

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from orchestrator.cli import export as export_command
 from orchestrator.cli import optimize as optimize_command
 from orchestrator.cli import predict as predict_command
 from orchestrator.cli import run as run_command
@@ -22,7 +23,7 @@ from orchestrator.report.summary import EXIT_USAGE
 
 COMMANDS = {
     "run": run_command, "validate": validate_command, "predict": predict_command, "optimize": optimize_command,
-    "status": status_command, "tune": tune_command,
+    "status": status_command, "tune": tune_command, "export": export_command,
 }
 
 

@@ -1,0 +1,185 @@
+"""`export`: a finished candidate as a directory any Hugging Face user loads with plain
+`from_pretrained`, with a model card that says what it is and how it did.
+
+What goes in: the checkpoint's safetensors weights, config and tokenizer (a QLoRA candidate's
+adapters merged into its fp32 base first, since a 4-bit base cannot travel), a
+`generation_config.json` holding the run's generation settings (so a plain `generate` gives the
+run's predictions), and `README.md`, a huggingface_hub `ModelCard`: data, task, metrics on
+validation and test against the trivial baseline, training settings and time, precision, what the
+ensemble and optimize stages found for it, how to use it and its limitations. An INT8 variant
+(`--variant <backend>`) is the optimize stage's artefact directory, with its `quantization.json`
+saying how it loads. Nothing outside the directory is needed, and no pickle is written.
+
+The directory is written beside its final name and renamed into place, so an interrupted export
+never leaves half a model where a user would load it. `--push-to-hub` uploads it with
+huggingface_hub and the user's token.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from contract.atomic import read_json
+from models.checkpoint import read_manifest
+from orchestrator.config import ExperimentConfig, load_config
+from orchestrator.failures import one_line
+
+CARD = "README.md"
+PLAIN_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+               "merges.txt", "spiece.model", "sentencepiece.bpe.model", "vocab.txt", "added_tokens.json",
+               "chat_template.jinja")
+UNSAFE_WEIGHTS = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+class ExportError(Exception):
+    """What cannot be exported, and what to do instead."""
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    run_dir: Path
+    name: str
+    variant: str  # fp32, or an INT8 backend the optimize stage wrote
+    out_dir: Path
+    config: ExperimentConfig
+    summary: dict[str, Any]
+
+    @property
+    def model(self) -> dict[str, Any]:
+        return dict(self.summary["models"][self.name])
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.run_dir / "models" / self.name / "checkpoint"
+
+
+def plan_export(run_dir: Path, name: str | None = None, variant: str = "fp32", out: Path | None = None) -> ExportPlan:
+    """Which candidate (`name`, or the best on validation: the ensemble's best single member, else
+    the highest validation score), which variant, and where; ExportError when the run has none."""
+    run_dir = Path(run_dir).resolve()
+    summary = read_json(run_dir / "summary.json")
+    if not isinstance(summary, dict) or "models" not in summary:
+        raise ExportError(f"{run_dir} has no readable summary.json: give a run directory written by `run`")
+    config = load_config(run_dir / "config.yaml")
+    finished = [n for n, m in summary["models"].items() if m.get("status") == "succeeded"]
+    if name is None:
+        name = best_on_validation(summary, finished)
+    elif name not in summary["models"]:
+        raise ExportError(f"{name!r} is not a candidate of this run; its candidates: {', '.join(summary['models'])}")
+    elif name not in finished:
+        raise ExportError(f"{name} did not finish ({summary['models'][name].get('status')}): nothing to export; "
+                          f"finished: {', '.join(finished) or 'none'}")
+    if variant != "fp32" and variant not in _variants(summary, name):
+        made = ", ".join(["fp32", *_variants(summary, name)])
+        raise ExportError(f"{name} has no {variant!r} variant; it has: {made} (the optimize stage makes INT8 ones)")
+    default = run_dir / "export" / (name if variant == "fp32" else f"{name}-{variant}")
+    return ExportPlan(run_dir, name, variant, Path(out or default).resolve(), config, summary)
+
+
+def best_on_validation(summary: dict[str, Any], finished: list[str]) -> str:
+    """The member the ensemble chose as best single model on validation, else the finished
+    candidate with the best validation score; never one picked on test."""
+    if not finished:
+        raise ExportError("no candidate of this run finished: nothing to export")
+    ensemble = summary.get("ensemble") or {}
+    if ensemble.get("best_member") in finished:
+        return str(ensemble["best_member"])
+    metric = summary.get("metric")
+    return max(finished, key=lambda n: (summary["models"][n].get("metrics") or {}).get("validation", {}).get(metric, -1))
+
+
+def _variants(summary: dict[str, Any], name: str) -> dict[str, Any]:
+    optimized = ((summary.get("optimize") or {}).get("models") or {}).get(name) or {}
+    return {v: d for v, d in (optimized.get("variants") or {}).items()
+            if v != "fp32" and isinstance(d, dict) and d.get("status") == "ok" and d.get("path")}
+
+
+def export(plan: ExportPlan) -> Path:
+    """Write the export directory (see the module's doc); its path."""
+    staged = plan.out_dir.with_name(plan.out_dir.name + ".partial")
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    try:
+        if plan.variant != "fp32":
+            _copy_variant(plan, staged)
+        elif (read_manifest(plan.checkpoint) or {}).get("kind") == "adapter":
+            _merge_adapters(plan, staged)
+        else:
+            _copy_checkpoint(plan.checkpoint, staged)
+        _write_generation_config(plan, staged)
+        from orchestrator.model_card import model_card
+
+        model_card(plan, staged).save(staged / CARD)
+        if plan.out_dir.exists():
+            shutil.rmtree(plan.out_dir)
+        staged.replace(plan.out_dir)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return plan.out_dir
+
+
+def _copy_checkpoint(checkpoint: Path, out: Path) -> None:
+    unsafe = sorted(p.name for p in checkpoint.iterdir() if p.suffix in UNSAFE_WEIGHTS)
+    if unsafe:
+        raise ExportError(f"{checkpoint} holds pickled weights ({', '.join(unsafe)}): exports carry safetensors only")
+    for path in sorted(checkpoint.iterdir()):
+        if path.suffix == ".safetensors" or path.name.endswith(".safetensors.index.json") or path.name in PLAIN_FILES:
+            shutil.copy2(path, out / path.name)
+
+
+def _merge_adapters(plan: ExportPlan, out: Path) -> None:
+    """A QLoRA checkpoint: its adapters merged into the fp32 base (as the optimize stage does before
+    quantizing), saved as full safetensors weights."""
+    from models.optimize.backends.base import QuantizationSkipped
+    from models.optimize.quantize import merged_fp32_checkpoint
+    from orchestrator.stages.train import member_job
+
+    try:
+        merged = merged_fp32_checkpoint(member_job(plan.config, plan.run_dir, plan.name),
+                                        out.with_name(out.name + "-merge"))
+        _copy_checkpoint(merged, out)
+    except QuantizationSkipped as exc:  # the base cannot be loaded: the reason says which and why
+        raise ExportError(str(exc)) from exc
+    finally:
+        shutil.rmtree(out.with_name(out.name + "-merge"), ignore_errors=True)
+
+
+def _copy_variant(plan: ExportPlan, out: Path) -> None:
+    source = Path(_variants(plan.summary, plan.name)[plan.variant]["path"])
+    if not source.is_absolute():
+        source = plan.run_dir / source
+    if not source.is_dir():
+        raise ExportError(f"the {plan.variant} variant's directory {source} is gone; run `python -m orchestrator "
+                          f"optimize {plan.run_dir}` to make it again")
+    shutil.copytree(source, out, dirs_exist_ok=True)
+
+
+def _write_generation_config(plan: ExportPlan, out: Path) -> None:
+    """The run's generation settings, so `model.generate(**inputs)` decodes as the run did."""
+    if plan.config.task.type != "summarization" or not (out / "config.json").is_file():
+        return
+    settings = plan.config.settings_for(plan.config.candidate(plan.name)).generation
+    path = out / "generation_config.json"
+    existing = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    existing.update({"max_new_tokens": settings.max_new_tokens, "num_beams": settings.num_beams})
+    path.write_text(json.dumps(existing, indent=2) + "\n", encoding="utf-8")
+
+
+def push_to_hub(directory: Path, repo_id: str) -> str:
+    """Upload the export with huggingface_hub and the user's token (HF_TOKEN or `hf auth login`);
+    the repository's address. ExportError with one line when the Hub cannot be reached."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    try:
+        api.create_repo(repo_id, repo_type="model", exist_ok=True)
+        commit = api.upload_folder(folder_path=str(directory), repo_id=repo_id, repo_type="model",
+                                   commit_message="Upload from orchestrator export")
+    except Exception as exc:  # noqa: BLE001 - offline, no token, no rights: one line, the export stays
+        raise ExportError(f"could not push to the Hugging Face Hub ({one_line(exc)}); the export is in {directory}: "
+                          "check the network, HF_HUB_OFFLINE and your token (hf auth login)") from exc
+    return str(getattr(commit, "repo_url", f"https://huggingface.co/{repo_id}"))

@@ -1,0 +1,82 @@
+"""`export`: a finished run's candidate as a from_pretrained directory with its model card, loaded in
+a fresh process by plain transformers and giving the run's own predictions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
+from tests.test_pipeline import run_cli
+
+pytestmark = pytest.mark.integration
+
+PLAIN_LOAD = """
+import json, sys
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+export, rows, batch, max_length = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+tokenizer = AutoTokenizer.from_pretrained(export)
+model = AutoModelForSeq2SeqLM.from_pretrained(export).eval()
+out = []
+for start in range(0, len(rows), batch):
+    inputs = tokenizer(rows[start:start + batch], truncation=True, max_length=max_length, padding=True,
+                       return_tensors="pt")
+    out += tokenizer.batch_decode(model.generate(**inputs), skip_special_tokens=True)
+print(json.dumps(out))
+"""
+
+
+def test_an_export_loads_with_plain_transformers_and_predicts_as_the_run_did(tmp_path: Path) -> None:
+    raw = tiny_experiment(tmp_path, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
+                                     {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq"}],
+                          ensemble={"strategy": "none"})
+    done = run_cli("run", "--quiet", str(write_yaml(tmp_path / "exp.yaml", raw)), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run_dir = tmp_path / "runs" / "tiny"
+    summary = read_json(run_dir / "summary.json")
+    best = max(("bart", "t5"), key=lambda n: summary["models"][n]["metrics"]["validation"]["rougeL"])
+
+    exported = run_cli("export", str(run_dir), "--best", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    out = run_dir / "export" / best
+    assert f"exported {best} (fp32) to {out}" in exported.stdout
+    files = sorted(p.name for p in out.iterdir())
+    assert "model.safetensors" in files and "README.md" in files and "generation_config.json" in files
+    assert not [f for f in files if f.endswith((".bin", ".pt", ".pkl")) or f == "manifest.json"]
+
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(out / "README.md")
+    assert card.data.language == ["ko"] and card.data.pipeline_tag == "summarization"
+    test_rouge = summary["models"][best]["metrics"]["test"]["rougeL"]
+    assert "| test | " in card.text and f"{test_rouge:.2f}" in card.text and "lead baseline" in card.text
+    assert "## Training" in card.text and "## Limitations" in card.text and "AutoModelForSeq2SeqLM" in card.text
+
+    rows = [json.loads(line) for line in (run_dir / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    fresh = subprocess.run(
+        [sys.executable, "-c", PLAIN_LOAD, str(out), json.dumps([r["dialogue"] for r in rows]),
+         str(raw["defaults"]["eval_batch_size"]), str(raw["defaults"]["max_source_length"])],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=tmp_path,
+    )
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    predicted = json.loads(fresh.stdout.strip().splitlines()[-1])
+    run_predictions = [json.loads(line)["prediction"] for line in
+                       (run_dir / "models" / best / "predictions" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert predicted == run_predictions
+
+    named = run_cli("export", str(run_dir), "--model", "nobody", cwd=tmp_path)
+    assert named.returncode == 2 and "its candidates: bart, t5" in named.stderr and "Traceback" not in named.stderr
+    variant = run_cli("export", str(run_dir), "--model", "t5", "--variant", "onnxruntime", cwd=tmp_path)
+    assert variant.returncode == 2 and "it has: fp32" in variant.stderr
+    offline = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "export", str(run_dir), "--model", "t5", "--push-to-hub", "me/tiny"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)},
+    )
+    assert offline.returncode == 1 and "Traceback" not in offline.stderr
+    assert "could not push to the Hugging Face Hub" in offline.stderr and str(run_dir / "export" / "t5") in offline.stderr
