@@ -224,6 +224,18 @@ class GenerationConfig(Strict):
     num_beams: int = Field(1, gt=0)
 
 
+class EarlyStopping(Strict):
+    """Stop a candidate whose validation metric has not improved for `patience` evaluations (one
+    per epoch); the best checkpoint is the one kept."""
+
+    patience: int = Field(ge=0, description="Evaluations without improvement before training stops; 0: off.")
+    metric: str = Field(
+        "eval_loss", description="eval_loss, or the task's metric (rougeL, rouge_mean, accuracy, ...), for which "
+                                 "every evaluation also predicts the validation split."
+    )
+    min_delta: float = Field(0.0, ge=0, description="The least change that counts as an improvement.")
+
+
 class TrainingSettings(Strict):
     """What every candidate inherits from `defaults` and may override in its own entry."""
 
@@ -253,6 +265,7 @@ class TrainingSettings(Strict):
         "15m", description="A resumable checkpoint every N steps (500) or every duration (15m), besides "
                            "every evaluation; an interruption costs at most this much training.",
     )
+    early_stopping: EarlyStopping | None = None
 
 
 class CandidateBase(Strict):
@@ -290,6 +303,7 @@ class CandidateConfig(CandidateBase):
     max_retries: int | None = Field(None, ge=0)
     max_nonfinite_steps: int | None = Field(None, ge=0)
     checkpoint_every: OptionalCheckpointEvery = None
+    early_stopping: EarlyStopping | None = None
 
 
 __all__ = [
@@ -303,6 +317,7 @@ __all__ = [
     "CandidateConfig",
     "Family",
     "FamilyName",
+    "EarlyStopping",
     "GenerationConfig",
     "Language",
     "LearningRate",

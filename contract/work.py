@@ -108,6 +108,7 @@ class TrainResult:
     evaluated_with: dict[str, Any] | None = None  # the evaluation identity's parts (see orchestrator.identity)
     reevaluated: bool = False  # the checkpoint of an earlier run, evaluated again after evaluation settings changed
     truncated_inputs: dict[str, int] = field(default_factory=dict)  # per split: inputs cut at max_source_length
+    stopped_early: dict[str, Any] | None = None  # early stopping: where, the best step kept, the time saved
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainResult:

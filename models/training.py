@@ -18,7 +18,15 @@ from models import libraries
 libraries.apply()  # before transformers is imported: a full fine-tune's process never imports peft
 
 import torch  # noqa: E402
-from transformers import AutoConfig, PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import (
+    AutoConfig,
+    EarlyStoppingCallback,
+    PrinterCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
 
 from contract.atomic import read_json, write_json
 from contract.errors import TrainingStopped
@@ -171,6 +179,45 @@ class CheckpointCallback(TrainerCallback):
         self.reporter.checkpoint_saved(str(self.trainer_dir / f"checkpoint-{state.global_step}"))
 
 
+class ValidationMetricCallback(TrainerCallback):
+    """At every evaluation, the task's metric on the validation split, predicted as the run
+    predicts (`eval_<metric>` beside eval_loss): what early stopping on a task metric watches and
+    what then picks the best checkpoint. It costs a prediction of validation per evaluation."""
+
+    def __init__(self, family: ModelFamily, tokenizer: Any, rows: list[dict[str, Any]], metric: str,
+                 reporter: Reporter):
+        self.family, self.tokenizer, self.rows, self.metric, self.reporter = family, tokenizer, rows, metric, reporter
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
+                    model: Any = None, **kwargs: Any) -> None:
+        if metrics is None or model is None or not self.rows:
+            return
+        predictions = self.family.predict(model, self.tokenizer, self.rows)
+        metrics[f"eval_{self.metric}"] = self.family.score(predictions, self.rows)[self.metric]
+        log.info("step %d: validation %s %.3f", state.global_step, self.metric, metrics[f"eval_{self.metric}"])
+        model.train()
+
+
+def _stopped_early(job: TrainingJob, trainer: Any, train_output: Any, resumed_at: int) -> dict[str, Any] | None:
+    """Where early stopping ended training before its configured steps, the best step (the
+    checkpoint kept) and the training time it saved (the steps not trained, at this run's pace)."""
+    state = trainer.state
+    if job.settings.early_stopping is None or state.global_step >= state.max_steps:
+        return None
+    seconds = train_output.metrics.get("train_runtime", 0.0)
+    trained = max(state.global_step - resumed_at, 1)  # the steps this attempt's runtime covers
+    best = state.best_model_checkpoint
+    stopping = job.settings.early_stopping
+    saved = round(seconds / trained * (state.max_steps - state.global_step), 1)
+    log.info("stopped early at step %d of %d: validation %s did not improve by more than %g for %d evaluation(s); "
+             "about %.0f s of training saved", state.global_step, state.max_steps, stopping.metric,
+             stopping.min_delta, stopping.patience, saved)
+    return {"step": state.global_step, "of_steps": state.max_steps, "epoch": round(float(state.epoch or 0), 2),
+            "best_step": int(best.rsplit("-", 1)[-1]) if best else None, "best_metric": None if state.best_metric is None else round(float(state.best_metric), 4),
+            "metric": stopping.metric, "saved_s": saved,
+            "saved_share": round((state.max_steps - state.global_step) / state.max_steps, 3)}
+
+
 def train_candidate(job: TrainingJob, reporter: Reporter, request: TrainRequest = TrainRequest()) -> TrainResult:
     """Train one candidate and write checkpoint, metrics and predictions under `job.output_dir`.
     Without `request.keep_weights` (a tune trial), the weights are deleted however it ends."""
@@ -212,7 +259,8 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
     eval_features = family.encode(rows["validation"], tokenizer) if "validation" in rows else None
 
     reporter.phase("first_step", parameters=parameters, resumed_from_step=resume.step)
-    trainer = _build_trainer(job, family, model, tokenizer, plan, train_features, eval_features, reporter)
+    trainer = _build_trainer(job, family, model, tokenizer, plan, train_features, eval_features, reporter,
+                             rows.get("validation"))
     if resume.checkpoint is not None:
         log.info("resuming from %s (step %d; %d step(s) past it are trained again)",
                  resume.checkpoint, resume.step, resume.redone)
@@ -222,6 +270,7 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
     stopped = next(c for c in trainer.callback_handler.callbacks if isinstance(c, CheckpointCallback)).stopped_at
     if stopped is not None:
         raise TrainingStopped(stopped)  # its checkpoint is saved; evaluating and predicting wait for the rerun
+    stopped_early = _stopped_early(job, trainer, train_output, resume.step or 0)
     model = trainer.model
 
     reporter.phase("evaluating")
@@ -254,6 +303,7 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
         evaluation_fingerprint=job.evaluation_fingerprint,
         evaluated_with=job.identity.get("evaluation"),
         truncated_inputs=truncated,
+        stopped_early=stopped_early,
     )
     write_json(job.output_dir / "metrics.json", dataclasses.asdict(result))
     # Only now: an attempt cut short while evaluating or predicting resumes from the last step.
@@ -356,12 +406,21 @@ def _build_trainer(
     train_features: list[dict[str, Any]],
     eval_features: list[dict[str, Any]] | None,
     reporter: Reporter,
+    validation_rows: list[dict[str, Any]] | None = None,
 ) -> Any:
     s = job.settings
     examples_per_step = s.batch_size * s.gradient_accumulation
     schedule = training_schedule(s, len(train_features))
     total_steps, eval_every = schedule.total_steps, schedule.eval_every
     has_eval = bool(eval_features)
+    stopping = s.early_stopping if has_eval and s.early_stopping and s.early_stopping.patience > 0 else None
+    watched = stopping.metric if stopping else "eval_loss"  # what picks the best checkpoint, and what stops
+    callbacks: list[TrainerCallback] = [HeartbeatCallback(reporter, examples_per_step),
+                                        CheckpointCallback(job.output_dir / TRAINER_DIR, s.checkpoint_every, reporter)]
+    if stopping is not None:
+        if watched != "eval_loss":
+            callbacks.append(ValidationMetricCallback(family, tokenizer, validation_rows or [], watched, reporter))
+        callbacks.append(EarlyStoppingCallback(stopping.patience, stopping.min_delta))
     args = TrainingArguments(
         output_dir=str(job.output_dir / TRAINER_DIR),
         max_steps=total_steps,
@@ -378,8 +437,8 @@ def _build_trainer(
         save_steps=eval_every,
         save_total_limit=2,  # the best and the latest (with 1, the Trainer deletes the latest when training ends)
         load_best_model_at_end=has_eval,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
+        metric_for_best_model=watched if watched == "eval_loss" else f"eval_{watched}",
+        greater_is_better=watched != "eval_loss",
         seed=s.seed,
         data_seed=s.seed,
         report_to=[],
@@ -399,8 +458,7 @@ def _build_trainer(
         eval_dataset=eval_features,
         data_collator=family.collator(tokenizer, model),
         processing_class=tokenizer,
-        callbacks=[HeartbeatCallback(reporter, examples_per_step),
-                   CheckpointCallback(job.output_dir / TRAINER_DIR, s.checkpoint_every, reporter)],
+        callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # the heartbeat callback logs instead
     return trainer

@@ -12,7 +12,7 @@ from typing import Any
 
 from contract.job import DataFiles
 from models.data.files import read_rows, write_jsonl
-from orchestrator.config import ConfigError, ExperimentConfig
+from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
 from orchestrator.datacheck import check_configured_data, check_data, config_issues, with_references
 from orchestrator.failures import one_line
 
@@ -55,7 +55,22 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tu
     for warning in report.warnings:
         log.warning("%s", warning)
     files = DataFiles(paths["train"], paths.get("validation"), paths.get("test"))
+    if files.validation is None and (watching := early_stopping_without_validation(config)):
+        raise ConfigError(watching)
     return files, label_order(config, files)
+
+
+def early_stopping_without_validation(config: ExperimentConfig) -> list[ConfigIssue]:
+    """Early stopping watches the validation split: without one it has nothing to watch."""
+    issues = []
+    for i, candidate in enumerate(config.models):
+        stopping = config.settings_for(candidate).early_stopping
+        if stopping is not None and stopping.patience > 0:
+            where = f"models[{i}].early_stopping" if candidate.early_stopping else "defaults.early_stopping"
+            issues.append(ConfigIssue(where, f"{candidate.name} stops early on validation {stopping.metric}, and there "
+                                             "is no validation split; give data.validation (or "
+                                             "data.builtin.validation_size), or set patience: 0"))
+    return list({issue.path: issue for issue in issues}.values())
 
 
 def label_order(config: ExperimentConfig, files: DataFiles) -> tuple[str, ...]:

@@ -36,6 +36,9 @@ SCHEDULING_ONLY = frozenset({"resources", "timeouts", "max_retries", "checkpoint
 # Settings that change what the trained weights score or predict, not the weights.
 EVALUATION_ONLY = frozenset({"eval_batch_size", "generation"})
 TASK_EVALUATION_ONLY = frozenset({"metric", "language", "multi_reference"})
+# Settings added after checkpoints existed that are off unless asked for: off, they are left out of
+# the identity, so upgrading never retrains a finished candidate that does not use them.
+ABSENT_WHEN_OFF = frozenset({"early_stopping"})
 LIBRARIES = ("torch", "transformers", "peft", "orchestrator")
 HASHED_FILE_BYTES = 16 * 2**20  # a source file up to this size is hashed; a larger one is named by size and mtime
 
@@ -66,7 +69,8 @@ def candidate_identity(task: TaskConfig, candidate: CandidateConfig, settings: T
         "data": {split: splits.get(split) for split in ("train", "validation")},
         "source": source_identity(candidate.source),
         "candidate": own,
-        "settings": settings.model_dump(exclude=set(SCHEDULING_ONLY | EVALUATION_ONLY)),
+        "settings": settings.model_dump(exclude=set(SCHEDULING_ONLY | EVALUATION_ONLY)
+                                        | {k for k in ABSENT_WHEN_OFF if getattr(settings, k) is None}),
         "versions": library_versions(),
     }
     evaluation = {

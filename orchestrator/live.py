@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.data import below_baseline, shown_status
+from orchestrator.outcome import stopped_early_text
 
 _OUTCOME_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "red", "skipped": "yellow"}
 
@@ -68,7 +69,8 @@ def status_rows(status: dict[str, Any], now: float) -> Iterator[list[str]]:
         for name, outcome in section.get("finished", {}).items():
             style = _OUTCOME_STYLE.get(outcome["status"], "")
             state = live.get(name, {})
-            reason = outcome.get("error") or ("resumed: checkpoint kept" if outcome.get("resumed") else "")
+            reason = outcome.get("error") or ("resumed: checkpoint kept" if outcome.get("resumed") else
+                                              stopped_early_text((outcome.get("details") or {}).get("stopped_early")))
             shown = outcome["status"]
             if flag := _below_baseline(stage, outcome, status):
                 style, shown, reason = "yellow", shown_status(shown, flag), flag["hint"]

@@ -8,6 +8,16 @@ from typing import Any
 from contract.phases import Status
 
 
+def stopped_early_text(stopped: dict[str, Any] | None) -> str:
+    """How early stopping ended a candidate's training, as every view says it; '' when it did not."""
+    if not stopped:
+        return ""
+    best = f", best step {stopped['best_step']} kept" if stopped.get("best_step") is not None else ""
+    return (f"stopped early at step {stopped['step']} of {stopped['of_steps']} (epoch {stopped['epoch']:g}: "
+            f"{stopped['metric']} stopped improving{best}; about {stopped['saved_s']:.0f} s, "
+            f"{100 * stopped['saved_share']:.0f} % of the configured training, saved)")
+
+
 @dataclass
 class Outcome:
     """What became of one candidate's item; the per-model entry of summary.json."""

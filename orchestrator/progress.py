@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from orchestrator.data import below_baseline, shown_status
 from orchestrator.live import loss_text, progress_text, speed_text
+from orchestrator.outcome import stopped_early_text
 from orchestrator.report.numbers import fmt_number
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "red", "skipped": "yellow",
@@ -60,6 +61,8 @@ class EventPrinter:
                 text = f"[yellow]{shown_status(kind, flag)}[/yellow] in {info.get('wall_s', 0):.0f} s: {escape(flag['hint'])}"
             else:
                 text = f"[{style}]{kind}[/{style}] in {info.get('wall_s', 0):.0f} s"
+                if stopped := stopped_early_text((info.get("details") or {}).get("stopped_early")):
+                    text += f": {stopped}"
             if info.get("error"):
                 text += f": {escape(info['error'])}"
                 if info.get("hint"):
@@ -134,7 +137,7 @@ def _status_cells(model: dict[str, Any]) -> tuple[str, str]:
     if flag := model.get("below_baseline"):
         return f"[yellow]{shown_status(model['status'], flag)}[/yellow]", f"[yellow]{escape(flag['hint'])}[/yellow]"
     style = _STATUS_STYLE.get(model["status"], "")
-    return f"[{style}]{model['status']}[/{style}]", escape(model.get("error") or "")
+    return f"[{style}]{model['status']}[/{style}]", escape(model.get("error") or stopped_early_text(model.get("stopped_early")))
 
 
 def print_optimize(section: dict[str, Any] | None, console: Console) -> None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from contract.names import canonical_name, suggestion_text
-from contract.settings import FAMILIES
+from contract.settings import CLASSIFICATION_METRICS, FAMILIES, SUMMARIZATION_METRICS
 from orchestrator.config.errors import ConfigIssue
-from orchestrator.config.raw import RawContext
+from orchestrator.config.raw import RawContext, section
 
 
 def check_models_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
@@ -73,7 +73,25 @@ def check_candidate_raw(entry: dict[str, Any], where: str, context: RawContext) 
             "a quantized base model trains only through adapters (QLoRA); add lora: {} "
             "or remove quantization",
         ))
-    return issues
+    return issues + early_stopping_issues(entry, where, context)
+
+
+def check_defaults_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
+    return early_stopping_issues(section(raw), "defaults", context)
+
+
+def early_stopping_issues(settings: dict[str, Any], where: str, context: RawContext) -> list[ConfigIssue]:
+    """Early stopping watches eval_loss or one of the metrics the task reports."""
+    stopping = settings.get("early_stopping")
+    if not isinstance(stopping, dict) or not context.task_known:
+        return []
+    metric = stopping.get("metric", "eval_loss")
+    allowed = ("eval_loss", *(SUMMARIZATION_METRICS if context.task_type == "summarization" else CLASSIFICATION_METRICS))
+    if metric in allowed:
+        return []
+    return [ConfigIssue(f"{where}.early_stopping.metric",
+                        f"{metric!r} is not measured on validation for a {context.task_type} task; use one of: "
+                        f"{', '.join(allowed)}{suggestion_text(str(metric), allowed)}")]
 
 
 def hub_id_problem(repo_id: str) -> str | None:

@@ -13,7 +13,7 @@ from pydantic import BeforeValidator, Field, PrivateAttr
 from contract.job import DataFiles
 from contract.names import canonical_name
 from contract.settings import CandidateConfig, HomePath, OptimizeConfig, Strict, TaskConfig, TrainingSettings
-from orchestrator.config.candidates import check_models_raw
+from orchestrator.config.candidates import check_defaults_raw, check_models_raw
 from orchestrator.config.cluster import RayConfig, StorageConfig, _uri_shorthand, check_storage_raw
 from orchestrator.config.data import BuiltinData, DataConfig, check_data_raw, check_task_raw
 from orchestrator.config.errors import ConfigIssue
@@ -96,6 +96,7 @@ SECTION_CHECKS: dict[str, SectionCheck] = {
     "ensemble": check_ensemble_raw,
     "tune": check_tune_raw,
     "models": check_models_raw,
+    "defaults": check_defaults_raw,
     "storage": check_storage_raw,
     "optimize": check_optimize_raw,
 }

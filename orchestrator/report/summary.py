@@ -12,7 +12,7 @@ from contract.redact import redact
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.data import Baseline, baselines_section, below_baseline, shown_status
-from orchestrator.outcome import Outcome
+from orchestrator.outcome import Outcome, stopped_early_text
 from orchestrator.report import markdown as md
 from orchestrator.report.html import render_html
 from orchestrator.report.numbers import fmt_number
@@ -52,6 +52,7 @@ def build_summary(
             steps_redone=details.get("steps_redone", 0),
             reevaluated=details.get("reevaluated", False),
             truncated_inputs=details.get("truncated_inputs") or {},
+            stopped_early=details.get("stopped_early"),
         )
         if outcome.status == "interrupted":
             entry["resumes_from_step"] = details.get("resumes_from_step")  # None: from step 0
@@ -156,6 +157,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
                   "tokenizer): " + "; ".join(md.text(n) + " " + ", ".join(
                       f"{count} {split}" for split, count in m["truncated_inputs"].items() if count)
                       for n, m in truncated) + "."]
+    stopped = [(n, m["stopped_early"]) for n, m in summary["models"].items() if m.get("stopped_early")]
+    if stopped:
+        lines += ["", "Early stopping: " + "; ".join(f"{md.text(n)} {stopped_early_text(s)}" for n, s in stopped) + "."]
     reevaluated = [n for n, m in summary["models"].items() if m.get("reevaluated")]
     if reevaluated:
         lines += ["", "Kept an earlier checkpoint and evaluated it again (only evaluation settings or the test "
