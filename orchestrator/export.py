@@ -33,6 +33,7 @@ PLAIN_FILES = ("config.json", "generation_config.json", "tokenizer.json", "token
                "merges.txt", "spiece.model", "sentencepiece.bpe.model", "vocab.txt", "added_tokens.json",
                "chat_template.jinja")
 UNSAFE_WEIGHTS = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+MERGE = "models.optimize.quantize:merged_fp32_checkpoint"  # run in a child process: it imports torch
 
 
 class ExportError(Exception):
@@ -133,19 +134,19 @@ def _copy_checkpoint(checkpoint: Path, out: Path) -> None:
 
 def _merge_adapters(plan: ExportPlan, out: Path) -> None:
     """A QLoRA checkpoint: its adapters merged into the fp32 base (as the optimize stage does before
-    quantizing), saved as full safetensors weights."""
-    from models.optimize.backends.base import QuantizationSkipped
-    from models.optimize.quantize import merged_fp32_checkpoint
+    quantizing), saved as full safetensors weights; in a child process, where the model libraries
+    are loaded (this one never imports them)."""
+    from orchestrator.preflight import call_in_child
     from orchestrator.stages.train import member_job
 
+    scratch = out.with_name(out.name + "-merge")
     try:
-        merged = merged_fp32_checkpoint(member_job(plan.config, plan.run_dir, plan.name),
-                                        out.with_name(out.name + "-merge"))
-        _copy_checkpoint(merged, out)
-    except QuantizationSkipped as exc:  # the base cannot be loaded: the reason says which and why
-        raise ExportError(str(exc)) from exc
+        merged = call_in_child(MERGE, member_job(plan.config, plan.run_dir, plan.name), scratch)
+        _copy_checkpoint(Path(merged), out)
+    except RuntimeError as exc:  # the child's one line: e.g. the base cannot be loaded, and why
+        raise ExportError(f"could not merge {plan.name}'s adapters into its base: {exc}") from exc
     finally:
-        shutil.rmtree(out.with_name(out.name + "-merge"), ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _copy_variant(plan: ExportPlan, out: Path) -> None:

@@ -80,3 +80,25 @@ def test_an_export_loads_with_plain_transformers_and_predicts_as_the_run_did(tmp
     )
     assert offline.returncode == 1 and "Traceback" not in offline.stderr
     assert "could not push to the Hugging Face Hub" in offline.stderr and str(run_dir / "export" / "t5") in offline.stderr
+
+
+def test_a_qlora_candidate_is_exported_merged_into_full_weights(tmp_path: Path) -> None:
+    """Adapters trained on a 4-bit base travel merged into the fp32 base (the merge runs in a child
+    process): plain from_pretrained loads full weights, with no adapter files and no PEFT needed."""
+    raw = tiny_experiment(tmp_path, [{"name": "qlora", "source": "scratch:llama-tiny", "family": "causal",
+                                      "lora": {}, "quantization": "4bit"}], ensemble={"strategy": "none"})
+    done = run_cli("run", "--quiet", str(write_yaml(tmp_path / "exp.yaml", raw)), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run_dir = tmp_path / "runs" / "tiny"
+    assert (run_dir / "models" / "qlora" / "checkpoint" / "adapter_config.json").is_file()
+    exported = run_cli("export", str(run_dir), "--out", str(tmp_path / "merged"), cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    files = sorted(p.name for p in (tmp_path / "merged").iterdir())
+    assert "model.safetensors" in files and not [f for f in files if f.startswith("adapter")], files
+    assert "merged into its fp32 weights" in (tmp_path / "merged" / "README.md").read_text(encoding="utf-8")
+    load = ("import sys; from transformers import AutoModelForCausalLM, AutoTokenizer; "
+            "m = AutoModelForCausalLM.from_pretrained(sys.argv[1]); t = AutoTokenizer.from_pretrained(sys.argv[1]); "
+            "out = m.generate(**t(['#Person1#: 안녕'], return_tensors='pt')); print(type(m).__name__, out.shape[1])")
+    fresh = subprocess.run([sys.executable, "-c", load, str(tmp_path / "merged")], capture_output=True, text=True,
+                           timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=tmp_path)
+    assert fresh.returncode == 0 and fresh.stdout.startswith("LlamaForCausalLM"), fresh.stderr[-3000:]
