@@ -42,7 +42,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.common import RESULTS_DIR, progress, run_record, write_json  # noqa: E402
-from benchmarks.report import ensemble_section  # noqa: E402
+from benchmarks.machine import machine_details  # noqa: E402
+from benchmarks.report import ensemble_section, machine_lines  # noqa: E402
 from models.data.files import read_rows, write_jsonl  # noqa: E402
 from orchestrator.config import load_config  # noqa: E402
 from orchestrator.failures import one_line  # noqa: E402
@@ -198,8 +199,12 @@ def main() -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     write_json(args.out, result)
-    print("\n".join(ensemble_section(result)))
-    print(f"written to {args.out}")
+    command = " ".join(["python benchmarks/ensemble.py", *sys.argv[1:]])
+    section = "\n".join([f"# Ensemble benchmark: `{command}`", "", *machine_lines(machine_details()), "",
+                         *ensemble_section(result)]) + "\n"
+    args.out.with_suffix(".md").write_text(section, encoding="utf-8")
+    print(section)
+    print(f"written to {args.out} and {args.out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":
