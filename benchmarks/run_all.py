@@ -9,7 +9,8 @@ next one runs; the exit status is 1 when any failed). A child's own output (run 
 warnings) goes to a log file; the terminal gets progress lines only. Both files are rewritten after every benchmark, so an interrupted invocation leaves
 what it measured. Ratios are only ever taken between numbers of the same invocation.
 
-The full profile takes about 80 minutes on a 2-core machine (78 at ac4479a), `--quick` (one repeat,
+The full profile takes about 2 hours on a 2-core machine (78 min at ac4479a, before the DialogSum runs with
+cross-fitted members, which add about 45-60 min), `--quick` (one repeat,
 fewer sizes, smaller runs, one seed) a fraction of that; run on a quiet machine: the machine block reports the load average at
 start and end.
 """
@@ -45,7 +46,7 @@ ORDER = ("overhead", "concurrency", "failure_isolation", "ensemble", "quantizati
          "default_run", "resume")
 
 # Arguments of each benchmark's `run`, per profile, and the wall-time limit (s) after which it is stopped.
-# The full profile takes about 80 min on 2 cores: concurrency trains 1 epoch with smaller evaluation splits so
+# The full profile takes about 2 h on 2 cores: concurrency trains 1 epoch with smaller evaluation splits so
 # that 3 repeats fit (the shipped 5 epochs take 8 min a repeat); the ensemble runs configs/full.yaml and
 # configs/classification.yaml as shipped with 3 seeds each (about 4 and 3 min a seed; the quantization benchmark
 # reuses the first built-in run's checkpoints); DialogSum trains 4 epochs on 350 dev dialogues, validates on 150
