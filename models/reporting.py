@@ -22,6 +22,11 @@ class Reporter(Protocol):
 
     def heartbeat(self, **metrics: Any) -> None: ...
 
+    def logged(self, step: int, values: dict[str, float]) -> None:
+        """One Trainer log line (loss, learning rate, eval loss, examples/s, ...) at `step`: what
+        the run's experiment trackers record. Every line, unlike heartbeats; never blocks."""
+        ...
+
     def stop_requested(self) -> bool:
         """Whether the run asked its work to stop (a training then saves and stops); never blocks."""
         ...
@@ -52,6 +57,9 @@ class RecordingReporter:
 
     def heartbeat(self, **metrics: Any) -> None:
         self.events.append(("heartbeat", metrics))
+
+    def logged(self, step: int, values: dict[str, float]) -> None:
+        self.events.append(("logged", {"step": step, "values": values}))
 
     def checkpoint_saved(self, directory: str) -> None:
         self.events.append(("checkpoint", {"directory": directory}))

@@ -100,10 +100,12 @@ class HeartbeatCallback(TrainerCallback):
         self._training = False
         self._started = 0.0
         self._last_sent = 0.0
+        self._last_logged: tuple[int, float] | None = None  # (step, time) of the last training log line
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._started = time.monotonic()
         self._training = True
+        self._last_logged = (state.global_step, self._started)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._training = False
@@ -112,8 +114,15 @@ class HeartbeatCallback(TrainerCallback):
         if not logs:
             return
         log.info("step %d: %s", state.global_step, ", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
+        values = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if "loss" in logs:
             self.loss = float(logs["loss"])
+            now = time.monotonic()
+            if self._last_logged is not None and state.global_step > self._last_logged[0]:
+                steps, seconds = state.global_step - self._last_logged[0], now - self._last_logged[1]
+                values["examples_per_s"] = round(steps * self.examples_per_step / max(seconds, 1e-9), 2)
+            self._last_logged = (state.global_step, now)
+        self.reporter.logged(state.global_step, values)
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
                     **kwargs: Any) -> None:

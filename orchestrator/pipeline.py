@@ -33,6 +33,7 @@ from orchestrator.stages.train import run_training
 from orchestrator.stages.tuned import resolve_learning_rates
 from orchestrator.status import write_baselines
 from orchestrator.storage import open_run_storage, remove_node_copies
+from orchestrator.tracking import Tracker, TrackingTarget, run_results
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,8 @@ class DriverCrash(Exception):
 def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, *, quiet: bool, fresh: bool) -> int:
     started = time.time()
     if fresh:
-        for name in ("models", "errors", "ensemble", "optimize", "summary.json", "report.md", "report.html",
-                     "status.json"):
+        for name in ("models", "errors", "ensemble", "optimize", "tracking", "summary.json", "report.md",
+                     "report.html", "status.json"):
             path = run_dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     save_resolved_config(config, run_dir)
@@ -110,10 +111,15 @@ def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, 
         printer.baselines, printer.metric = baselines_section(baseline), config.task.resolved_metric()
         write_baselines(run_dir, printer.metric, printer.baselines)
         print_preflight(verdicts, printer.console)
-        ctx = RunContext(config, data, labels, run_dir, cluster, printer, stop=stop)
+        tracker = open_tracker(config, run_dir)
+        ctx = RunContext(config, data, labels, run_dir, cluster, printer, stop=stop, tracker=tracker)
         try:
             with live_status(run_dir, printer.console) if live else nullcontext():
                 outcomes, ensemble, optimize = run_stages(ctx, verdicts, stages)
+        except BaseException:
+            if tracker is not None:
+                tracker.close()
+            raise
         finally:
             ctx.close()
             remove_node_copies(storage)
@@ -128,12 +134,32 @@ def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, 
         source = config.source_file if config.source_file != "<config>" else run_dir / "config.yaml"
         summary["resume"] = f"python -m orchestrator run {source}"
     write_summary(summary, run_dir)
+    if tracker is not None:
+        finish_tracking(tracker, summary, run_dir)
     print_summary(summary, printer.console)
     log.info("run %s: %s; summary in %s", config.experiment, summary["status"], run_dir / "summary.json")
     if stop.requested:
         printer.console.print(f"interrupted; resume with: {summary['resume']} (the same options)")
         return stop.exit_status
     return exit_code(summary)
+
+
+def open_tracker(config: ExperimentConfig, run_dir: Path) -> Tracker | None:
+    """The run's experiment trackers (`tracking:`), or None when tracking is off."""
+    target = TrackingTarget.for_run(config.tracking, run_dir, config.experiment)
+    return Tracker(target) if target is not None else None
+
+
+def finish_tracking(tracker: Tracker, summary: dict[str, Any], run_dir: Path) -> None:
+    """The run's results and files on the experiment's tracked run; then every tracker closes."""
+    metrics, notes = run_results(summary)
+    files = [run_dir / "summary.json", run_dir / "report.html", run_dir / "report.md",
+             run_dir / "ensemble" / "ensemble.json", *sorted((run_dir / "optimize").glob("*/optimize.json"))]
+    tracker.finish(summary["status"], metrics, notes, files)
+    tracker.close()
+    if tracker.failed:  # said once as a warning already; summary.json keeps it too
+        summary["tracking"] = {"failed": tracker.failed}
+        write_summary(summary, run_dir)
 
 
 def run_stages(
@@ -219,6 +245,7 @@ def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[A
     console = Console(highlight=False, soft_wrap=True)
     inspection, cluster = connect_inspecting(config)
     arm(stop)  # ray.init replaced our SIGTERM handler with its own
+    tracker = open_tracker(config, run_dir)  # the experiment's tracked run, before any trial looks for it
     try:
         with inspection:
             verdicts = run_preflight(config.model_copy(update={"models": candidates}), run_dir,
@@ -226,10 +253,20 @@ def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[A
         print_preflight(verdicts, console)
         models = run_sweep(config, candidates, data, labels, cluster, run_dir, None if quiet else console, verdicts,
                            stop)
+    except BaseException:
+        if tracker is not None:
+            tracker.close()
+        raise
     finally:
         remove_node_copies(storage)
         disconnect()
     section = write_tune(config, models, run_dir)
+    if tracker is not None:
+        rates = {f"{name}/learning_rate": m["learning_rate"] for name, m in models.items()
+                 if isinstance(m.get("learning_rate"), (int, float))}
+        tracker.finish("interrupted" if stop.requested else "ok", rates, {"tune": "learning-rate sweep"},
+                       [run_dir / "tune" / "tune.json"])
+        tracker.close()
     summary_path = run_dir / "summary.json"
     summary = read_json_or_warn(summary_path, "it does not get the sweep's section") if summary_path.is_file() else None
     if isinstance(summary, dict):

@@ -1,7 +1,8 @@
 """The status board: one small Ray actor that every training actor reports to.
 
 Reports are fire-and-forget and stamped on arrival, so the driver judges timeouts and stalls by
-one clock. The board only keeps the latest state per candidate; the driver polls it.
+one clock. The board keeps the latest state per candidate, which the driver polls, and the Trainer's
+log lines until the driver takes them (for the experiment trackers, `orchestrator.tracking`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import ray
 from contract.atomic import read_json, write_json
 
 log = logging.getLogger(__name__)
+MAX_LOGGED = 10_000  # per candidate, between two of the driver's polls
 PHASE_LINE = re.compile(r"orchestrator\.status: phase (\w+)$", re.MULTILINE)
 
 
@@ -34,6 +36,7 @@ class StatusBoard:
     def __init__(self) -> None:
         self._state: dict[str, dict[str, Any]] = {}
         self._phase_sent: dict[str, int] = {}  # when the phase in `_state` was sent, by the sender's clock
+        self._logged: dict[str, list[dict[str, Any]]] = {}  # Trainer log lines not yet taken by the driver
         self._stop = False
 
     async def request_stop(self) -> None:
@@ -47,7 +50,11 @@ class StatusBoard:
         now = time.time()
         state = self._state.setdefault(name, {"phase": "queued", "phase_since": now})
         state["last_report"] = now
-        if kind == "phase":
+        if kind == "logged":
+            lines = self._logged.setdefault(name, [])
+            lines.append(payload)
+            del lines[:-MAX_LOGGED]  # a driver that stopped taking them costs memory no further
+        elif kind == "phase":
             # Ray does not keep an async actor's calls in the order they were sent: a warm worker
             # sends `loading` and its next phase within a millisecond, and they may arrive swapped.
             sent = payload.pop("sent", None)
@@ -73,6 +80,11 @@ class StatusBoard:
         """Answered only after every report the same caller sent before it (Ray runs one caller's
         calls to an actor in order): a worker calls it before returning, so the driver's next
         snapshot holds the item's last reports."""
+
+    async def take_logged(self) -> dict[str, list[dict[str, Any]]]:
+        """The Trainer log lines reported since the last call, per candidate (then forgotten)."""
+        taken, self._logged = self._logged, {}
+        return taken
 
     async def snapshot(self) -> dict[str, dict[str, Any]]:
         return {name: dict(state) for name, state in self._state.items()}
@@ -119,6 +131,9 @@ class BoardReporter:
 
     def heartbeat(self, **metrics: Any) -> None:
         self.board.report.remote(self.name, "heartbeat", metrics)
+
+    def logged(self, step: int, values: dict[str, float]) -> None:
+        self.board.report.remote(self.name, "logged", {"step": step, "values": values})
 
     def checkpoint_saved(self, directory: str) -> None:
         if self.on_checkpoint is not None:

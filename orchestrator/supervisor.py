@@ -42,6 +42,7 @@ from orchestrator.outcome import Outcome
 from orchestrator.placement import Placement, actor_resources, shortfall
 from orchestrator.status import StatusBoard, StatusFile, last_logged_phase
 from orchestrator.storage import RunStorage
+from orchestrator.tracking import Tracker
 from orchestrator.work import WorkItem
 from orchestrator.workers import StageWorker, Worker, WorkerPool
 
@@ -83,6 +84,7 @@ class Supervisor:
         policy: RetryPolicy = DEFAULT_POLICY,
         placement: Placement | None = None,
         stop: StopRequest | None = None,
+        tracker: Tracker | None = None,
     ):
         """`max_concurrent` caps how many items run at once beyond what resources allow (the
         optimize stage runs one at a time where models would share CPU cores and skew timings).
@@ -91,7 +93,8 @@ class Supervisor:
         actors hand in their outputs; the driver copies them into the run directory as each ends.
         `pool` keeps warm workers between supervisors (a run's stages); without one, this
         supervisor's workers end with it. `stop` is the run's Ctrl-C/SIGTERM: when it is set, the
-        supervisor stops its work (`_stop_work`) and raises RunInterrupted."""
+        supervisor stops its work (`_stop_work`) and raises RunInterrupted. `tracker` records the
+        trainings and trials in the run's experiment trackers (`orchestrator.tracking`)."""
         self.queue = deque(items)
         self.stage = items[0].stage if items else "train"
         self.cluster = cluster
@@ -110,6 +113,7 @@ class Supervisor:
         self.running: dict[Any, _Running] = {}
         self.workers_started = 0  # new actor processes; a warm worker's reuse starts none
         self.stop = stop
+        self.tracker = tracker
         self.stop_deadlines: dict[Any, float] = {}  # while stopping: when each running item is killed
         self.first_launch: dict[str, float] = {}
         self.retry_notes: dict[str, list[str]] = {}
@@ -247,6 +251,8 @@ class Supervisor:
         now = time.time()
         self.running[ref] = _Running(item, worker, ref, now)
         self.first_launch.setdefault(item.name, now)
+        if self.tracker is not None:
+            self.tracker.started(item)
         self.on_event(item.label, "launched", {"resources": need, "attempt": job.attempt, "warm": warm})
 
     # ------------------------------------------------------------------ results
@@ -295,6 +301,8 @@ class Supervisor:
             self.queue.appendleft(item.with_job(decision.job))
             self.board.reset.remote(job.name)
             self.snapshot.pop(job.name, None)
+            if self.tracker is not None:
+                self.tracker.retrying(item, failure.reason)
             self.on_event(item.label, "retrying", {"reason": failure.reason, "why": decision.why})
             return
         self._record(item, failure.status, phase, failure.reason, hint=failure.hint, log=str(log_path),
@@ -309,6 +317,8 @@ class Supervisor:
             retries=self.retry_notes.get(job.name, []), **extra,
         )
         self.outcomes[job.name] = outcome
+        if self.tracker is not None:
+            self.tracker.ended(item, outcome)
         self.on_event(item.label, status, outcome.to_dict())
 
     def _bring_back(self, item: WorkItem, *, required: bool) -> None:
@@ -352,6 +362,8 @@ class Supervisor:
         except (RayActorError, ActorUnavailableError) as exc:  # phases and stalls go unseen; results still arrive
             log.warning("the status board is unavailable (%s); keeping the last snapshot", one_line(exc))
             return
+        if self.tracker is not None:
+            self._pass_logged()
         for name, state in snapshot.items():
             before = self.snapshot.get(name, {})
             label = f"{self.stage}/{name}"
@@ -360,6 +372,19 @@ class Supervisor:
             elif state.get("last_heartbeat") != before.get("last_heartbeat"):
                 self.on_event(label, "heartbeat", state)
         self.snapshot = snapshot
+
+    def _pass_logged(self) -> None:
+        """The Trainer log lines the running items reported since the last poll, to the tracker."""
+        try:
+            logged = ray.get(self.board.take_logged.remote(), timeout=10)
+        except (GetTimeoutError, RayActorError, ActorUnavailableError) as exc:
+            log.warning("the status board did not hand over the logged steps (%s); the trackers miss them",
+                        one_line(exc))
+            return
+        running = {entry.item.name: entry.item for entry in self.running.values()}
+        for name, entries in logged.items():
+            if name in running:
+                self.tracker.logged(running[name], entries)  # type: ignore[union-attr]
 
     def _enforce_limits(self) -> None:
         now = time.time()

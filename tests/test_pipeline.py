@@ -19,6 +19,7 @@ from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
 from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
 from tests.faults import faulty_bart
+from tests.test_tracking import tensorboard_scalars
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +45,7 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
     raw["defaults"]["max_steps"] = 30
     raw["optimize"] = {"enabled": True, "models": ["bart"], "backends": ["torch_dynamic", "onnxruntime"],
                        "batch_sizes": [1, 4], "warmup": 1, "repeats": 2}
+    raw["tracking"] = {"mlflow": True, "wandb": {"mode": "offline"}}  # and TensorBoard, the default
     config_path = write_yaml(tmp_path / "exp.yaml", raw)
 
     proc = run_cli("run", str(config_path), cwd=tmp_path)
@@ -102,8 +104,43 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
     assert {"train", "ensemble-propose", "ensemble-score"} <= set(status["stages"])
     assert set(status["stages"]["ensemble-score"]["finished"]) == {"bart", "llama", "t5"}
 
+    every_tracker_recorded_the_run(run_dir)
     optimized_models_are_measured_and_reloadable(run_dir, tmp_path)
     member_failure_costs_only_itself(config_path, run_dir, tmp_path)
+
+
+def every_tracker_recorded_the_run(run_dir: Path) -> None:
+    """TensorBoard, MLflow and W&B (offline), read back with their own readers: each trained
+    candidate's curves and final scores, the failed one's reason and phase (its actor raised; the
+    preflight-skipped one never started), and the run's files on the experiment's tracked run."""
+    from mlflow.tracking import MlflowClient
+
+    root = run_dir / "tracking"
+    for name in ("bart", "t5", "llama"):
+        scalars = tensorboard_scalars(root / "tensorboard" / "train" / name)
+        assert [step for step, _ in scalars["train/loss"]] == [10, 20, 30], (name, scalars)
+        assert "train/learning_rate" in scalars and "train/examples_per_s" in scalars and "eval/loss" in scalars
+        assert "final/validation/rougeL" in scalars and "final/test/rougeL" in scalars
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    runs = {r.info.run_name: r for r in client.search_runs([client.get_experiment_by_name("tiny").experiment_id])}
+    assert set(runs) == {"tiny", "bart", "t5", "llama", "missing", "broken"}
+    summary = read_json(run_dir / "summary.json")
+    for name in ("bart", "t5", "llama"):
+        run = runs[name]
+        assert run.info.status == "FINISHED" and run.data.tags["mlflow.parentRunId"] == runs["tiny"].info.run_id
+        assert run.data.metrics["test/rougeL"] == pytest.approx(summary["models"][name]["metrics"]["test"]["rougeL"])
+        assert run.data.params["max_steps"] == "30"
+    broken = runs["broken"]
+    assert broken.info.status == "FAILED" and broken.data.tags["failure.phase"] == "training"
+    assert broken.data.tags["failure.reason"] == "RuntimeError: injected fault at training step 3"
+    assert "attempt 1 failed" in broken.data.tags  # the retry continued the same MLflow run
+    assert runs["missing"].data.tags["failure.phase"] == "preflight"
+    artifacts = {f.path for f in client.list_artifacts(runs["tiny"].info.run_id)}
+    assert {"summary.json", "report.html", "ensemble.json", "optimize.json"} <= artifacts
+
+    offline = sorted(p.name for p in (root / "wandb").glob("offline-run-*"))
+    assert len(offline) == 6, offline  # five candidates and the experiment
 
 
 def optimized_models_are_measured_and_reloadable(run_dir: Path, tmp_path: Path) -> None:

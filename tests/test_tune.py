@@ -268,7 +268,7 @@ def test_sweep_stops_and_records_trials_then_run_trains_with_the_tuned_rates(tmp
     shared, scratch = tmp_path / "shared", tmp_path / "scratch"
     raw = tiny_experiment(tmp_path, models(), ensemble={"strategy": "none"},
                           tune={"learning_rate": {"values": [1e-3, 1e30, 1e-5, 3e-5]}},
-                          storage={"uri": str(shared), "scratch_dir": str(scratch)})
+                          storage={"uri": str(shared), "scratch_dir": str(scratch)}, tracking=["mlflow"])
     raw["data"]["builtin"].update(train_size=64)
     del raw["defaults"]["max_steps"]
     raw["defaults"]["epochs"] = 4
@@ -302,6 +302,7 @@ def test_sweep_stops_and_records_trials_then_run_trains_with_the_tuned_rates(tmp
         (node,) = scratch.iterdir()  # one node: every trial worked in its copy, removed when the sweep ended
         assert not any(node.iterdir()), list(node.rglob("*"))[:5]
     assert stopped >= 1, section
+    trials_are_tracked_runs(run_dir, section)
     assert not (run_dir / "models").exists()  # trials never touch run's checkpoints
     assert (run_dir / "tune" / "learning_rate.png").is_file() and (run_dir / "tune" / "trials.csv").is_file()
 
@@ -319,6 +320,35 @@ def test_sweep_stops_and_records_trials_then_run_trains_with_the_tuned_rates(tmp
     assert summary["status"] == "ok" and set(summary["tune"]["models"]) == {"bart", "llama"}
     report = (run_dir / "report.md").read_text(encoding="utf-8")
     assert "## Learning-rate sweep" in report and "(tune/learning_rate.png)" in report
+    client, parent, runs = mlflow_runs(run_dir)
+    assert {"bart", "llama"} <= set(runs)  # `run` joined the sweep's experiment run (one parent, not two)
+    assert runs["bart"].data.tags["mlflow.parentRunId"] == parent.info.run_id
+
+
+def mlflow_runs(run_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'tracking' / 'mlflow.db'}")
+    found = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    (parent,) = [r for r in found if r.info.run_name == "tiny"]
+    return client, parent, {r.info.run_name: r for r in found if r is not parent}
+
+
+def trials_are_tracked_runs(run_dir: Path, section: dict[str, Any]) -> None:
+    """Each trial is one MLflow run under the experiment's, written from its own trial actor:
+    its learning rate, its curve, and how it ended (failed, stopped by ASHA, or completed)."""
+    client, parent, runs = mlflow_runs(run_dir)
+    for name in ("bart", "llama"):
+        tracked = {float(r.data.params["learning_rate"]): r for n, r in runs.items() if n.startswith(f"{name}/")}
+        assert sorted(tracked) == [1e-5, 3e-5, 1e-3, 1e30]
+        for trial in section["models"][name]["trials"]:
+            run = tracked[trial["learning_rate"]]
+            assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+            expected = {"failed": ("FAILED", "failed"), "completed": ("FINISHED", "succeeded"),
+                        "stopped_early": ("FINISHED", "stopped_early")}[trial["status"]]
+            assert (run.info.status, run.data.tags["status"]) == expected, trial
+        assert tracked[1e30].data.tags["failure.kind"] == "non_finite_loss"
+        assert len(client.get_metric_history(tracked[1e-3].info.run_id, "eval/loss")) >= 4
 
 
 @pytest.mark.integration

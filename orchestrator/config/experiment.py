@@ -25,6 +25,7 @@ from orchestrator.config.stages import (
     check_optimize_raw,
     check_tune_raw,
 )
+from orchestrator.config.tracking import TrackingConfig, TrackingSection
 from orchestrator.identity import Identity, candidate_identity
 
 
@@ -40,6 +41,7 @@ class ExperimentConfig(Strict):
     optimize: OptimizeConfig = OptimizeConfig()
     tune: TuneConfig = TuneConfig()
     storage: Annotated[StorageConfig, BeforeValidator(_uri_shorthand)] = StorageConfig()
+    tracking: TrackingSection = Field(default_factory=lambda: TrackingConfig())
     _source_file: str = PrivateAttr("")
     _data_warnings: list[str] = PrivateAttr(default_factory=list)  # from reading the data, when it was read
 

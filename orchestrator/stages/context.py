@@ -13,6 +13,7 @@ from orchestrator.interrupts import StopRequest
 from orchestrator.outcome import Outcome
 from orchestrator.storage import RunStorage, run_storage
 from orchestrator.supervisor import EventSink, Supervisor
+from orchestrator.tracking import Tracker
 from orchestrator.work import WorkItem
 from orchestrator.workers import WorkerPool
 
@@ -34,6 +35,7 @@ class RunContext:
     on_event: EventSink = ignore_events
     workers: WorkerPool = field(default_factory=WorkerPool)
     stop: StopRequest | None = None  # the run's Ctrl-C / SIGTERM; every stage's supervisor watches it
+    tracker: Tracker | None = None  # the run's experiment trackers (`tracking:`); None: off
 
     @property
     def storage(self) -> RunStorage | None:
@@ -45,7 +47,7 @@ class RunContext:
             stage = items[0].stage if items else "this stage"
             raise ValueError(f"{stage} runs the candidates as Ray actors: it needs a cluster")
         return Supervisor(items, self.cluster, self.run_dir, self.on_event, storage=self.storage,
-                          pool=self.workers, stop=self.stop, **options).run()
+                          pool=self.workers, stop=self.stop, tracker=self.tracker, **options).run()
 
     def close(self) -> None:
         """End the warm workers still idle (at the end of the run)."""

@@ -76,6 +76,8 @@ def run_training(ctx: RunContext, preflight: dict[str, CandidatePreflight]) -> l
         verdict = preflight.get(job.name)
         if verdict is not None and not verdict.ok:
             decided[job.name] = preflight_outcome(job, verdict)
+            if ctx.tracker is not None:  # its tracked run says why it never trained
+                ctx.tracker.ended(training_item(job), decided[job.name])
             ctx.on_event(f"train/{job.name}", decided[job.name].status, decided[job.name].to_dict())
             continue
         decision = decide(job)

@@ -71,6 +71,7 @@ from orchestrator.stages.tuned import ASHA_METRIC, SEARCHED, TIME_ATTR, describe
 from orchestrator.stop_broadcast import StopBroadcast, listen
 from orchestrator.storage import RunStorage, run_storage
 from orchestrator.supervisor import Supervisor
+from orchestrator.tracking import Tracker, TrackingTarget
 from orchestrator.work import WorkItem
 
 log = logging.getLogger(__name__)
@@ -188,11 +189,12 @@ class EvaluationsToTune:
 
 
 def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, cluster: ClusterInfo,
-              storage: RunStorage | None = None, broadcast: Any = None) -> None:
+              storage: RunStorage | None = None, broadcast: Any = None, tracking: TrackingTarget | None = None) -> None:
     """One trial, in its Tune actor: the candidate's training with the trial's values, as a work
     item under the same supervisor as `run` (the four limits, retries, error log, storage, the
     stop on Ctrl-C through `broadcast`), in the bundle Tune reserved for it. Its weights are
-    deleted; metrics, predictions and the log stay."""
+    deleted; metrics, predictions and the log stay. With `tracking`, the trial is one tracked run
+    (`orchestrator.tracking`), written from this process."""
     trial_id = tune.get_context().get_trial_id()
     job = dataclasses.replace(job, settings=trial_settings(job.settings, params), output_dir=job.output_dir / trial_id)
     job.output_dir.mkdir(parents=True, exist_ok=True)
@@ -206,10 +208,14 @@ def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, cluster:
         hand_in_log = lambda: storage.push(storage.local_root(), log_relpath)  # noqa: E731
     sink = EvaluationsToTune(hand_in_log)
     stop = listen(broadcast) if broadcast is not None else None
-    supervisor = Supervisor([item], cluster, job.output_dir, sink, storage=storage, placement=placement, stop=stop)
+    tracker = Tracker(tracking) if tracking is not None else None
+    supervisor = Supervisor([item], cluster, job.output_dir, sink, storage=storage, placement=placement, stop=stop,
+                            tracker=tracker)
     try:
         outcome = supervisor.run()[0]
     except RunInterrupted:  # its training saved a checkpoint (or was killed after its grace)
+        if tracker is not None:
+            tracker.close()
         if storage is not None:
             storage.push(storage.local_root(), storage.relpath(job.output_dir))
         ray.get(broadcast.saved.remote(trial_id))
@@ -217,6 +223,11 @@ def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, cluster:
     except BaseException:  # ASHA stopped it (Tune ends the trial's thread in `tune.report`): its log stays
         local = storage.localize(job.output_dir, storage.local_root()) if storage else job.output_dir
         resumable = stop is not None and stop.requested  # ended by a stop: it continues on the next tune
+        if tracker is not None:
+            if not resumable:
+                tracker.stopped_early(item, f"ASHA stopped the trial after evaluation {sink.reported} "
+                                            f"(validation loss {sink.last_loss})")
+            tracker.close()
         for weights in (*WEIGHT_DIRS, *(() if resumable else (TRAINER_DIR,))):
             shutil.rmtree(local / weights, ignore_errors=True)
         if storage is not None:
@@ -224,6 +235,8 @@ def run_trial(params: dict[str, Any], *, job: TrainingJob, metric: str, cluster:
                 storage.delete(storage.relpath(job.output_dir / TRAINER_DIR))
             storage.push(storage.local_root(), storage.relpath(job.output_dir))
         raise
+    if tracker is not None:
+        tracker.close()
     if not outcome.ok:
         raise TrialFailed(outcome.to_dict())
     metrics = outcome.metrics
@@ -434,8 +447,10 @@ def sweep_candidate(
     resources = tune.PlacementGroupFactory([{}, bundle])
     trial_log = TrialLog(job, config.task.resolved_metric(), evaluations)
     broadcast = StopBroadcast.remote()  # type: ignore[attr-defined]
+    tracking = TrackingTarget.for_run(config.tracking, run_dir, config.experiment)
     trainable = tune.with_resources(tune.with_parameters(run_trial, job=job, metric=config.task.resolved_metric(),
-                                                         cluster=cluster, storage=storage, broadcast=broadcast),
+                                                         cluster=cluster, storage=storage, broadcast=broadcast,
+                                                         tracking=tracking),
                                     resources)
     if resuming:
         log.info("tune/%s: resuming the interrupted sweep (finished trials kept, unfinished ones continue from "
