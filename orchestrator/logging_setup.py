@@ -25,7 +25,7 @@ QUIET_ENVIRONMENT = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
 }
-NOISY_LOGGERS = ("httpx", "urllib3", "filelock", "bitsandbytes", "ray", "datasets", "evaluate")
+NOISY_LOGGERS = ("httpx", "urllib3", "filelock", "bitsandbytes", "ray", "datasets", "evaluate", "mlflow", "alembic", "wandb")
 _FORMAT = "%(asctime)s %(levelname).1s %(prefix)s%(name)s: %(message)s"
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich.markup import escape
 
 from contract.atomic import read_json_or_warn, write_json, write_text
 from contract.redact import redact, without_credentials
@@ -137,6 +138,9 @@ def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, 
     if tracker is not None:
         finish_tracking(tracker, summary, run_dir)
     print_summary(summary, printer.console)
+    if tracker is not None:
+        for line in tracker.where():
+            printer.console.print(f"tracked with {escape(line)}")
     log.info("run %s: %s; summary in %s", config.experiment, summary["status"], run_dir / "summary.json")
     if stop.requested:
         printer.console.print(f"interrupted; resume with: {summary['resume']} (the same options)")

@@ -116,6 +116,9 @@ class Backend(Protocol):
 
     def close(self) -> None: ...
 
+    def where(self) -> str:
+        """Where to look: the command that opens what this tracker wrote."""
+
 
 class Lane:
     """One backend's calls, in order, on a daemon thread. The first error switches the backend
@@ -128,14 +131,13 @@ class Lane:
         self._thread = threading.Thread(target=self._work, name=f"tracking-{backend.name}", daemon=True)
         self._thread.start()
 
-    def call(self, method: str, *args: Any, wait_s: float | None = None) -> None:
-        """Queue `backend.method(*args)`; with `wait_s`, wait for it (and what was queued before) that long."""
+    def call(self, method: str, *args: Any, done: threading.Event | None = None) -> None:
+        """Queue `backend.method(*args)`; `done` is set once it (and what was queued before) ran."""
         if self.failed:
+            if done is not None:
+                done.set()
             return
-        done = threading.Event() if wait_s is not None else None
         self._queue.put((method, args, done))
-        if done is not None and not done.wait(wait_s):
-            log.warning("tracking: %s has not answered within %.0f s; the run goes on", self.backend.name, wait_s)
 
     def _work(self) -> None:
         while (task := self._queue.get()) is not None:
@@ -185,8 +187,16 @@ class Tracker:
         self.lanes = [Lane(backend) for backend in (open_backends(target) if backends is None else backends)]
         self.open: dict[str, TrackedRun] = {}
         self.last_step: dict[str, int] = {}
-        for lane in self.lanes:
-            lane.call("begin", wait_s=begin_wait_s)  # before any trial or candidate looks for the experiment
+        # Every tracker connects at once; the run waits (bounded) for them before any candidate or
+        # trial starts, so the experiment's tracked run exists before anything looks for it.
+        begun = {lane: threading.Event() for lane in self.lanes}
+        for lane, done in begun.items():
+            lane.call("begin", done=done)
+        deadline = time.monotonic() + begin_wait_s
+        for lane, done in begun.items():
+            if not done.wait(max(0.0, deadline - time.monotonic())):
+                log.warning("tracking: %s has not connected within %.0f s; the run goes on", lane.backend.name,
+                            begin_wait_s)
 
     def _each(self, method: str, *args: Any) -> None:
         for lane in self.lanes:
@@ -258,6 +268,10 @@ class Tracker:
         deadline = time.monotonic() + timeout_s
         for lane in self.lanes:
             lane.close(max(1.0, deadline - time.monotonic()))
+
+    def where(self) -> list[str]:
+        """Per tracker that worked, how to open what it wrote."""
+        return [f"{lane.backend.name}: {lane.backend.where()}" for lane in self.lanes if not lane.failed]
 
     @property
     def failed(self) -> dict[str, str]:

@@ -128,5 +128,10 @@ class MlflowBackend:
             self.client.log_artifact(self.parent_id, str(path))
         self._conclude(self.parent_id, ending)
 
+    def where(self) -> str:
+        if self.local:
+            return f"mlflow ui --backend-store-uri {self.tracking_uri} (needs the full `mlflow` package)"
+        return f"{self.tracking_uri}, experiment {self.settings.experiment or self.target.experiment}"
+
     def close(self) -> None:
         self.client = None

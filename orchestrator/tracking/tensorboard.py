@@ -80,6 +80,9 @@ class TensorBoardBackend:
             writer.add_text("outcome", markdown_table({"status": ending.status, **ending.notes,
                                                        "files": ", ".join(str(p) for p in files)}))
 
+    def where(self) -> str:
+        return f"tensorboard --logdir {self.root}"
+
     def close(self) -> None:
         for writer in self.writers.values():
             writer.close()

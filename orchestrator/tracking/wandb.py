@@ -117,6 +117,11 @@ class WandbBackend:
             handle.log_artifact(artifact)
         handle.finish(exit_code=0 if ending.status in ("ok", "partial") else 1)
 
+    def where(self) -> str:
+        if self.mode == "offline":
+            return f"offline in {self.directory / 'wandb'}; upload: wandb sync {self.directory / 'wandb'}/offline-run-*"
+        return f"project {self.settings.project}, group {self.target.experiment}"
+
     def close(self) -> None:
         for handle in self.runs.values():
             handle.finish(exit_code=1)  # left open: the run ended before their outcome was known
