@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     storage = run_storage(config.storage, config.run_dir)
     where = escape(f"{config.run_dir}" + (f", handing artefacts over through {storage.location}" if storage else ""))
     print_rerun_plan(config, console)
+    console.print(f"tracking: {', '.join(config.tracking.enabled) or 'none'} (in {escape(str(config.run_dir))}/tracking)")
     if args.no_preflight:
         console.print(f"OK: {len(config.models)} candidate(s); runs write to {where}")
         return 0
