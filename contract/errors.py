@@ -24,5 +24,18 @@ class TrainingStopped(Exception):
         return (TrainingStopped, (self.step,))
 
 
+class WorkerDied(RuntimeError):
+    """A data-parallel candidate's training worker process died (a crash, a signal, the OOM
+    killer): the candidate's failure is that death, classified as an actor's would be. The
+    message's first line names the worker; the rest is Ray's account of the death."""
+
+    def __init__(self, worker: int, workers: int, detail: str):
+        super().__init__(f"training worker {worker} of {workers} died\n{detail}")
+        self.worker, self.workers, self.detail = worker, workers, detail
+
+    def __reduce__(self) -> tuple[type, tuple[int, int, str]]:
+        return (WorkerDied, (self.worker, self.workers, self.detail))
+
+
 class NonFiniteLossError(FloatingPointError):
     """The loss was NaN or infinite on more steps than `max_nonfinite_steps` allows."""

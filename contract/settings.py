@@ -13,7 +13,7 @@ import re
 import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from contract.names import canonical_name, suggestion_text
@@ -193,11 +193,16 @@ class TaskConfig(Strict):
 
 
 class Resources(Strict):
+    """What one process of the candidate asks for; `workers` > 1 trains it data-parallel over that
+    many processes (Ray Train), each with `cpus`, `gpus` and `memory_gb`."""
+
     cpus: float = Field(1.0, gt=0)
     gpus: AutoFloat = Field(None, ge=0, description="'auto': 1 where the cluster has GPUs, else 0.")
     memory_gb: float | None = Field(
         None, gt=0, description="Host memory the actor may allocate; enforced, and used for scheduling."
     )
+    workers: int = Field(1, ge=1, description="Training processes: > 1 trains data-parallel (DDP) through Ray "
+                                              "Train, gloo on CPU, NCCL on GPUs; the later stages use one.")
 
 
 class Timeouts(Strict):
@@ -266,6 +271,14 @@ class TrainingSettings(Strict):
                            "every evaluation; an interruption costs at most this much training.",
     )
     early_stopping: EarlyStopping | None = None
+
+    @model_validator(mode="after")
+    def _batch_splits_over_workers(self) -> TrainingSettings:
+        workers = self.resources.workers
+        if self.batch_size % workers:
+            raise ValueError(f"batch_size {self.batch_size} is split evenly over resources.workers {workers}: "
+                             f"make it a multiple of {workers}")
+        return self
 
 
 class CandidateBase(Strict):

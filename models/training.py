@@ -34,6 +34,7 @@ from contract.job import TrainingJob
 from contract.work import WEIGHT_DIRS, TrainRequest, TrainResult
 from models.checkpoint import seal_checkpoint, write_checkpoint
 from models.data.files import read_rows, write_jsonl
+from models.distributed import agree, barrier, rank, world_size
 from models.errors import NonFiniteLossError
 from models.families.base import ModelFamily
 from models.precision import PrecisionPlan, decide_precision, detect_hardware, saved_dtype
@@ -66,6 +67,8 @@ class GuardedTrainer(Trainer):
             super()._save_checkpoint(model, trial)
         finally:
             self.args.save_total_limit = limit
+        if not self.args.should_save:  # data-parallel: rank 0 writes, seals and rotates
+            return
         run_dir = Path(self._get_output_dir(trial=trial))
         seal_checkpoint(run_dir / f"checkpoint-{self.state.global_step}", self.fingerprint,
                         step=self.state.global_step, identity=self.identity)
@@ -173,13 +176,14 @@ class CheckpointCallback(TrainerCallback):
         self._last_note = 0.0
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.clock.due(state.global_step) and state.global_step < state.max_steps:
+        due, stop = agree(self.clock.due(state.global_step), self.reporter.stop_requested())  # rank 0 decides
+        if due and state.global_step < state.max_steps:
             control.should_save = True
-        if self.reporter.stop_requested() and state.global_step < state.max_steps:
+        if stop and state.global_step < state.max_steps:
             control.should_save = control.should_training_stop = True
             self.stopped_at = state.global_step
         now = time.monotonic()
-        if now - self._last_note >= self.progress_interval_s or control.should_save:
+        if state.is_world_process_zero and (now - self._last_note >= self.progress_interval_s or control.should_save):
             self._last_note = now
             record_progress(self.trainer_dir, state.global_step)
 
@@ -229,7 +233,15 @@ def _stopped_early(job: TrainingJob, trainer: Any, train_output: Any, resumed_at
 
 def train_candidate(job: TrainingJob, reporter: Reporter, request: TrainRequest = TrainRequest()) -> TrainResult:
     """Train one candidate and write checkpoint, metrics and predictions under `job.output_dir`.
-    Without `request.keep_weights` (a tune trial), the weights are deleted however it ends."""
+    Without `request.keep_weights` (a tune trial), the weights are deleted however it ends.
+    With `resources.workers` > 1 it trains data-parallel (`models.distributed`); inside one of
+    those workers this is the worker's share, and only rank 0 returns a result."""
+    if job.settings.resources.workers > 1 and world_size() == 1:
+        from models.distributed import train_data_parallel
+
+        return train_data_parallel(job, reporter, request)
+    if rank() != 0:
+        return _train(job, reporter, request.predict)
     if request.keep_weights:
         return _train(job, reporter, request.predict)
     try:
@@ -247,7 +259,8 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
     set_seed(settings.seed)
     job.output_dir.mkdir(parents=True, exist_ok=True)
     resume = find_resume_point(job.output_dir / TRAINER_DIR, job.fingerprint)
-    _remove_results(job)  # whatever this attempt ends with, no earlier attempt's metrics stand beside it
+    if rank() == 0:
+        _remove_results(job)  # whatever this attempt ends with, no earlier attempt's metrics stand beside it
 
     reporter.phase("loading")
     family: ModelFamily = load_family(job.family)(job)
@@ -270,6 +283,9 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
     reporter.phase("first_step", parameters=parameters, resumed_from_step=resume.step)
     trainer = _build_trainer(job, family, model, tokenizer, plan, train_features, eval_features, reporter,
                              rows.get("validation"))
+    if world_size() > 1:
+        log.info("rank %d of %d: %d training batches of %d per epoch", rank(), world_size(),
+                 len(trainer.get_train_dataloader()), trainer.args.per_device_train_batch_size)
     if resume.checkpoint is not None:
         log.info("resuming from %s (step %d; %d step(s) past it are trained again)",
                  resume.checkpoint, resume.step, resume.redone)
@@ -286,6 +302,8 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
     metrics: dict[str, Any] = {"train_loss": round(train_output.training_loss, 5)}
     if eval_features:
         metrics["eval_loss"] = round(trainer.evaluate()["eval_loss"], 5)
+    if rank() != 0:  # data-parallel: the other ranks' part ends with the evaluation
+        return None  # type: ignore[return-value]
 
     reporter.phase("saving")
     if job.candidate.lora is not None and not job.candidate.quantization:
@@ -389,7 +407,10 @@ def _prepare_source(job: TrainingJob, family: ModelFamily, train_rows: list[dict
     if job.task.type == "summarization":
         columns.append(job.task.resolved_target_column())
     texts = [str(row[c]) for row in train_rows for c in columns]
-    base = family.materialize(preset, texts, job.output_dir / "base")
+    base = job.output_dir / "base"
+    if rank() == 0:
+        family.materialize(preset, texts, base)
+    barrier()  # data-parallel: the other ranks load what rank 0 built
     return ResolvedSource(str(base), True)
 
 
@@ -433,8 +454,8 @@ def _build_trainer(
     args = TrainingArguments(
         output_dir=str(job.output_dir / TRAINER_DIR),
         max_steps=total_steps,
-        per_device_train_batch_size=s.batch_size,
-        per_device_eval_batch_size=s.eval_batch_size,
+        per_device_train_batch_size=s.batch_size // world_size(),  # batch_size is the whole candidate's
+        per_device_eval_batch_size=max(1, s.eval_batch_size // world_size()),
         gradient_accumulation_steps=s.gradient_accumulation,
         learning_rate=s.learning_rate,
         weight_decay=s.weight_decay,
@@ -455,6 +476,7 @@ def _build_trainer(
         dataloader_num_workers=0,
         remove_unused_columns=False,
         save_safetensors=True,
+        **({"ddp_backend": "gloo"} if world_size() > 1 and plan.device == "cpu" else {}),
         **plan.trainer_arguments(),
     )
     trainer = GuardedTrainer(

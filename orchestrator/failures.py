@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from contract.errors import OUT_OF_MEMORY, NonFiniteLossError, TrainingStopped
+from contract.errors import OUT_OF_MEMORY, NonFiniteLossError, TrainingStopped, WorkerDied
 from contract.job import TrainingJob
 from contract.phases import Status
 
@@ -103,8 +103,8 @@ def classify(exc: BaseException | None, *, died: bool = False, log_tail: str = "
         return Failure(FailureKind.NON_FINITE_LOSS, one_line(exc), HINTS[FailureKind.NON_FINITE_LOSS])
     name = type(exc).__name__ if exc is not None else ""
     text = f"{name}: {exc}" if exc is not None else ""
-    if died:
-        reason = "the actor process died"
+    if isinstance(exc, WorkerDied) or died:
+        reason = str(exc).splitlines()[0] if isinstance(exc, WorkerDied) else "the actor process died"
         if _RAY_MEMORY_KILL.search(text) or _OOM.search(log_tail):
             return Failure(FailureKind.OUT_OF_MEMORY, f"{reason}: out of memory", HINTS[FailureKind.OUT_OF_MEMORY])
         if node := _NODE_LOST.search(text):
@@ -190,9 +190,11 @@ class DefaultRetryPolicy:
         if failure.kind in DETERMINISTIC:
             return Decision(Action.GIVE_UP, f"{failure.kind.value} errors are deterministic; not retried")
         if failure.kind == FailureKind.OUT_OF_MEMORY:
-            if settings.batch_size <= 1:
-                return Decision(Action.GIVE_UP, "out of memory even at batch_size 1")
-            batch = settings.batch_size // 2
+            workers = settings.resources.workers  # the batch is split over them: each worker's share halves
+            if settings.batch_size <= workers:
+                return Decision(Action.GIVE_UP, "out of memory even at batch_size 1"
+                                + (f" per worker ({workers} workers)" if workers > 1 else ""))
+            batch = settings.batch_size // workers // 2 * workers
             accumulation = settings.gradient_accumulation * 2
             smaller = settings.model_copy(update={"batch_size": batch, "gradient_accumulation": accumulation,
                                                   "eval_batch_size": max(1, settings.eval_batch_size // 2)})

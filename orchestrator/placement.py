@@ -10,11 +10,12 @@ from contract.job import TrainingJob
 from orchestrator.cluster import ClusterInfo
 
 
-def actor_resources(job: TrainingJob, cluster: ClusterInfo) -> dict[str, float]:
-    """CPUs and GPUs one candidate asks for; `gpus: auto` means one where the cluster has GPUs."""
+def actor_resources(job: TrainingJob, cluster: ClusterInfo, workers: int = 1) -> dict[str, float]:
+    """CPUs and GPUs one candidate asks for (times `workers`, training data-parallel); `gpus: auto`
+    means one where the cluster has GPUs."""
     res = job.settings.resources
     gpus = res.gpus if res.gpus is not None else (1.0 if cluster.gpus > 0 else 0.0)
-    return {"CPU": res.cpus, "GPU": gpus}
+    return {"CPU": res.cpus * workers, "GPU": gpus * workers}
 
 
 def shortfall(need: dict[str, float], capacity: dict[str, float]) -> str | None:

@@ -148,7 +148,7 @@ class Supervisor:
                 raise RunInterrupted([self.outcomes[name] for name in order], self.stop)  # type: ignore[arg-type]
         finally:
             for entry in self.running.values():
-                ray.kill(entry.worker.actor, no_restart=True)
+                self._kill(entry)
             self.running.clear()
             if self.own_pool:
                 self.pool.close()
@@ -182,7 +182,7 @@ class Supervisor:
             if ref not in self.running or now < deadline:
                 continue
             stopped = self.running.pop(ref)
-            ray.kill(stopped.worker.actor, no_restart=True)
+            self._kill(stopped)
             phase = self.snapshot.get(stopped.item.name, {}).get("phase", Phase.QUEUED)
             late = "; it had not saved within timeouts.stop_grace" if stopped.item.step.saves_on_stop else ""
             self._record(stopped.item, Status.INTERRUPTED, phase, self.stop.reason + late, failure_kind="interrupted",
@@ -191,7 +191,7 @@ class Supervisor:
     # ------------------------------------------------------------------ scheduling
 
     def _need(self, item: WorkItem) -> dict[str, float]:
-        return actor_resources(item.job, self.cluster)
+        return actor_resources(item.job, self.cluster, item.workers)
 
     def _used(self, keep: str | None) -> dict[str, float]:
         used = self.pool.held(keep)
@@ -241,9 +241,11 @@ class Supervisor:
         warm = worker is not None
         if worker is None:
             self.workers_started += 1
-            options: dict[str, Any] = {"name": item.actor_name, "num_cpus": need["CPU"], "num_gpus": need["GPU"],
+            # A data-parallel training's actor only drives Ray Train, whose worker group holds `need`.
+            own = need if item.workers == 1 else {"CPU": 0.0, "GPU": 0.0}
+            options: dict[str, Any] = {"name": item.actor_name, "num_cpus": own["CPU"], "num_gpus": own["GPU"],
                                        **self.placement.options()}
-            if job.settings.resources.memory_gb:
+            if job.settings.resources.memory_gb and item.workers == 1:
                 options["memory"] = int(job.settings.resources.memory_gb * 2**30)
             actor = StageWorker.options(**options).remote(self.storage)  # type: ignore[attr-defined]
             worker = Worker(actor, item.name, need)
@@ -261,7 +263,7 @@ class Supervisor:
         try:
             result = ray.get(entry.ref)
         except (RayTaskError, RayActorError) as exc:
-            ray.kill(entry.worker.actor, no_restart=True)
+            self._kill(entry)
             self._bring_back(entry.item, required=False)
             failure, phase = self._unwrap(exc, entry.item)
             self._handle_failure(entry, failure, str(exc), phase=phase)
@@ -273,12 +275,31 @@ class Supervisor:
             where = self.storage.location if self.storage else "storage"
             self._handle_failure(entry, classify(exc), f"fetching its outputs from {where}: {exc}")
             return
-        self.pool.put(entry.worker)
+        if entry.item.workers == 1:
+            self.pool.put(entry.worker)
+        else:  # its worker group is gone with its resources; the candidate's next step starts its own actor
+            ray.kill(entry.worker.actor, no_restart=True)
         details = result_dict(result)
         self._record(
             entry.item, Status.SUCCEEDED, Phase.DONE, None, metrics=details.get("metrics", {}),
             checkpoint=details.get("checkpoint"), details=details, result=result,
         )
+
+    def _kill(self, entry: _Running) -> None:
+        """End an item's actor; for a data-parallel training, also the placement group its Ray
+        Train worker group holds (noted on the board), which would outlive the actor."""
+        ray.kill(entry.worker.actor, no_restart=True)
+        group = self.snapshot.get(entry.item.name, {}).get("placement_group") if entry.item.workers > 1 else None
+        if group is None:
+            return
+        from ray.util.placement_group import PlacementGroup, remove_placement_group
+
+        try:
+            remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(group))))
+        except Exception as exc:  # noqa: BLE001 - removed already (Ray Train ended it first)
+            log.debug("placement group %s of %s: %s", group, entry.item.label, one_line(exc))
+        else:
+            log.info("%s: removed its worker group's placement group %s", entry.item.label, group)
 
     def _unwrap(self, exc: BaseException, item: WorkItem) -> tuple[Failure, str | None]:
         """The failure behind what Ray raised, and the phase it happened in: an exception raised
@@ -395,7 +416,7 @@ class Supervisor:
             if passed is None:
                 continue
             self.running.pop(ref)
-            ray.kill(entry.worker.actor, no_restart=True)
+            self._kill(entry)
             failure = timeout_failure(passed.limit, passed.phase, passed.seconds, entry.item.name)
             detail = f"{failure.reason}; killed {now - entry.launched:.1f} s after launch"
             self._handle_failure(entry, failure, detail)

@@ -36,6 +36,11 @@ class WorkItem:
         return self.job.name
 
     @property
+    def workers(self) -> int:
+        """Processes the item trains on: `resources.workers` for the steps that train, else one."""
+        return self.job.settings.resources.workers if self.step.saves_on_stop else 1
+
+    @property
     def label(self) -> str:
         """`<stage>/<candidate>[/<tag>]`: how the terminal, the logs and the Ray dashboard name it."""
         return f"{self.stage}/{self.name}" + (f"/{self.tag}" if self.tag else "")

@@ -80,7 +80,8 @@ class StageWorker:
             finished = True
         except BaseException as exc:
             log.error("%s failed in phase %s:\n%s", item.stage, reporter.current_phase, traceback.format_exc())
-            setattr(exc, "phase", reporter.current_phase)  # noqa: B010 - travels with the pickled exception
+            if not getattr(exc, "phase", None):  # a data-parallel candidate's rank 0 set its own
+                setattr(exc, "phase", reporter.current_phase)  # noqa: B010 - travels with the pickled exception
             self._check_in(local, failed=True)
             raise
         finally:

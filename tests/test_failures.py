@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,15 @@ def test_policy(tmp_path: Path) -> None:
         job_bs1 = decide(oom, job_bs1).job
     assert job_bs1.settings.gradient_accumulation == 8
     assert not decide(oom, job_bs1).retry
+
+    # Data-parallel over 2 workers: each worker's share halves (8 = 2 x 4 -> 2 x 2 -> 2 x 1), then it gives up.
+    pair = dataclasses.replace(job, settings=job.settings.model_copy(
+        update={"resources": job.settings.resources.model_copy(update={"workers": 2})}))
+    shares = []
+    while (decision := decide(oom, pair)).retry:
+        pair = decision.job
+        shares.append((pair.settings.batch_size, pair.settings.gradient_accumulation))
+    assert shares == [(4, 2), (2, 4)] and "per worker (2 workers)" in decision.why
 
     crash = classify(RuntimeError("segfault"), died=True)
     retried = decide(crash, job)

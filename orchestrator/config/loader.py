@@ -135,9 +135,12 @@ def validate_raw(raw: dict[str, Any], source: str = "", *, read_data: bool = Fal
         issues += _issues_from_validation(exc, ExperimentConfig)
     if config is not None:
         issues += check_storage_place(config.storage.uri, config.run_dir, config.output_dir)
+        merge_issues = merged_settings_issues(config)
+        issues += merge_issues
     warnings: list[str] = []
     if read_data:
-        lengths = {c.name: config.settings_for(c).max_source_length for c in config.models} if config else {}
+        merged = config is not None and not merge_issues
+        lengths = {c.name: config.settings_for(c).max_source_length for c in config.models} if merged else {}
         data_issues, warnings = _data_check(raw, lengths)
         issues += data_issues
     if issues:
@@ -145,6 +148,24 @@ def validate_raw(raw: dict[str, Any], source: str = "", *, read_data: bool = Fal
     assert config is not None
     config._data_warnings = warnings
     return config
+
+
+def merged_settings_issues(config: ExperimentConfig) -> list[ConfigIssue]:
+    """What only `defaults` and a candidate's overrides together get wrong (a batch that does not
+    split over the candidate's workers), named at the candidate's entry."""
+    issues = []
+    for i, candidate in enumerate(config.models):
+        try:
+            settings = config.settings_for(candidate)
+        except ValidationError as exc:
+            issues += [ConfigIssue(f"models[{i}] ({candidate.name})", str(error["msg"]).removeprefix("Value error, "))
+                       for error in exc.errors()]
+            continue
+        if settings.resources.workers > 1 and config.storage.uri:
+            issues.append(ConfigIssue(f"models[{i}] ({candidate.name}).resources.workers",
+                                      "data-parallel training does not hand its checkpoints over through storage "
+                                      "yet: use workers: 1 with storage, or a run directory every node sees"))
+    return issues
 
 
 def _data_check(raw: dict[str, Any], source_lengths: dict[str, int]) -> tuple[list[ConfigIssue], list[str]]:

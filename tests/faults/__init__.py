@@ -31,7 +31,7 @@ def tiny_bart(directory: Path, **config_values: object) -> Path:
 
 def faulty_bart(
     directory: Path, fault: str = "none", step: int = 3, memory_per_example_mb: int = 0, marker: Path | None = None,
-    path: str | None = None,
+    path: str | None = None, rank: int | None = None, once: bool = False,
 ) -> Path:
     """A checkpoint whose own code (trust_remote_code) hangs, exits, raises or eats memory."""
     tiny_bart(directory)
@@ -41,6 +41,7 @@ def faulty_bart(
     config.update(
         model_type="faulty-bart", fault=fault, fault_step=step, architectures=["FaultyModel"],
         memory_per_example_mb=memory_per_example_mb, fault_marker=str(marker) if marker else None, fault_path=path,
+        fault_rank=rank, fault_once=once,
         auto_map={"AutoConfig": "modeling_faulty.FaultyConfig",
                   "AutoModelForSeq2SeqLM": "modeling_faulty.FaultyModel"},
     )

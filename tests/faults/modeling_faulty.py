@@ -3,7 +3,8 @@
 config.fault says how: "hang_init" sleeps in __init__; at the N-th training forward, "exit_at"
 calls os._exit, "raise_at" raises, "segfault_at" kills itself with SIGSEGV, "hang_at" sleeps;
 "disk_full_at_save" fails every save of its weights as a full disk does (ENOSPC), or only the saves
-into directories whose path holds config.fault_path when that is set.
+into directories whose path holds config.fault_path when that is set. config.fault_rank limits the
+fault to one data-parallel worker (RANK); config.fault_once skips it once its marker file exists.
 config.fault_marker names a file that gets the wall-clock time of the fault. config.memory_per_example_mb makes every training forward allocate that much per example, the
 way long sequences do, so a batch can be too large for a memory limit.
 """
@@ -21,8 +22,10 @@ class FaultyConfig(BartConfig):
     model_type = "faulty-bart"
 
     def __init__(self, fault="none", fault_step=1, memory_per_example_mb=0, fault_marker=None, fault_path=None,
-                 **kwargs):
+                 fault_rank=None, fault_once=False, **kwargs):
         self.fault = fault
+        self.fault_rank = fault_rank
+        self.fault_once = fault_once
         self.fault_path = fault_path
         self.fault_step = fault_step
         self.fault_marker = fault_marker
@@ -50,6 +53,10 @@ class FaultyModel(BartForConditionalGeneration):
         self._training_calls += 1
         if self._training_calls != self.config.fault_step:
             return
+        if self.config.fault_rank is not None and os.environ.get("RANK", "0") != str(self.config.fault_rank):
+            return
+        if self.config.fault_once and self.config.fault_marker and os.path.exists(self.config.fault_marker):
+            return  # it happened on an earlier attempt
         if self.config.fault_marker:  # when the fault happened, for detection-time benchmarks
             with open(self.config.fault_marker, "w") as handle:
                 handle.write(repr(time.time()))
