@@ -21,6 +21,8 @@ import logging
 import os
 import re
 import shutil
+import signal
+import threading
 from typing import Any
 
 from contract.errors import WorkerDied
@@ -115,12 +117,15 @@ def train_data_parallel(job: TrainingJob, reporter: Any, request: TrainRequest) 
     )
     log.info("training on %d workers (Ray Train, %s), %s each", res.workers,
              "NCCL" if res.gpus else "gloo", ", ".join(f"{v:g} {k}" for k, v in per_worker.items()))
+    sigint = signal.getsignal(signal.SIGINT)
     try:
         result = trainer.fit()
     except WorkerGroupError as failed:
         raise first_failure(failed.worker_failures, res.workers) from failed
     finally:
         shutil.rmtree(job.output_dir / RAY_TRAIN_DIR, ignore_errors=True)  # Ray Train's own run state
+        if threading.current_thread() is threading.main_thread():  # fit() installs its own Ctrl-C handler
+            signal.signal(signal.SIGINT, sigint)
     value = result.return_value
     if not isinstance(value, TrainResult):
         raise RuntimeError("rank 0 returned no result")

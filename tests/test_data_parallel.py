@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -47,10 +48,12 @@ def test_two_workers_learn_what_one_learns_from_the_same_effective_batch(tmp_pat
         update={"resources": Resources(cpus=1, workers=2)}))
     alone = train_candidate(one, RecordingReporter())
     connect(RayConfig(num_cpus=2, dashboard=False))
+    handler = signal.getsignal(signal.SIGINT)
     try:
         shared = train_candidate(two, RecordingReporter())
     finally:
         disconnect()
+    assert signal.getsignal(signal.SIGINT) is handler  # Ray Train's own Ctrl-C handler is gone with its run
 
     assert shared.steps == alone.steps == 24
     logs = {rank: (two.output_dir / name).read_text(encoding="utf-8")

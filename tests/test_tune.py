@@ -472,3 +472,14 @@ def test_a_stopped_then_killed_sweep_resumes_with_its_finished_trial_kept_and_th
     row = next(t for t in model["trials"] if t["trial"] == trial.name)
     assert row["status"] == "completed" and row["resumed_from_step"] == continued["resumed_from_step"], row
     assert not list(trials_dir.glob("*/trainer")), "a finished sweep keeps no resumable checkpoints"
+
+
+def test_a_data_parallel_candidate_sweeps_in_one_process_at_the_same_effective_batch() -> None:
+    from contract.settings import Resources, TrainingSettings
+    from orchestrator.stages.tune import one_process
+
+    settings = TrainingSettings(batch_size=16, gradient_accumulation=2, resources=Resources(cpus=1, workers=4))
+    trial = one_process(settings)
+    assert (trial.batch_size, trial.gradient_accumulation, trial.resources.workers) == (4, 8, 1)
+    assert trial.batch_size * trial.gradient_accumulation == settings.batch_size * settings.gradient_accumulation
+    assert one_process(trial) is trial

@@ -110,6 +110,19 @@ def trial_settings(settings: TrainingSettings, params: dict[str, Any]) -> Traini
     return TrainingSettings.model_validate({**settings.model_dump(), **params})
 
 
+def one_process(settings: TrainingSettings) -> TrainingSettings:
+    """A data-parallel candidate's trial settings: one process (in the trial's own bundle) with one
+    worker's share of the batch, accumulated over as many steps as there were workers. The
+    effective batch, what the learning rate is judged against, stays the candidate's."""
+    workers = settings.resources.workers
+    if workers == 1:
+        return settings
+    return settings.model_copy(update={
+        "batch_size": settings.batch_size // workers, "gradient_accumulation": settings.gradient_accumulation * workers,
+        "resources": settings.resources.model_copy(update={"workers": 1}),
+    })
+
+
 def make_scheduler(settings: TuneConfig, evaluations: int) -> tuple[ASHAScheduler | None, str]:
     """ASHA on the validation loss, with rungs only before a trial's last evaluation, and trials
     that pass the last rung kept to the end (`stop_last_trials=False`): a trial that trains to
@@ -422,7 +435,8 @@ def sweep_candidate(
     started = time.time()
     name = candidate.name
     job = candidate_job(config, candidate, DataFiles(data.train, data.validation, None), labels, run_dir)
-    job = dataclasses.replace(job, output_dir=(run_dir / "tune" / "trials" / name).resolve())
+    job = dataclasses.replace(job, output_dir=(run_dir / "tune" / "trials" / name).resolve(),
+                              settings=one_process(job.settings))
     tune_dir = (run_dir / "tune" / "ray").resolve()  # Tune's own state, on the driver
     sweep = {"fingerprint": sweep_fingerprint(config, candidate), "sweep": describe(config)}
     resuming = _resumable(tune_dir / name, job.output_dir / SWEEP_FILE, sweep)
