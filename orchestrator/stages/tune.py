@@ -488,6 +488,8 @@ def sweep_candidate(
         storage.restore(storage.relpath(job.output_dir))  # the trials' logs and predictions
     trials = [_trial_row(result, job, stopped_at) for result in results]
     trials.sort(key=lambda t: t["trial"])
+    if tracking is not None:
+        end_stopped_trials(Tracker(tracking), job, trials)
     if stopped_at is None:
         _remove_trial_checkpoints(trials, storage)
     best = best_trial(trials) if stopped_at is None else None
@@ -514,6 +516,16 @@ def sweep_candidate(
         "wall_s": round(time.time() - started, 2),
     }
     return section
+
+
+def end_stopped_trials(tracker: Tracker, job: TrainingJob, trials: list[dict[str, Any]]) -> None:
+    """End the tracked runs of the trials ASHA stopped, from the driver: the trial's own actor
+    ends its run too, but Tune may end that actor before its tracker has written it."""
+    for trial in trials:
+        if trial["status"] == "stopped_early":
+            item = WorkItem(TRIAL, job, tag=trial["trial"].rsplit("_", 1)[-1])
+            tracker.stopped_early(item, f"ASHA stopped the trial after evaluation {trial.get('evaluations')}")
+    tracker.close()
 
 
 SWEEP_FILE = "sweep.json"  # in the sweep's trials folder: what it searches and for which candidate identity
