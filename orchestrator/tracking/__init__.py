@@ -288,7 +288,7 @@ def tracked_values(logs: dict[str, Any]) -> dict[str, float]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             continue
         if key == "train_loss":  # the Trainer's closing line: the mean over the whole training
-            values["train/mean_loss"] = float(value)
+            values[FINAL_NAMES[key]] = float(value)
         elif key.startswith("eval_"):
             values[f"eval/{key[5:]}"] = float(value)
         else:
