@@ -68,6 +68,7 @@ def default_run(tree: Path, overrides: list[str], workdir: Path) -> dict[str, An
         "end_to_end_s": end_to_end,
         "stages": {name: entry.get("wall_s") for name, entry in summary.get("stages", {}).items()},
         "statuses": {name: model["status"] for name, model in summary["models"].items()},
+        "stopped_early": {name: model.get("stopped_early") for name, model in summary["models"].items()},
         "workers_started": {name: entry["workers_started"] for name, entry in status.get("stages", {}).items()
                             if "workers_started" in entry},
     }

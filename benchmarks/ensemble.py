@@ -77,7 +77,7 @@ def dialogsum_overrides(workdir: Path, epochs: int, train_size: int, validation_
     return [
         "experiment=dialogsum", "task.language=en", "data.builtin=null",
         *(f"data.{split}={path}" for split, path in paths.items()),
-        f"defaults.epochs={epochs}", "defaults.max_source_length=384", "defaults.generation.max_new_tokens=48",
+        f"defaults.epochs={epochs}", "defaults.early_stopping=null", "defaults.max_source_length=384", "defaults.generation.max_new_tokens=48",
     ]
 
 

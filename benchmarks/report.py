@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.common import describe, fmt_spread, median_ratio
+from orchestrator.outcome import stopped_early_text
 
 REGENERATE = "python benchmarks/run_all.py"
 DIALOGSUM_SETTINGS = ("epochs", "train_size", "validation_size", "test_size")
@@ -110,13 +111,15 @@ def default_run_figures(result: dict[str, Any]) -> dict[str, Any]:
 def default_run_section(result: dict[str, Any]) -> list[str]:
     fig = default_run_figures(result)
     baseline = f"revision `{result['baseline']}`" if result.get("baseline") else "no baseline"
+    compared = (f", from this tree and from {baseline} (a git worktree, the same virtual environment), "
+                f"{result['repeats']} repeat(s) alternating which goes first. Each tree runs the config it ships, so "
+                "what changed in `configs/full.yaml` between them (split sizes, ensemble settings) is part of the "
+                "comparison" if result.get("baseline") else f", {result['repeats']} time(s)")
     lines = [
         "Method: `python -m orchestrator run configs/full.yaml` as shipped (every stage, the dashboard on)"
         + (f" with `{' '.join(result['overrides'])}`" if result["overrides"] else "")
-        + f", as a fresh process each time, from this tree and from {baseline} (a git worktree, the same "
-        f"virtual environment), {result['repeats']} repeat(s) alternating which goes first. Each tree runs the "
-        "config it ships, so what changed in `configs/full.yaml` between them (split sizes, ensemble settings) is "
-        "part of the comparison. Seconds: median [min-max] of the repeats; stages from each run's summary.json.",
+        + ", as a fresh process each time" + compared
+        + ". Seconds: median [min-max] of the repeats; stages from each run's summary.json.",
         "",
     ]
     if result.get("baseline_skipped"):
@@ -135,6 +138,11 @@ def default_run_section(result: dict[str, Any]) -> list[str]:
     lines += _table(["tree", "end to end s", *[f"{s} s" for s in stages], "actor processes started per stage"], rows)
     if fig.get("speedup"):
         lines += ["", f"Before over after, end to end: {fig['speedup']:.2f}x."]
+    last = (result["runs"]["current"] or [{}])[-1]
+    if "stopped_early" in last:
+        stops = [f"{name} {stopped_early_text(stop)}" if stop else f"{name} trained all its epochs"
+                 for name, stop in last["stopped_early"].items()]
+        lines += ["", "Early stopping in this tree's last run: " + "; ".join(stops) + "."]
     return lines
 
 

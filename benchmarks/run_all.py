@@ -65,7 +65,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "quantization": {"backends": ["torch_dynamic", "onnxruntime", "bitsandbytes"],
                          "batch_sizes": [1, 2, 4, 8, 16, 32, 64], "warmup": 1, "repeats": 3},
         "simulated_cluster": {"counts": [32, 64], "nodes": 8, "gpus_per_node": 4, "seconds": 5.0},
-        "default_run": {"repeats": 1},
+        "default_run": {"repeats": 1, "baseline": None},
         "resume": {"repeats": 3, "steps": 300},
     },
     "quick": {
@@ -86,7 +86,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 LIMITS_S = {
-    "full": {"overhead": 900, "concurrency": 1800, "failure_isolation": 1200, "ensemble": 7200,
+    "full": {"overhead": 900, "concurrency": 1800, "failure_isolation": 1200, "ensemble": 9000,
              "quantization": 1200, "simulated_cluster": 900, "default_run": 3000,
              "resume": 900},
     "quick": {"overhead": 600, "concurrency": 900, "failure_isolation": 600, "ensemble": 1200,
