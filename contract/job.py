@@ -32,7 +32,29 @@ class TrainingJob:
     attempt: int = 1
     evaluation_fingerprint: str = ""  # the evaluation identity's: metrics are kept only under the same one
     identity: dict[str, Any] = field(default_factory=dict)  # both identities' parts, recorded with what they decide
+    nodes: tuple[str, ...] = ()  # data-parallel: the node of each worker, where the supervisor found room for them
 
     @property
     def family(self) -> str:
         return self.candidate.family
+
+
+NODE_LABEL = "ray.io/node-id"  # the label Ray gives every node: its id
+
+
+def worker_group_scaling(job: TrainingJob) -> dict[str, Any]:
+    """The arguments of Ray Train's `ScalingConfig` for a data-parallel candidate: its processes,
+    each with its `resources`; with `job.nodes` (the supervisor's reservation), each worker
+    pinned to its node, all on one node when they fit there."""
+    res = job.settings.resources
+    gpus = res.gpus_per_process or 0.0  # concrete by now: the driver placed the candidate
+    per_worker: dict[str, float] = {"CPU": res.cpus}
+    if gpus:
+        per_worker["GPU"] = gpus
+    if res.memory_gb:
+        per_worker["memory"] = res.memory_gb * 2**30
+    scaling: dict[str, Any] = {"num_workers": res.processes, "use_gpu": bool(gpus), "resources_per_worker": per_worker}
+    if job.nodes:
+        scaling["label_selector"] = [{NODE_LABEL: node} for node in job.nodes]
+        scaling["placement_strategy"] = "STRICT_PACK" if len(set(job.nodes)) == 1 else "PACK"
+    return scaling

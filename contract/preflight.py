@@ -75,12 +75,16 @@ def gets_gpu(resources_gpus: float | None, cluster_gpus: float) -> bool:
     return resources_gpus > 0 if resources_gpus is not None else cluster_gpus > 0
 
 
-def actor_memory_bytes(hardware: Hardware, memory_gb: float | None, gpus: float | None = None) -> int | None:
-    """The memory the candidate's actor gets: on a GPU its share of the device (`resources.gpus`
-    below 1 is that fraction of one GPU, which it shares with others), on a CPU its
-    `resources.memory_gb` (else the host's)."""
+def actor_memory_bytes(hardware: Hardware, memory_gb: float | None, gpus: float | None = None,
+                       processes: int = 1) -> int | None:
+    """The memory one training process of the candidate gets: on a GPU its share of the device
+    (`resources.gpus` below 1 is that fraction of one GPU, which it shares with others), on a CPU
+    its `resources.memory_gb` (else the host's, divided among its `processes`, which may all
+    land on one node)."""
     if hardware.device == "cpu":
-        return int(memory_gb * GiB) if memory_gb else hardware.memory_bytes
+        if memory_gb:
+            return int(memory_gb * GiB)
+        return None if hardware.memory_bytes is None else hardware.memory_bytes // processes
     share = gpu_share(gpus)
     if hardware.memory_bytes is not None and share is not None:
         return int(hardware.memory_bytes * share)
@@ -89,5 +93,5 @@ def actor_memory_bytes(hardware: Hardware, memory_gb: float | None, gpus: float 
 
 def gpu_share(gpus: float | None) -> float | None:
     """The fraction of one GPU a candidate asked for (`resources.gpus: 0.5`), or None when it asked
-    for whole GPUs (or `auto`, one)."""
+    for whole GPUs (or `auto`, one; pass `Resources.gpus_per_process`)."""
     return gpus if gpus is not None and 0 < gpus < 1 else None

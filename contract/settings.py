@@ -73,6 +73,29 @@ def _auto_or_number(value: Any) -> Any:
 AutoFloat = Annotated[float | None, BeforeValidator(_auto_or_number)]
 
 
+def _gpu_request(value: Any) -> Any:
+    """'auto' becomes None and 'share' stays (both decided when the cluster is known); anything else
+    must be a number of GPUs."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if canonical_name(value) == "share":
+            return "share"
+        if canonical_name(value) == "auto":
+            return None
+        raise PydanticCustomError("gpus", "{value} is not a number of GPUs; use a number, auto or share{hint}",
+                                  {"value": repr(value), "hint": suggestion_text(value, ("auto", "share"))})
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("gpus", "{value} is not a number of GPUs; use a number, auto or share",
+                                  {"value": repr(value)})
+    if value < 0:
+        raise PydanticCustomError("gpus", "gpus must be 0 or more, not {value}", {"value": value})
+    return float(value)
+
+
+GpuRequest = Annotated[float | Literal["share"] | None, BeforeValidator(_gpu_request)]
+
+
 def _rate_or_tuned(value: Any) -> Any:
     """A learning rate: a number > 0, or 'tuned' (the best rate of the last `tune` sweep, put in
     its place before anything trains)."""
@@ -136,6 +159,7 @@ Family = Annotated[FamilyName, _choice_validator(FAMILIES)]
 TaskType = Annotated[TaskName, _choice_validator(TASK_TYPES)]
 Language = _choice("ko", "en")
 Quantization = _choice("4bit", "8bit")
+Strategy = _choice("ddp", "fsdp")
 
 
 def expand_home(value: str) -> str:
@@ -193,16 +217,54 @@ class TaskConfig(Strict):
 
 
 class Resources(Strict):
-    """What one process of the candidate asks for; `workers` > 1 trains it data-parallel over that
-    many processes (Ray Train), each with `cpus`, `gpus` and `memory_gb`."""
+    """What the candidate asks for. One training process by default; several train it
+    data-parallel through Ray Train: `gpus: 4` (four processes, a GPU each), `workers: N` (N
+    processes, each with `cpus`, `gpus` and `memory_gb`), or `gpus: share` (the cluster's GPUs
+    split among the candidates that share them, decided when the run starts)."""
 
-    cpus: float = Field(1.0, gt=0)
-    gpus: AutoFloat = Field(None, ge=0, description="'auto': 1 where the cluster has GPUs, else 0.")
+    cpus: float = Field(1.0, gt=0, description="CPUs per training process.")
+    gpus: GpuRequest = Field(
+        None, description="auto: 1 where the cluster has GPUs, else 0; a fraction (0.5): that share of one GPU; a "
+                          "whole number above 1: that many processes, a GPU each; share: the cluster's free GPUs "
+                          "split among the candidates asking for a share. With workers > 1: GPUs per worker.",
+    )
     memory_gb: float | None = Field(
         None, gt=0, description="Host memory the actor may allocate; enforced, and used for scheduling."
     )
-    workers: int = Field(1, ge=1, description="Training processes: > 1 trains data-parallel (DDP) through Ray "
-                                              "Train, gloo on CPU, NCCL on GPUs; the later stages use one.")
+    workers: int = Field(1, ge=1, description="Training processes: > 1 trains data-parallel through Ray Train "
+                                              "(gloo on CPU, NCCL on GPUs); the later stages use one.")
+    strategy: Strategy = Field(
+        "ddp", description="How several processes split the work: ddp (each holds the whole model; adapters and "
+                           "QLoRA too) or fsdp (parameters, gradients and optimizer state sharded over the "
+                           "processes: full fine-tuning of a model too large for one device).",
+    )
+
+    @model_validator(mode="after")
+    def _one_gpu_per_process(self) -> Resources:
+        if isinstance(self.gpus, float) and self.gpus > 1:
+            if self.workers > 1:
+                raise ValueError(f"gpus {self.gpus:g} with workers {self.workers}: with workers, gpus is per worker "
+                                 "and a training process uses at most one GPU (set gpus: 1, or leave workers out "
+                                 f"and set gpus: {self.workers * self.gpus:g})")
+            if not self.gpus.is_integer():
+                raise ValueError(f"gpus {self.gpus:g}: above 1, gpus is a whole number of processes, a GPU each")
+        return self
+
+    @property
+    def processes(self) -> int:
+        """Training processes: `workers`, or one per GPU for `gpus` above 1 (`share`: 1 until placed)."""
+        if self.workers > 1:
+            return self.workers
+        return int(self.gpus) if isinstance(self.gpus, float) and self.gpus > 1 else 1
+
+    @property
+    def gpus_per_process(self) -> float | None:
+        """GPUs each training process asks for; None: decided by the cluster (auto, or share not yet placed)."""
+        if self.gpus == "share":
+            return None
+        if isinstance(self.gpus, float) and self.gpus > 1:
+            return 1.0
+        return self.gpus
 
 
 class Timeouts(Strict):
@@ -274,10 +336,11 @@ class TrainingSettings(Strict):
 
     @model_validator(mode="after")
     def _batch_splits_over_workers(self) -> TrainingSettings:
-        workers = self.resources.workers
-        if self.batch_size % workers:
-            raise ValueError(f"batch_size {self.batch_size} is split evenly over resources.workers {workers}: "
-                             f"make it a multiple of {workers}")
+        processes = self.resources.processes
+        if self.batch_size % processes:
+            what = "workers" if self.resources.workers > 1 else "gpus"
+            raise ValueError(f"batch_size {self.batch_size} is split evenly over the {processes} training processes "
+                             f"(resources.{what}): make it a multiple of {processes}")
         return self
 
 

@@ -1,6 +1,6 @@
 """One candidate trained data-parallel over several processes, through Ray Train.
 
-`train_candidate` hands a job with `resources.workers` > 1 to `train_data_parallel`, in the
+`train_candidate` hands a job with several processes to `train_data_parallel`, in the
 candidate's actor: that actor becomes the run's driver of a Ray Train `TorchTrainer` (controller
 and worker group in a placement group, gloo on CPU, NCCL on GPUs). Every worker runs the same
 `models.training` code as a one-process candidate, with its rank deciding who writes: rank 0
@@ -20,19 +20,15 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
-import signal
-import threading
 from typing import Any
 
 from contract.errors import WorkerDied
-from contract.job import TrainingJob
+from contract.job import TrainingJob, worker_group_scaling
 from contract.work import TrainRequest, TrainResult
+from models.worker_group import fit
 
 log = logging.getLogger(__name__)
 
-RAY_TRAIN_DIR = "ray-train"
-GROUP_START_FAILURES = 1  # a worker group that cannot be placed fails the candidate instead of waiting forever
 
 
 def rank() -> int:
@@ -93,39 +89,20 @@ def barrier() -> None:
 
 
 def train_data_parallel(job: TrainingJob, reporter: Any, request: TrainRequest) -> TrainResult:
-    """Train `job` over `resources.workers` Ray Train workers; rank 0's result is the candidate's."""
-    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    """Train `job` over its Ray Train workers; rank 0's result is the candidate's."""
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.train.v2.api.exceptions import WorkerGroupError
 
-    res = job.settings.resources
-    per_worker: dict[str, float] = {"CPU": res.cpus}
-    if res.gpus:
-        per_worker["GPU"] = res.gpus
-    if res.memory_gb:
-        per_worker["memory"] = res.memory_gb * 2**30
+    scaling = worker_group_scaling(job)
+    workers, gpus = scaling["num_workers"], scaling["use_gpu"]
+    log.info("training on %d workers (Ray Train, %s, %s), %s each", workers, job.settings.resources.strategy,
+             "NCCL" if gpus else "gloo", ", ".join(f"{v:g} {k}" for k, v in scaling["resources_per_worker"].items()))
     config = {"job": job, "request": request, "reporter": reporter}  # rank 0 reports through a copy of it
-    board = getattr(reporter, "board", None)
-    trainer = TorchTrainer(
-        _worker_loop, train_loop_config=config,
-        torch_config=TorchConfig(backend="nccl" if res.gpus else "gloo"),
-        scaling_config=ScalingConfig(num_workers=res.workers, use_gpu=bool(res.gpus), resources_per_worker=per_worker),
-        run_config=RunConfig(name=f"{job.name}-attempt{job.attempt}", storage_path=str(job.output_dir / RAY_TRAIN_DIR),
-                             failure_config=FailureConfig(max_failures=0,
-                                                          controller_failure_limit=GROUP_START_FAILURES),
-                             callbacks=[] if board is None else [placement_group_note(board, job.name)]),
-    )
-    log.info("training on %d workers (Ray Train, %s), %s each", res.workers,
-             "NCCL" if res.gpus else "gloo", ", ".join(f"{v:g} {k}" for k, v in per_worker.items()))
-    sigint = signal.getsignal(signal.SIGINT)
     try:
-        result = trainer.fit()
+        result = fit(TorchTrainer, job, reporter, train_loop_per_worker=_worker_loop, train_loop_config=config,
+                     torch_config=TorchConfig(backend="nccl" if gpus else "gloo"))
     except WorkerGroupError as failed:
-        raise first_failure(failed.worker_failures, res.workers) from failed
-    finally:
-        shutil.rmtree(job.output_dir / RAY_TRAIN_DIR, ignore_errors=True)  # Ray Train's own run state
-        if threading.current_thread() is threading.main_thread():  # fit() installs its own Ctrl-C handler
-            signal.signal(signal.SIGINT, sigint)
+        raise first_failure(failed.worker_failures, workers) from failed
     value = result.return_value
     if not isinstance(value, TrainResult):
         raise RuntimeError("rank 0 returned no result")
@@ -135,20 +112,6 @@ def train_data_parallel(job: TrainingJob, reporter: Any, request: TrainRequest) 
 # What the surviving ranks raise when a peer is gone: the consequence, never the cause.
 PEER_LOST = re.compile(r"Connection (?:closed|reset) by peer|remote process exited|NCCL communicator was aborted"
                        r"|ProcessGroupNCCL.*(?:timeout|abort)|Socket Timeout", re.IGNORECASE)
-
-
-def placement_group_note(board: Any, name: str) -> Any:
-    """A Ray Train callback (run by its controller) that tells the status board the worker
-    group's placement group: when the supervisor kills this candidate (a limit, Ctrl-C), it removes
-    the group too, which otherwise outlives the actor that called `fit` and holds its resources."""
-    from ray.train.v2._internal.execution.callback import WorkerGroupCallback
-
-    class PlacementGroupNote(WorkerGroupCallback):  # type: ignore[misc]
-        def after_worker_group_start(self, worker_group: Any) -> None:
-            group = worker_group._worker_group_state.placement_group_handle.placement_group
-            board.report.remote(name, "heartbeat", {"placement_group": group.id.hex()})
-
-    return PlacementGroupNote()
 
 
 def first_failure(failures: dict[int, BaseException], workers: int) -> BaseException:

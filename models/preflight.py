@@ -45,9 +45,9 @@ def inspect_candidates(requests: Sequence[InspectionRequest]) -> list[Inspection
                     if not local_gpus:
                         local_gpus.append(float(gpu_count()))
                     cluster_gpus = local_gpus[0]
-                hardware = probe(gets_gpu(request.settings.resources.gpus, cluster_gpus))
+                hardware = probe(gets_gpu(request.settings.resources.gpus_per_process, cluster_gpus))
             resources = request.settings.resources
-            memory = actor_memory_bytes(hardware, resources.memory_gb, resources.gpus)
+            memory = actor_memory_bytes(hardware, resources.memory_gb, resources.gpus_per_process, resources.processes)
             inspections.append(inspect_candidate(request.candidate, request.settings, hardware, memory))
         except Exception as exc:  # reported as this candidate's failed check
             log.debug("%s: inspection raised", name, exc_info=True)
@@ -91,8 +91,11 @@ def inspect_candidate(candidate: Any, settings: Any, hardware: Hardware, memory_
     if meta_model is None:
         return Inspection(candidate.name, tuple(checks))
     total = int(sum(p.numel() for p in meta_model.parameters()))
-    estimate = estimate_training_bytes(total, candidate, settings.precision, hardware)
-    checks.append(_memory_check(estimate, memory_bytes, hardware, gpu_share(settings.resources.gpus)))
+    resources = settings.resources
+    shards = resources.processes if resources.strategy == "fsdp" else 1
+    estimate = estimate_training_bytes(total, candidate, settings.precision, hardware, shards)
+    checks.append(_memory_check(estimate, memory_bytes, hardware, gpu_share(resources.gpus_per_process),
+                                workers_text(resources.processes, resources.strategy)))
     return Inspection(candidate.name, tuple(checks), estimate, total)
 
 
@@ -242,8 +245,11 @@ def _lora_check(candidate: Any, model_config: Any, meta_model: Any) -> Check:
     return Check("lora", "ok", f"targets {', '.join(targets)}")
 
 
-def estimate_training_bytes(total_params: int, candidate: Any, requested: str, hardware: Hardware) -> int:
-    """Weights + gradients + optimizer state for the trainable part, times an activation margin.
+def estimate_training_bytes(total_params: int, candidate: Any, requested: str, hardware: Hardware,
+                            shards: int = 1) -> int:
+    """Weights + gradients + optimizer state for the trainable part, times an activation margin,
+    for one training process: FSDP divides the states among its `shards` processes, DDP gives
+    every process all of them.
 
     A deliberate over-estimate for small batches: it exists to catch the model that cannot fit
     at all, before any GPU time is spent on it."""
@@ -255,24 +261,37 @@ def estimate_training_bytes(total_params: int, candidate: Any, requested: str, h
         trainable = max(1, int(total_params * 0.01))  # r=8..64 adapters stay around 0.1-2 %
     else:
         trainable = total_params
-    needed = total_params * weight_bytes + trainable * OPTIMIZER_BYTES_PER_TRAINABLE
+    needed = (total_params * weight_bytes + trainable * OPTIMIZER_BYTES_PER_TRAINABLE) / shards
     return int(needed * ACTIVATION_MARGIN + FIXED_MARGIN_BYTES)
 
 
-def _memory_check(estimate: int, available: int | None, hardware: Hardware, share: float | None = None) -> Check:
+def workers_text(processes: int, strategy: str) -> str:
+    """'' for one process; ' per worker (4 workers, fsdp: states sharded)' for several."""
+    if processes == 1:
+        return ""
+    return f" per worker ({processes} workers, " + (
+        "fsdp: states sharded over them)" if strategy == "fsdp" else "ddp: each holds the whole model)")
+
+
+def _memory_check(estimate: int, available: int | None, hardware: Hardware, share: float | None = None,
+                  per_worker: str = "") -> Check:
     """Does the estimate fit what the actor gets: the host's memory or `resources.memory_gb` on a
-    CPU, the device's on a GPU, or its `resources.gpus` share of one GPU (shared with others)."""
+    CPU, the device's on a GPU, or its `resources.gpus` share of one GPU (shared with others);
+    for a data-parallel candidate, what each worker gets."""
     where = "GPU" if hardware.device == "cuda" else "host"
     shared = share is not None and hardware.device == "cuda"
     of_device = f" (resources.gpus {share:g} of a {(hardware.memory_bytes or 0) / GiB:.1f} GiB GPU)" if shared else ""
     if available is None:
-        return Check("memory", "ok", f"needs about {estimate / GiB:.1f} GiB ({where} size unknown)")
+        return Check("memory", "ok", f"needs about {estimate / GiB:.1f} GiB{per_worker} ({where} size unknown)")
     if estimate > available:
+        fix = ("raise resources.gpus (1 is a whole GPU), use lora (+ quantization: 4bit) or a bigger device" if shared
+               else "use lora (+ quantization: 4bit), a bigger device, or raise resources.memory_gb")
+        if "ddp" in per_worker:
+            fix = "resources.strategy: fsdp (the states sharded over the workers), " + fix
         return Check(
             "memory", "fail",
-            f"needs about {estimate / GiB:.1f} GiB for weights, gradients and optimizer state; the actor "
-            f"gets {available / GiB:.1f} GiB of {where} memory{of_device}",
-            "raise resources.gpus (1 is a whole GPU), use lora (+ quantization: 4bit) or a bigger device" if shared
-            else "use lora (+ quantization: 4bit), a bigger device, or raise resources.memory_gb",
+            f"needs about {estimate / GiB:.1f} GiB{per_worker} for weights, gradients and optimizer state; "
+            f"{'each worker' if per_worker else 'the actor'} gets {available / GiB:.1f} GiB of {where} memory{of_device}",
+            fix,
         )
-    return Check("memory", "ok", f"about {estimate / GiB:.1f} of {available / GiB:.1f} GiB{of_device}")
+    return Check("memory", "ok", f"about {estimate / GiB:.1f} of {available / GiB:.1f} GiB{per_worker}{of_device}")

@@ -234,9 +234,9 @@ def _stopped_early(job: TrainingJob, trainer: Any, train_output: Any, resumed_at
 def train_candidate(job: TrainingJob, reporter: Reporter, request: TrainRequest = TrainRequest()) -> TrainResult:
     """Train one candidate and write checkpoint, metrics and predictions under `job.output_dir`.
     Without `request.keep_weights` (a tune trial), the weights are deleted however it ends.
-    With `resources.workers` > 1 it trains data-parallel (`models.distributed`); inside one of
+    With several processes (`resources.workers`, or `gpus` above 1) it trains data-parallel (`models.distributed`); inside one of
     those workers this is the worker's share, and only rank 0 returns a result."""
-    if job.settings.resources.workers > 1 and world_size() == 1:
+    if job.settings.resources.processes > 1 and world_size() == 1:
         from models.distributed import train_data_parallel
 
         return train_data_parallel(job, reporter, request)

@@ -190,7 +190,7 @@ class DefaultRetryPolicy:
         if failure.kind in DETERMINISTIC:
             return Decision(Action.GIVE_UP, f"{failure.kind.value} errors are deterministic; not retried")
         if failure.kind == FailureKind.OUT_OF_MEMORY:
-            workers = settings.resources.workers  # the batch is split over them: each worker's share halves
+            workers = settings.resources.processes  # the batch is split over them: each worker's share halves
             if settings.batch_size <= workers:
                 return Decision(Action.GIVE_UP, "out of memory even at batch_size 1"
                                 + (f" per worker ({workers} workers)" if workers > 1 else ""))

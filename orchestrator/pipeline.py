@@ -23,6 +23,7 @@ from orchestrator.failures import one_line
 from orchestrator.interrupts import RunInterrupted, StopRequest, arm, catch_interrupts
 from orchestrator.live import live_status
 from orchestrator.outcome import Outcome
+from orchestrator.placement import placed_config
 from orchestrator.preflight import InspectionChild, cluster_probe, run_preflight
 from orchestrator.progress import EventPrinter, print_optimize, print_preflight, print_summary
 from orchestrator.report.summary import build_summary, exit_code, with_stages, write_summary
@@ -103,6 +104,7 @@ def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, 
     stages: dict[str, dict[str, float]] = {}
     inspection, cluster = connect_inspecting(config)
     arm(stop)  # ray.init replaced our SIGTERM handler with its own
+    config = placed_config(config, cluster.gpus)  # auto, gpus: N and share made concrete for this cluster
     try:
         if cluster.dashboard_url:
             printer.console.print(f"Ray dashboard: {cluster.dashboard_url} (actors are named <stage>/<candidate>)")
@@ -249,6 +251,8 @@ def _tune_experiment(config: ExperimentConfig, run_dir: Path, candidates: list[A
     console = Console(highlight=False, soft_wrap=True)
     inspection, cluster = connect_inspecting(config)
     arm(stop)  # ray.init replaced our SIGTERM handler with its own
+    config = placed_config(config, cluster.gpus)
+    candidates = [config.candidate(c.name) for c in candidates]
     tracker = open_tracker(config, run_dir)  # the experiment's tracked run, before any trial looks for it
     try:
         with inspection:

@@ -105,7 +105,7 @@ def _run_preflight(
         settings = config.settings_for(candidate)
         hardware = None
         if not probe_in_child:
-            hardware = probe(gets_gpu(settings.resources.gpus, cluster_gpus or 0.0))
+            hardware = probe(gets_gpu(settings.resources.gpus_per_process, cluster_gpus or 0.0))
         requests.append(InspectionRequest(candidate, settings, config.task, hardware, cluster_gpus))
     inspections = _inspect(child, requests)
     verdicts, sized = {}, {}

@@ -37,7 +37,11 @@ SIMULATED = Step("train", "orchestrator.simulation:simulated_training", reads_ch
 
 
 def simulated_training(job: TrainingJob, reporter: Reporter, request: SimulatedRequest) -> dict[str, Any]:
-    """Sleep through `request.steps` training steps in `request.seconds`; report like a real candidate."""
+    """Sleep through `request.steps` training steps in `request.seconds`; report like a real
+    candidate. A data-parallel candidate does it in a real Ray Train worker group, configured,
+    placed and ended as a real one (`models.worker_group`), and reports each worker's place."""
+    if job.settings.resources.processes > 1:
+        return simulated_worker_group(job, reporter, request)
     seconds, steps = request.seconds, request.steps
     started = time.time()
     context = ray.get_runtime_context()
@@ -55,6 +59,53 @@ def simulated_training(job: TrainingJob, reporter: Reporter, request: SimulatedR
     reporter.phase("done")
     return {**placement, "started": started, "finished": time.time(), "metrics": {},
             "batch": [job.settings.batch_size, job.settings.gradient_accumulation], "pid": os.getpid()}
+
+
+def simulated_worker_group(job: TrainingJob, reporter: Reporter, request: SimulatedRequest) -> dict[str, Any]:
+    from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
+
+    from models.worker_group import fit
+
+    started = time.time()
+    reporter.phase("first_step")
+    result = fit(DataParallelTrainer, job, reporter, train_loop_per_worker=_simulated_worker,
+                 train_loop_config={"job": job, "request": request, "reporter": reporter})
+    workers = result.return_value
+    reporter.phase("done")
+    return {"node_id": workers[0]["node_id"], "gpu_ids": workers[0]["gpu_ids"], "workers": workers,
+            "attempt": job.attempt, "started": started, "finished": time.time(), "metrics": {},
+            "batch": [job.settings.batch_size, job.settings.gradient_accumulation], "pid": os.getpid()}
+
+
+def _simulated_worker(config: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """One worker of the stand-in: rank 0 reports and, at the end, returns every worker's place
+    (each writes its own next to the candidate's outputs, as all run on this machine)."""
+    import json
+
+    import ray.train
+
+    job, request = config["job"], config["request"]
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    runtime = ray.get_runtime_context()
+    place = {"rank": rank, "node_id": runtime.get_node_id(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+             "started": time.time()}
+    reporter = config["reporter"] if rank == 0 else None
+    if reporter is not None:
+        reporter.phase("training")
+    for step in range(1, request.steps + 1):
+        time.sleep(request.seconds / request.steps)
+        if reporter is not None:
+            reporter.heartbeat(step=step, total_steps=request.steps)
+    place["finished"] = time.time()
+    (job.output_dir / f"worker{rank}.attempt{job.attempt}.json").write_text(json.dumps(place), encoding="utf-8")
+    if rank != 0:
+        return None
+    deadline = time.time() + 60
+    paths = [job.output_dir / f"worker{r}.attempt{job.attempt}.json" for r in range(world)]
+    while not all(p.is_file() for p in paths) and time.time() < deadline:
+        time.sleep(0.1)
+    return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
 
 @dataclass(frozen=True)

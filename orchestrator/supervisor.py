@@ -12,6 +12,7 @@ candidate's next step. Nothing an item does can stop the others.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -23,6 +24,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
+from contract.job import worker_group_scaling
 from contract.phases import Phase, Status
 from contract.work import result_dict
 from orchestrator.cluster import ClusterInfo
@@ -39,7 +41,7 @@ from orchestrator.failures import (
 from orchestrator.interrupts import RunInterrupted, StopRequest
 from orchestrator.limits import Clock, limit_passed
 from orchestrator.outcome import Outcome
-from orchestrator.placement import Placement, actor_resources, shortfall
+from orchestrator.placement import GroupReservation, Placement, actor_resources, shortfall
 from orchestrator.status import StatusBoard, StatusFile, last_logged_phase
 from orchestrator.storage import RunStorage
 from orchestrator.tracking import Tracker
@@ -120,6 +122,8 @@ class Supervisor:
         self.outcomes: dict[str, Outcome] = dict(decided or {})
         self.snapshot: dict[str, dict[str, Any]] = {}
         self.status_file = StatusFile(run_dir, self.stage)
+        self.reservations: dict[str, GroupReservation] = {}  # data-parallel items at the head of the queue
+        self.placing: dict[str, str | None] = {}  # launched worker groups not yet placed: their board's last group
 
     # ------------------------------------------------------------------ main loop
 
@@ -139,6 +143,8 @@ class Supervisor:
                 self._refresh_capacity()
                 self._launch_what_fits()
                 ready, _ = ray.wait(list(self.running), num_returns=len(self.running), timeout=self.poll_s)
+                if not self.running:  # the queue waits on a reservation: nothing to wait on yet
+                    time.sleep(self.poll_s)
                 self._poll_board()  # before collecting, so a failure is told with its last phase
                 for ref in ready:
                     self._collect(self.running.pop(ref))
@@ -150,6 +156,8 @@ class Supervisor:
             for entry in self.running.values():
                 self._kill(entry)
             self.running.clear()
+            for reservation in self.reservations.values():
+                reservation.release()
             if self.own_pool:
                 self.pool.close()
             ray.kill(self.board, no_restart=True)
@@ -224,6 +232,8 @@ class Supervisor:
         while self.queue:
             if self.max_concurrent is not None and len(self.running) >= self.max_concurrent:
                 return
+            if self._placing():
+                return
             item = self._next()
             need = self._need(item)
             wanted = {queued.name for queued in self.queue}
@@ -231,8 +241,38 @@ class Supervisor:
                 pass
             if self.running and not self._fits(need, item.name):
                 return
+            launched = item
+            if item.workers > 1 and self.placement.bundle is None:
+                nodes = self._reserved_nodes(item)
+                if nodes is None:
+                    return
+                launched = item.with_job(dataclasses.replace(item.job, nodes=nodes))
             self.queue.remove(item)
-            self._launch(item, need)
+            self._launch(launched, need)
+
+    def _reserved_nodes(self, item: WorkItem) -> tuple[str, ...] | None:
+        """The nodes a data-parallel item's workers fit on now (see `GroupReservation`); None
+        while Ray has not found room, and the queue waits, in order, as for any item."""
+        reservation = self.reservations.get(item.name)
+        if reservation is None:
+            per_worker = worker_group_scaling(item.job)["resources_per_worker"]
+            reservation = self.reservations[item.name] = GroupReservation(per_worker, item.workers)
+        nodes = reservation.nodes()
+        if nodes is not None:
+            del self.reservations[item.name]
+            log.info("%s: room for its %d workers on %d node(s) (%s)", item.label, item.workers, len(set(nodes)),
+                     reservation.strategy)
+        return nodes
+
+    def _placing(self) -> bool:
+        """Whether a launched worker group has yet to take the room its reservation found: until
+        it has (its placement group on the board), nothing else launches, so nothing takes that room."""
+        running = {entry.item.name for entry in self.running.values()}
+        for name, before in list(self.placing.items()):
+            group = self.snapshot.get(name, {}).get("placement_group")
+            if name not in running or (group is not None and group != before):
+                del self.placing[name]
+        return bool(self.placing)
 
     def _launch(self, item: WorkItem, need: dict[str, float]) -> None:
         job = item.job
@@ -249,6 +289,8 @@ class Supervisor:
                 options["memory"] = int(job.settings.resources.memory_gb * 2**30)
             actor = StageWorker.options(**options).remote(self.storage)  # type: ignore[attr-defined]
             worker = Worker(actor, item.name, need)
+        if item.workers > 1 and item.job.nodes:
+            self.placing[item.name] = self.snapshot.get(item.name, {}).get("placement_group")
         ref = worker.actor.run.remote(item, self.board)
         now = time.time()
         self.running[ref] = _Running(item, worker, ref, now)

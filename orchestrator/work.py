@@ -37,8 +37,8 @@ class WorkItem:
 
     @property
     def workers(self) -> int:
-        """Processes the item trains on: `resources.workers` for the steps that train, else one."""
-        return self.job.settings.resources.workers if self.step.saves_on_stop else 1
+        """Processes the item trains on: the candidate's training processes for the steps that train, else one."""
+        return self.job.settings.resources.processes if self.step.saves_on_stop else 1
 
     @property
     def label(self) -> str:

@@ -31,7 +31,8 @@ def test_a_batch_that_does_not_split_over_the_workers_is_a_config_error(tmp_path
     raw["defaults"]["batch_size"] = 8
     with pytest.raises(ConfigError) as error:
         validate_raw(raw)
-    assert "models[0] (bart): batch_size 8 is split evenly over resources.workers 3" in str(error.value)
+    assert ("models[0] (bart): batch_size 8 is split evenly over the 3 training processes (resources.workers): "
+            "make it a multiple of 3") in str(error.value)
 
 
 @pytest.mark.integration

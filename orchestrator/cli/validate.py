@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from contract.settings import Resources
 from models.registry import parse_source
 from orchestrator.cli.common import add_config_arguments, config_from_args
 from orchestrator.config import ExperimentConfig
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(
             escape(candidate.name), candidate.family, escape(f"{source.kind}: {source.value}"), adapters,
             settings.precision, str(settings.learning_rate),  # a number, or "tuned" (put in by `run`)
-            f"{res.cpus:g} CPU, {'auto' if res.gpus is None else f'{res.gpus:g}'} GPU",
+            resources_text(res),
         )
     console = Console(highlight=False, soft_wrap=True)
     console.print(table)
@@ -98,3 +99,11 @@ def print_rerun_plan(config: ExperimentConfig, console: Console) -> None:
         action = f"resume at step {decision.step}" if decision.action == "resume" else decision.action
         table.add_row(escape(name), action, escape(decision.reason))
     console.print(table)
+
+
+def resources_text(res: Resources) -> str:
+    """`0.6 CPU, auto GPU`; `4 workers x (1 CPU, 1 GPU), fsdp`; `1 CPU, GPUs shared`."""
+    if res.gpus == "share":
+        return f"{res.cpus:g} CPU per worker, GPUs shared at run time, {res.strategy}"
+    each = f"{res.cpus:g} CPU, {'auto' if res.gpus is None else f'{res.gpus_per_process:g}'} GPU"
+    return each if res.processes == 1 else f"{res.processes} workers x ({each}), {res.strategy}"

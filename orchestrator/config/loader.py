@@ -161,10 +161,18 @@ def merged_settings_issues(config: ExperimentConfig) -> list[ConfigIssue]:
             issues += [ConfigIssue(f"models[{i}] ({candidate.name})", str(error["msg"]).removeprefix("Value error, "))
                        for error in exc.errors()]
             continue
-        if settings.resources.workers > 1 and config.storage.uri:
-            issues.append(ConfigIssue(f"models[{i}] ({candidate.name}).resources.workers",
-                                      "data-parallel training does not hand its checkpoints over through storage "
-                                      "yet: use workers: 1 with storage, or a run directory every node sees"))
+        res, where = settings.resources, f"models[{i}] ({candidate.name}).resources"
+        if (res.processes > 1 or res.gpus == "share") and config.storage.uri:
+            issues.append(ConfigIssue(where, "data-parallel training does not hand its checkpoints over through "
+                                             "storage yet: train in one process (workers: 1, gpus: 1 or auto) with "
+                                             "storage, or use a run directory every node sees"))
+        if res.strategy == "fsdp":
+            if res.processes == 1 and res.gpus != "share":
+                issues.append(ConfigIssue(f"{where}.strategy", "fsdp shards the model over several processes: set "
+                                                               "workers (or gpus) above 1, or use strategy: ddp"))
+            if candidate.quantization:
+                issues.append(ConfigIssue(f"{where}.strategy", "a quantized (QLoRA) candidate trains its adapters "
+                                                               "with ddp: its 4/8-bit weights are not sharded"))
     return issues
 
 

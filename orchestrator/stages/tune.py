@@ -114,12 +114,13 @@ def one_process(settings: TrainingSettings) -> TrainingSettings:
     """A data-parallel candidate's trial settings: one process (in the trial's own bundle) with one
     worker's share of the batch, accumulated over as many steps as there were workers. The
     effective batch, what the learning rate is judged against, stays the candidate's."""
-    workers = settings.resources.workers
+    workers = settings.resources.processes
     if workers == 1:
         return settings
     return settings.model_copy(update={
         "batch_size": settings.batch_size // workers, "gradient_accumulation": settings.gradient_accumulation * workers,
-        "resources": settings.resources.model_copy(update={"workers": 1}),
+        "resources": settings.resources.model_copy(update={"workers": 1, "gpus": settings.resources.gpus_per_process,
+                                                           "strategy": "ddp"}),
     })
 
 
