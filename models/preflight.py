@@ -92,10 +92,15 @@ def inspect_candidate(candidate: Any, settings: Any, hardware: Hardware, memory_
         return Inspection(candidate.name, tuple(checks))
     total = int(sum(p.numel() for p in meta_model.parameters()))
     resources = settings.resources
-    shards = resources.processes if resources.strategy == "fsdp" else 1
+    sharded = resources.strategy == "fsdp" and resources.processes > 1 and hardware.device == "cuda"
+    shards = resources.processes if sharded else 1
+    if resources.strategy == "fsdp" and resources.processes > 1 and not sharded:
+        checks.append(Check("strategy", "warn", "fsdp shards over GPUs (accelerate's FSDP); on CPUs the workers "
+                                                "train with ddp, each holding the whole model",
+                            "use GPUs for fsdp, or strategy: ddp to say what runs"))
     estimate = estimate_training_bytes(total, candidate, settings.precision, hardware, shards)
     checks.append(_memory_check(estimate, memory_bytes, hardware, gpu_share(resources.gpus_per_process),
-                                workers_text(resources.processes, resources.strategy)))
+                                workers_text(resources.processes, "fsdp" if sharded else "ddp")))
     return Inspection(candidate.name, tuple(checks), estimate, total)
 
 

@@ -31,6 +31,7 @@ from transformers import (
 from contract.atomic import read_json, write_json
 from contract.errors import TrainingStopped
 from contract.job import TrainingJob
+from contract.settings import TrainingSettings
 from contract.work import WEIGHT_DIRS, TrainRequest, TrainResult
 from models.checkpoint import seal_checkpoint, write_checkpoint
 from models.data.files import read_rows, write_jsonl
@@ -273,6 +274,9 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
         adapters_only=job.candidate.lora is not None,
     )
     log.info("precision: %s (%s)", plan.name, plan.reason)
+    if settings.resources.strategy == "fsdp" and world_size() > 1 and not shards_model(settings, plan) and rank() == 0:
+        log.warning("strategy fsdp shards over GPUs (accelerate's FSDP): on CPUs the %d workers train with ddp, each "
+                    "holding the whole model", world_size())
     tokenizer, pad_added = family.load_tokenizer(source)
     model = family.load_model(source, tokenizer, plan, pad_added)
     parameters = _count_parameters(model)
@@ -297,6 +301,10 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
         raise TrainingStopped(stopped)  # its checkpoint is saved; evaluating and predicting wait for the rerun
     stopped_early = _stopped_early(job, trainer, train_output, resume.step or 0)
     model = trainer.model
+    if shards_model(settings, plan):  # every rank takes part in the gathering
+        held = sum((p.to_local() if hasattr(p, "to_local") else p).numel() for p in model.parameters())  # DTensor shards
+        log.info("fsdp: rank %d holds %d of the %d parameters", rank(), held, parameters["total"])
+        model = _gathered(trainer, family, source, tokenizer, plan, pad_added)
 
     reporter.phase("evaluating")
     metrics: dict[str, Any] = {"train_loss": round(train_output.training_loss, 5)}
@@ -477,6 +485,7 @@ def _build_trainer(
         remove_unused_columns=False,
         save_safetensors=True,
         **({"ddp_backend": "gloo"} if world_size() > 1 and plan.device == "cpu" else {}),
+        **(sharding_arguments(model) if shards_model(s, plan) else {}),
         **plan.trainer_arguments(),
     )
     trainer = GuardedTrainer(
@@ -493,6 +502,46 @@ def _build_trainer(
     )
     trainer.remove_callback(PrinterCallback)  # the heartbeat callback logs instead
     return trainer
+
+
+def shards_model(settings: TrainingSettings, plan: PrecisionPlan) -> bool:
+    """Whether this data-parallel worker shards the model (`strategy: fsdp`): on GPUs only, as
+    accelerate's FSDP shards over accelerator devices; on CPUs the workers train with ddp (said
+    once, by rank 0, and by preflight)."""
+    if world_size() == 1 or settings.resources.strategy != "fsdp":
+        return False
+    return plan.device != "cpu"
+
+
+def sharding_arguments(model: Any) -> dict[str, Any]:
+    """TrainingArguments for FSDP (`resources.strategy: fsdp`): parameters, gradients and optimizer
+    state fully sharded over the workers, wrapped per transformer layer (the model's own
+    `_no_split_modules`); checkpoints hold the full state dict, written by rank 0, so they resume
+    and load like any other."""
+    layers = getattr(model, "_no_split_modules", None) or []
+    return {"fsdp": "full_shard auto_wrap", "fsdp_config": {
+        "transformer_layer_cls_to_wrap": list(layers), "use_orig_params": True, "state_dict_type": "FULL_STATE_DICT",
+        "sync_module_states": False,  # every rank loads the same weights from disk (rank 0 builds a scratch preset)
+    }}
+
+
+def _gathered(trainer: Any, family: ModelFamily, source: ResolvedSource, tokenizer: Any, plan: PrecisionPlan,
+              pad_added: bool) -> Any:
+    """The trained model whole, on rank 0 (None elsewhere): its full state dict gathered from the
+    shards (every rank takes part) into a fresh copy of the architecture, so saving, merging and
+    predicting work on it as on any one-process model."""
+    state = trainer.accelerator.get_state_dict(trainer.model)
+    if rank() != 0:
+        return None
+    model = family.load_model(source, tokenizer, plan, pad_added)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if not k.endswith(TIED_SUFFIXES)]:
+        raise RuntimeError(f"the gathered state does not fit the model: missing {missing[:5]}, unexpected "
+                           f"{unexpected[:5]}")
+    return model
+
+
+TIED_SUFFIXES = ("lm_head.weight", "embed_tokens.weight", "shared.weight")  # tied to another weight, saved once
 
 
 def _save(

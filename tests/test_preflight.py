@@ -98,6 +98,35 @@ def test_a_fraction_of_a_gpu_is_checked_against_that_fraction_of_its_memory(tmp_
     assert "raise resources.gpus" in fix
 
 
+def test_each_worker_is_checked_for_what_it_holds_whole_with_ddp_a_share_with_fsdp(tmp_path: Path) -> None:
+    """Four workers of one GPU each: with ddp every worker holds the model, its gradients and its
+    optimizer state, with fsdp a quarter of them. On a stand-in GPU sized between the two, ddp
+    fails (with fsdp as the fix) and fsdp fits; on CPUs, fsdp is said to train as ddp."""
+    model = [{"name": "small", "source": "scratch:bart-small", "family": "seq2seq"}]
+
+    def gpu(memory: int) -> Callable[[bool], Hardware]:
+        return lambda wants_gpu: Hardware("cuda", True, "stand-in GPU", memory) if wants_gpu else cpu_hardware()
+
+    def preflight(strategy: str, probe: Callable[[bool], Hardware], cluster_gpus: float) -> Any:
+        raw = tiny_experiment(tmp_path, model)
+        raw["defaults"].update(batch_size=8, resources={"cpus": 1, "gpus": 4, "strategy": strategy})
+        config = validate_raw(raw)
+        return run_preflight(config, config.run_dir, probe, cluster_gpus)["small"]
+
+    whole = preflight("ddp", gpu(80 * GiB), 4.0).estimate_bytes
+    quarter = preflight("fsdp", gpu(80 * GiB), 4.0).estimate_bytes
+    assert whole and quarter and quarter < whole / 2
+    device = (whole + quarter) // 2
+    ddp, fsdp = preflight("ddp", gpu(device), 4.0), preflight("fsdp", gpu(device), 4.0)
+    assert fsdp.ok and not ddp.ok
+    name, detail, fix = failed_check(ddp)
+    assert name == "memory" and "per worker (4 workers, ddp: each holds the whole model)" in detail
+    assert fix.startswith("resources.strategy: fsdp")
+    on_cpus = preflight("fsdp", local_probe, 0.0)
+    strategy = next(c for c in on_cpus.checks if c.name == "strategy")
+    assert strategy.status == "warn" and "on CPUs the workers train with ddp" in strategy.detail
+
+
 def test_granted_remote_code_is_not_built_in_the_driver(tmp_path: Path) -> None:
     """A checkpoint whose code hangs in __init__ must not hang preflight."""
     result = verdicts(tmp_path, [{
