@@ -627,6 +627,54 @@ def resume_section(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+# ---------------------------------------------------------------------------------------- data-parallel
+
+
+def data_parallel_figures(result: dict[str, Any]) -> dict[str, Any]:
+    runs, workers = result["runs"], result["workers"]
+    single, ray_one = runs["one process, 1 thread"], runs["Ray Train, 1 worker"]
+    ray_many, threads = runs[f"Ray Train, {workers} workers"], runs[f"one process, {workers} threads"]
+    fixed = [r["wall_s"] - s["wall_s"] for r, s in zip(ray_one, single, strict=True)]
+    speedup = median_ratio([s["train_s"] for s in single], [r["train_s"] for r in ray_many])
+    out: dict[str, Any] = {
+        "variants": {name: {"wall_s": describe([r["wall_s"] for r in records]),
+                            "train_s": describe([r["train_s"] for r in records])} for name, records in runs.items()},
+        "ray_train_fixed_s": describe(fixed),
+        "training_speedup": speedup,
+        "threads_training_speedup": median_ratio([s["train_s"] for s in single], [t["train_s"] for t in threads]),
+        "end_to_end_speedup": median_ratio([s["wall_s"] for s in single], [r["wall_s"] for r in ray_many]),
+    }
+    out["pays_after_s"] = (out["ray_train_fixed_s"]["median"] / (1 - 1 / speedup)
+                           if speedup and speedup > 1 else None)
+    return out
+
+
+def data_parallel_section(result: dict[str, Any]) -> list[str]:
+    fig, workers = data_parallel_figures(result), result["workers"]
+    lines = [
+        f"Method: one tiny BART candidate (built-in Korean data, {result['steps']} optimizer steps of batch 16, then "
+        "evaluation and predictions), trained through `train_candidate` as its actor would, in four variants rotated "
+        f"within each of {result['repeats']} repeat(s) on a {result['cpus']}-core machine. `Ray Train, 1 worker` "
+        "is the one-thread training inside a worker group of one: its difference from `one process, 1 thread` is "
+        f"what Ray Train itself costs. `Ray Train, {workers} workers` splits every batch over {workers} one-thread "
+        "gloo workers (the same effective batch). Seconds: median [min-max].",
+        "",
+    ]
+    rows = [[name, fmt_spread([r["wall_s"] for r in records], 1), fmt_spread([r["train_s"] for r in records], 1),
+             fmt_spread([r["train_loss"] for r in records], 4)] for name, records in result["runs"].items()]
+    lines += _table(["variant", "end to end s", "training s", "training loss"], rows)
+    pays = fig.get("pays_after_s")
+    fixed = fig["ray_train_fixed_s"]
+    lines += ["", f"Ray Train's fixed cost per training: {fixed['median']:.1f} s (median; {fixed['min']:.1f}-"
+              f"{fixed['max']:.1f} s over {fixed['n']}). "
+              f"{workers} workers train {_f(fig['training_speedup'], 2, 'x')} as fast as one process with one thread "
+              f"({_f(fig['threads_training_speedup'], 2, 'x')} for one process with {workers} threads); end to end "
+              f"{_f(fig['end_to_end_speedup'], 2, 'x')}. "
+              + (f"Data-parallel pays for trainings longer than about {pays:.0f} s of one-process training time here."
+                 if pays else "Here data-parallel training does not pay at any length: it trains no faster.")]
+    return lines
+
+
 # ---------------------------------------------------------------------------------------- the whole file
 
 FIGURES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -638,6 +686,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "quantization": quantization_figures,
     "simulated_cluster": simulated_cluster_figures,
     "resume": resume_figures,
+    "data_parallel": data_parallel_figures,
 }
 
 SECTIONS = [  # (title, benchmark it reads, renderer)
@@ -648,8 +697,9 @@ SECTIONS = [  # (title, benchmark it reads, renderer)
     ("5. INT8 size, speed and quality", "quantization", quantization_section),
     ("6. Batch-size sweep duration", "quantization", sweep_section),
     ("7. Simulated cluster", "simulated_cluster", simulated_cluster_section),
-    ("8. The default run, before and after", "default_run", default_run_section),
+    ("8. The default run", "default_run", default_run_section),
     ("9. What an interruption costs", "resume", resume_section),
+    ("10. One candidate over several processes (Ray Train)", "data_parallel", data_parallel_section),
 ]
 
 
@@ -697,6 +747,11 @@ def headline(name: str, entry: dict[str, Any]) -> str:
         parts = [f"{label} {fig[side]['end_to_end_s']['median']:.0f} s" for side, label
                  in (("baseline", "before"), ("current", "now")) if side in fig]
         return ", ".join(parts) + (f" ({fig['speedup']:.2f}x)" if fig.get("speedup") else "")
+    if name == "data_parallel":
+        pays = fig.get("pays_after_s")
+        return (f"Ray Train fixed cost {fig['ray_train_fixed_s']['median']:.1f} s; {entry['result']['workers']} "
+                f"workers train {_f(fig['training_speedup'], 2, 'x')} as fast as one process"
+                + (f"; pays past about {pays:.0f} s of training" if pays else "; does not pay here"))
     if name == "resume":
         default = fig.get("15m", {})
         return (f"killed at 90 %: {_f((default.get('redone_share') or {}).get('median'), 3)} of the steps redone; "

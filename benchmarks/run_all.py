@@ -43,7 +43,7 @@ from benchmarks.report import figures, headline, render_markdown, stage_overhead
 from orchestrator.failures import one_line  # noqa: E402
 
 ORDER = ("overhead", "concurrency", "failure_isolation", "ensemble", "quantization", "simulated_cluster",
-         "default_run", "resume")
+         "default_run", "resume", "data_parallel")
 
 # Arguments of each benchmark's `run`, per profile, and the wall-time limit (s) after which it is stopped.
 # The full profile takes about 2 h on 2 cores: concurrency trains 1 epoch with smaller evaluation splits so
@@ -67,6 +67,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "simulated_cluster": {"counts": [32, 64], "nodes": 8, "gpus_per_node": 4, "seconds": 5.0},
         "default_run": {"repeats": 1, "baseline": None},
         "resume": {"repeats": 3, "steps": 300},
+        "data_parallel": {"repeats": 3, "steps": 150, "workers": 2},
     },
     "quick": {
         "overhead": {"repeats": 1},
@@ -83,15 +84,16 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "default_run": {"repeats": 1, "overrides": ["defaults.epochs=1", "data.builtin.train_size=400",
                                                     "data.builtin.validation_size=40", "data.builtin.test_size=40"]},
         "resume": {"repeats": 1, "steps": 150},
+        "data_parallel": {"repeats": 1, "steps": 60, "workers": 2},
     },
 }
 LIMITS_S = {
     "full": {"overhead": 900, "concurrency": 1800, "failure_isolation": 1200, "ensemble": 9000,
              "quantization": 1200, "simulated_cluster": 900, "default_run": 3000,
-             "resume": 900},
+             "resume": 900, "data_parallel": 1200},
     "quick": {"overhead": 600, "concurrency": 900, "failure_isolation": 600, "ensemble": 1200,
               "quantization": 900, "simulated_cluster": 600, "default_run": 1500,
-              "resume": 600},
+              "resume": 600, "data_parallel": 600},
 }
 TERMINATE_GRACE_S = 60
 LOG_TAIL_LINES = 40

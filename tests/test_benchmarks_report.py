@@ -239,3 +239,24 @@ def test_merged_results_name_the_invocation_that_measured_each_kept_benchmark(tm
     assert "| concurrency (earlier, git abcdef123456) | ok |" in text
     with pytest.raises(SystemExit):
         earlier_results(path, "full", ["ensemble"], parser)  # another profile's results are not mixed in
+
+
+def test_data_parallel_cost_and_break_even_come_from_the_medians() -> None:
+    """Ray Train's fixed cost is its one-worker run minus the one-process run, per repeat; the
+    break-even training length is that cost over the share of training time the workers save."""
+    def record(wall: float, train: float) -> dict[str, Any]:
+        return {"wall_s": wall, "train_s": train, "steps": 150, "train_loss": 4.0}
+
+    runs = {"one process, 1 thread": [record(40, 30), record(42, 32)],
+            "one process, 2 threads": [record(35, 25), record(35, 25)],
+            "Ray Train, 1 worker": [record(60, 31), record(60, 33)],
+            "Ray Train, 2 workers": [record(55, 20), record(57, 22)]}
+    result = {"repeats": 2, "steps": 150, "workers": 2, "cpus": 2, "runs": runs}
+    fig = figures("data_parallel", result)
+    assert fig["ray_train_fixed_s"]["median"] == 19.0  # 60 - 40, 60 - 42
+    assert fig["training_speedup"] == pytest.approx(31 / 21)
+    assert fig["pays_after_s"] == pytest.approx(19.0 / (1 - 21 / 31))
+    markdown = render_markdown({"command": "x", "profile": "full", "machine": {}, "wall_s": 1,
+                                "benchmarks": {"data_parallel": {"status": "ok", "wall_s": 1, "result": result,
+                                                                 "figures": fig}}})
+    assert "Ray Train's fixed cost per training: 19.0 s" in markdown and "pays for trainings longer than" in markdown
