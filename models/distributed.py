@@ -23,8 +23,11 @@ import re
 from typing import Any
 
 from contract.errors import WorkerDied
+from contract.hardware import limit_memory
 from contract.job import TrainingJob, worker_group_scaling
+from contract.preflight import gpu_share
 from contract.work import TrainRequest, TrainResult
+from models.hardware import limit_gpu_share
 from models.worker_group import fit
 
 log = logging.getLogger(__name__)
@@ -139,6 +142,11 @@ def _worker_loop(config: dict[str, Any]) -> TrainResult | None:
 
     reporter = config["reporter"] if rank() == 0 else None
     _log_to(job)
+    resources = job.settings.resources  # each worker within its own share, as a one-process candidate's actor
+    if resources.memory_gb:
+        limit_memory(resources.memory_gb)
+    if (share := gpu_share(resources.gpus_per_process)) is not None and limit_gpu_share(share):
+        log.info("GPU memory limited to %g of the device (resources.gpus): it is shared", share)
     try:
         return train_candidate(job, RankReporter(reporter), config["request"])
     except BaseException as exc:

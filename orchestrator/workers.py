@@ -10,7 +10,6 @@ failed, crashed or timed out is killed, never reused.
 from __future__ import annotations
 
 import logging
-import resource
 import sys
 import time
 import traceback
@@ -20,6 +19,7 @@ from typing import Any
 
 import ray
 
+from contract.hardware import limit_memory
 from contract.preflight import gpu_share
 from contract.work import resolve
 from models.resume import TRAINER_DIR
@@ -32,20 +32,6 @@ log = logging.getLogger(__name__)
 RELEASE_MEMORY = "models.memory:release_memory"  # after each step, in the actor, once torch is loaded
 DECLARE_LIBRARIES = "models.libraries:declare"  # before a step's imports: what its candidate needs
 LIMIT_GPU_SHARE = "models.hardware:limit_gpu_share"  # imports torch: in the actor only
-
-
-def limit_memory(memory_gb: float) -> None:
-    """Cap what this process may allocate from now on at `memory_gb` (address space beyond what
-    it already maps). A batch too large then fails as out-of-memory in this actor alone, where
-    the policy can retry it smaller, instead of the kernel's OOM killer picking any process.
-    On a GPU, the device's own memory is the limit and this only guards host memory."""
-    import psutil
-
-    current = psutil.Process().memory_info().vms
-    limit = current + int(memory_gb * 2**30)
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
-    log.info("memory limited to %.1f GiB beyond the %.1f GiB already mapped", memory_gb, current / 2**30)
 
 
 @ray.remote(max_restarts=0, max_task_retries=0)
@@ -67,10 +53,12 @@ class StageWorker:
         resolve(DECLARE_LIBRARIES)(item.job)  # a full fine-tune's process never imports peft
         item.step.resolve()  # the step's imports count towards its load limit
         setup_logging(log_file=log_file, prefix=item.label, console=False)  # routes the libraries' loggers too
-        if item.job.settings.resources.memory_gb:
-            limit_memory(item.job.settings.resources.memory_gb)
-        if (share := gpu_share(item.job.settings.resources.gpus)) is not None and resolve(LIMIT_GPU_SHARE)(share):
-            log.info("GPU memory limited to %g of the device (resources.gpus): it is shared", share)
+        resources = item.job.settings.resources
+        if item.workers == 1:  # a data-parallel training's limits are its Ray Train workers' own
+            if resources.memory_gb:
+                limit_memory(resources.memory_gb)
+            if (share := gpu_share(resources.gpus_per_process)) is not None and resolve(LIMIT_GPU_SHARE)(share):
+                log.info("GPU memory limited to %g of the device (resources.gpus): it is shared", share)
         local = self.node[0].localize(item, self.node[1]) if self.node else item  # paths in this node's copy
         finished = False
         try:

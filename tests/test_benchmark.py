@@ -77,7 +77,7 @@ def test_a_real_allocation_failure_under_a_memory_limit_is_an_oom_point() -> Non
     and cannot at 16; the sweep records that and returns normally."""
     script = """
 import json, torch
-from orchestrator.workers import limit_memory
+from contract.hardware import limit_memory
 from models.optimize.benchmark import sweep
 limit_memory(0.5)
 run = lambda size: torch.ones(size * 16 * 2**20).sum().item()
