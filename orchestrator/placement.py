@@ -129,15 +129,15 @@ class Placement:
 
 class GroupReservation:
     """Where a data-parallel candidate's workers fit now, asked of Ray itself: a placement group
-    of the workers' bundles (all on one node when some node could hold them all, else on as few
-    as possible), whose nodes the candidate's Ray Train worker group is then pinned to. It is
+    of the workers' bundles (all on one node when some node could hold them all, or must: with
+    storage; else on as few as possible), whose nodes the candidate's Ray Train worker group is then pinned to. It is
     removed as soon as it is placed: it only finds the room, the worker group takes it."""
 
-    def __init__(self, per_worker: dict[str, float], workers: int):
+    def __init__(self, per_worker: dict[str, float], workers: int, one_node: bool = False):
         from ray.util.placement_group import placement_group
 
         bundles = [{k: v for k, v in per_worker.items() if v} for _ in range(workers)]
-        self.strategy = "STRICT_PACK" if fits_one_node(per_worker, workers) else "PACK"
+        self.strategy = "STRICT_PACK" if one_node or fits_one_node(per_worker, workers) else "PACK"
         self.group = placement_group(bundles, strategy=self.strategy)
 
     def nodes(self) -> tuple[str, ...] | None:

@@ -139,6 +139,11 @@ class BoardReporter:
         if self.on_checkpoint is not None:
             self.on_checkpoint(directory)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy sent to another process (a data-parallel training's rank 0) reports to the same
+        board but uploads nothing: the uploader is this process's, which watches the folder."""
+        return {**self.__dict__, "on_checkpoint": None, "_stop_ref": None}
+
     def flush(self, timeout_s: float = 10.0) -> None:
         """Wait until the board has every report sent so far (bounded: a lost board costs only
         the last progress lines, never the result)."""

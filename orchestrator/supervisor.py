@@ -41,7 +41,7 @@ from orchestrator.failures import (
 from orchestrator.interrupts import RunInterrupted, StopRequest
 from orchestrator.limits import Clock, limit_passed
 from orchestrator.outcome import Outcome
-from orchestrator.placement import GroupReservation, Placement, actor_resources, shortfall
+from orchestrator.placement import GroupReservation, Placement, actor_resources, fits_one_node, shortfall
 from orchestrator.status import StatusBoard, StatusFile, last_logged_phase
 from orchestrator.storage import RunStorage
 from orchestrator.tracking import Tracker
@@ -130,7 +130,7 @@ class Supervisor:
     def run(self) -> list[Outcome]:
         order = [item.name for item in self.queue]
         for item in list(self.queue):
-            if (reason := shortfall(self._need(item), self.capacity)) is not None:
+            if (reason := shortfall(self._need(item), self.capacity) or self._no_node_for(item)) is not None:
                 self.queue.remove(item)
                 self._record(item, Status.SKIPPED, Phase.QUEUED, reason,
                              hint="lower the candidate's resources or add nodes", failure_kind="config")
@@ -250,13 +250,26 @@ class Supervisor:
             self.queue.remove(item)
             self._launch(launched, need)
 
+    def _no_node_for(self, item: WorkItem) -> str | None:
+        """With storage, a data-parallel training's workers share its node's copy of the run
+        directory: why no node can hold them all, or None."""
+        if self.storage is None or item.workers == 1 or self.placement.bundle is not None:
+            return None
+        per_worker = worker_group_scaling(item.job)["resources_per_worker"]
+        if fits_one_node(per_worker, item.workers):
+            return None
+        each = ", ".join(f"{v:g} {k}" for k, v in per_worker.items() if k != "memory")
+        return (f"with storage, its {item.workers} workers share one node's copy of the run directory, and no node "
+                f"has room for {item.workers} x ({each})")
+
     def _reserved_nodes(self, item: WorkItem) -> tuple[str, ...] | None:
         """The nodes a data-parallel item's workers fit on now (see `GroupReservation`); None
         while Ray has not found room, and the queue waits, in order, as for any item."""
         reservation = self.reservations.get(item.name)
         if reservation is None:
             per_worker = worker_group_scaling(item.job)["resources_per_worker"]
-            reservation = self.reservations[item.name] = GroupReservation(per_worker, item.workers)
+            reservation = self.reservations[item.name] = GroupReservation(per_worker, item.workers,
+                                                                          one_node=self.storage is not None)
         nodes = reservation.nodes()
         if nodes is not None:
             del self.reservations[item.name]
@@ -287,6 +300,10 @@ class Supervisor:
                                        **self.placement.options()}
             if job.settings.resources.memory_gb and item.workers == 1:
                 options["memory"] = int(job.settings.resources.memory_gb * 2**30)
+            if item.workers > 1 and self.storage is not None and job.nodes:  # beside its workers, in one node's copy
+                from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+                options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(job.nodes[0], soft=False)
             actor = StageWorker.options(**options).remote(self.storage)  # type: ignore[attr-defined]
             worker = Worker(actor, item.name, need)
         if item.workers > 1 and item.job.nodes:

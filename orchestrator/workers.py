@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import ray
 from contract.hardware import limit_memory
 from contract.preflight import gpu_share
 from contract.work import resolve
-from models.resume import TRAINER_DIR
+from models.resume import TRAINER_DIR, latest_sealed_step
 from orchestrator.logging_setup import setup_logging
 from orchestrator.status import BoardReporter
 from orchestrator.storage import RunStorage
@@ -32,6 +33,37 @@ log = logging.getLogger(__name__)
 RELEASE_MEMORY = "models.memory:release_memory"  # after each step, in the actor, once torch is loaded
 DECLARE_LIBRARIES = "models.libraries:declare"  # before a step's imports: what its candidate needs
 LIMIT_GPU_SHARE = "models.hardware:limit_gpu_share"  # imports torch: in the actor only
+
+
+class SealedWatcher:
+    """A data-parallel training's rank 0 seals its checkpoints in another process on this node
+    (its workers share this node's copy of the run directory): this thread notices each newly
+    sealed one and hands it to the uploader, as a one-process training's reporter does."""
+
+    def __init__(self, uploader: CheckpointUploader, trainer_dir: Path, poll_s: float = 1.0):
+        self.uploader, self.trainer_dir, self.poll_s = uploader, trainer_dir, poll_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="sealed-checkpoints", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._notice()  # a checkpoint sealed after the last look
+
+    def _watch(self) -> None:
+        self.seen = latest_sealed_step(self.trainer_dir)
+        while not self._stopped.wait(self.poll_s):
+            self._notice()
+
+    def _notice(self) -> None:
+        step = latest_sealed_step(self.trainer_dir)
+        if step is not None and step != getattr(self, "seen", None):
+            self.seen = step
+            self.uploader.saved(str(self.trainer_dir / f"checkpoint-{step}"))
 
 
 @ray.remote(max_restarts=0, max_task_retries=0)
@@ -61,9 +93,12 @@ class StageWorker:
                 log.info("GPU memory limited to %g of the device (resources.gpus): it is shared", share)
         local = self.node[0].localize(item, self.node[1]) if self.node else item  # paths in this node's copy
         finished = False
+        watcher = SealedWatcher(uploader, local.job.output_dir / TRAINER_DIR) if uploader and item.workers > 1 else None
         try:
             if self.node:
                 self.node[0].pull_inputs(item.job, self.node[1], trained=item.step.reads_checkpoint)
+            if watcher is not None:
+                watcher.start()
             result = local.run(reporter)
             finished = True
         except BaseException as exc:
@@ -73,6 +108,8 @@ class StageWorker:
             self._check_in(local, failed=True)
             raise
         finally:
+            if watcher is not None:
+                watcher.stop()
             if uploader is not None:
                 uploader.close(finished=finished)
             reporter.flush()

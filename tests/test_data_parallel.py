@@ -73,7 +73,9 @@ def test_two_workers_learn_what_one_learns_from_the_same_effective_batch(tmp_pat
 def test_a_dead_worker_fails_its_candidate_named_and_the_retry_trains_it(tmp_path: Path) -> None:
     """Worker 1 of 2 dies (os._exit) at its 3rd step: the candidate fails as a crash naming that
     worker, is retried (max_retries 1) and succeeds; the other candidate never notices, and no
-    Ray Train worker process outlives the run."""
+    Ray Train worker process outlives the run. With storage (no run directory shared with the
+    nodes): the workers share their node's copy, the checkpoints rank 0 seals are pushed while it
+    trains, and the outputs of both ranks come back to the run directory."""
     from tests.test_pipeline import run_cli
 
     model = faulty_bart(tmp_path / "faulty", "exit_at", 3, rank=1, once=True, marker=tmp_path / "died")
@@ -81,8 +83,9 @@ def test_a_dead_worker_fails_its_candidate_named_and_the_retry_trains_it(tmp_pat
         {"name": "shared", "source": str(model), "family": "seq2seq", "trust_remote_code": True,
          "resources": {"cpus": 0.5, "workers": 2}},
         {"name": "alone", "source": "scratch:bart-tiny", "family": "seq2seq", "resources": {"cpus": 0.5}},
-    ], ensemble={"strategy": "none"}, optimize={"enabled": False})
-    raw["defaults"].update(batch_size=8, max_steps=12)
+    ], ensemble={"strategy": "none"}, optimize={"enabled": False},
+        storage={"uri": str(tmp_path / "shared-storage"), "scratch_dir": str(tmp_path / "scratch")})
+    raw["defaults"].update(batch_size=8, max_steps=12, checkpoint_every=4)
     path = write_yaml(tmp_path / "exp.yaml", raw)
 
     proc = run_cli("run", str(path), cwd=tmp_path)
@@ -96,6 +99,9 @@ def test_a_dead_worker_fails_its_candidate_named_and_the_retry_trains_it(tmp_pat
     assert summary["models"]["alone"]["status"] == "succeeded" and summary["models"]["alone"]["attempts"] == 1
     error_log = (run_dir / "errors" / "shared.log").read_text(encoding="utf-8")
     assert "training worker 1 of 2" in error_log
+    output = run_dir / "models" / "shared"
+    assert (output / "checkpoint" / "model.safetensors").is_file() and (output / "train.rank1.log").is_file()
+    assert "checkpoint file(s) to" in (output / "train.log").read_text(encoding="utf-8")  # pushed as it trained
     deadline = time.monotonic() + 30
     while (left := [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
                     if "RayTrainWorker" in " ".join(p.info["cmdline"] or [])]) and time.monotonic() < deadline:

@@ -162,10 +162,6 @@ def merged_settings_issues(config: ExperimentConfig) -> list[ConfigIssue]:
                        for error in exc.errors()]
             continue
         res, where = settings.resources, f"models[{i}] ({candidate.name}).resources"
-        if (res.processes > 1 or res.gpus == "share") and config.storage.uri:
-            issues.append(ConfigIssue(where, "data-parallel training does not hand its checkpoints over through "
-                                             "storage yet: train in one process (workers: 1, gpus: 1 or auto) with "
-                                             "storage, or use a run directory every node sees"))
         if res.strategy == "fsdp":
             if res.processes == 1 and res.gpus != "share":
                 issues.append(ConfigIssue(f"{where}.strategy", "fsdp shards the model over several processes: set "
