@@ -71,14 +71,14 @@ def test_two_workers_learn_what_one_learns_from_the_same_effective_batch(tmp_pat
 
 @pytest.mark.integration
 def test_a_dead_worker_fails_its_candidate_named_and_the_retry_trains_it(tmp_path: Path) -> None:
-    """Worker 1 of 2 dies (os._exit) at its 3rd step: the candidate fails as a crash naming that
-    worker, is retried (max_retries 1) and succeeds; the other candidate never notices, and no
-    Ray Train worker process outlives the run. With storage (no run directory shared with the
+    """Worker 1 of 2 dies (os._exit) at its 6th step: the candidate fails as a crash naming that
+    worker, is retried (max_retries 1) from the checkpoint of step 4 and succeeds; the other
+    candidate never notices, and no Ray Train worker process outlives the run. With storage (no run directory shared with the
     nodes): the workers share their node's copy, the checkpoints rank 0 seals are pushed while it
     trains, and the outputs of both ranks come back to the run directory."""
     from tests.test_pipeline import run_cli
 
-    model = faulty_bart(tmp_path / "faulty", "exit_at", 3, rank=1, once=True, marker=tmp_path / "died")
+    model = faulty_bart(tmp_path / "faulty", "exit_at", 6, rank=1, once=True, marker=tmp_path / "died")
     raw = tiny_experiment(tmp_path, [
         {"name": "shared", "source": str(model), "family": "seq2seq", "trust_remote_code": True,
          "resources": {"cpus": 0.5, "workers": 2}},
@@ -95,6 +95,7 @@ def test_a_dead_worker_fails_its_candidate_named_and_the_retry_trains_it(tmp_pat
     shared = summary["models"]["shared"]
     assert shared["status"] == "succeeded" and shared["attempts"] == 2, shared
     assert "training worker 1 of 2" in shared["retries"][0], shared["retries"]
+    assert shared["resumed_from_step"] == 4 and shared["steps"] == 12, shared
     assert (tmp_path / "died").is_file()
     assert summary["models"]["alone"]["status"] == "succeeded" and summary["models"]["alone"]["attempts"] == 1
     error_log = (run_dir / "errors" / "shared.log").read_text(encoding="utf-8")
