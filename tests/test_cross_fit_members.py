@@ -91,7 +91,7 @@ def test_a_failed_fold_model_costs_only_its_fold_and_a_rerun_keeps_the_others(tm
         {"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
         {"name": "faulty", "source": str(broken), "family": "seq2seq", "trust_remote_code": True},
     ], ensemble={"strategy": "stacking", "meta_learner": "linear", "folds": 3, "num_candidates": 2, "num_beams": 2,
-                 "cross_fit_members": 2})
+                 "cross_fit_members": 2}, data={"builtin": {"train_size": 48, "validation_size": 16, "test_size": 16}})
     path = write_yaml(tmp_path / "exp.yaml", raw)
     run_dir = tmp_path / "runs" / "tiny"
     for attempt, (trained, kept) in enumerate(((4, 0), (1, 3))):

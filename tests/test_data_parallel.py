@@ -148,7 +148,7 @@ def test_a_data_parallel_candidate_past_its_limit_leaves_no_worker_group_behind(
     raw = tiny_experiment(tmp_path, [{"name": "hangs", "source": str(model), "family": "seq2seq",
                                       "trust_remote_code": True, "resources": {"workers": 2}}])
     raw["defaults"].update(batch_size=8, max_steps=12, max_retries=0,
-                           timeouts={"load": 240, "first_step": 240, "total": 600, "stall": 20})
+                           timeouts={"load": 240, "first_step": 240, "total": 600, "stall": 10})
     config = validate_raw(raw)
     data = make_job(tmp_path, {"name": "x", "source": "scratch:bart-tiny", "family": "seq2seq"}).data
     job = candidate_job(config, config.models[0], data, (), tmp_path / "run")

@@ -19,7 +19,7 @@ def test_a_config_run_twice_gives_identical_predictions_choice_and_intervals(tmp
         {"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
         {"name": "llama", "source": "scratch:llama-tiny", "family": "causal"},
     ], ensemble={"strategy": "auto", "folds": 3, "num_candidates": 2, "num_beams": 2, "cross_fit_members": 2},
-        data={"builtin": {"train_size": 96, "validation_size": 24, "test_size": 24}})
+        data={"builtin": {"train_size": 48, "validation_size": 18, "test_size": 18}})
     sections = []
     for attempt in ("first", "second"):
         raw["output_dir"] = str(tmp_path / attempt)
@@ -36,7 +36,7 @@ def test_a_config_run_twice_gives_identical_predictions_choice_and_intervals(tmp
         section.pop("wall_s")
         section["cross_fit_members"].pop("wall_s")
     assert sections[0] == sections[1]
-    assert sections[0]["cross_fit_members"]["used"] == ["1of2", "2of2"] and sections[0]["training_pools"] == 96
+    assert sections[0]["cross_fit_members"]["used"] == ["1of2", "2of2"] and sections[0]["training_pools"] == 48
     assert set(sections[0]["choice"]["validation"]) >= {"best_single", "mbr", "stacking:linear", "stacking:lambdarank"}
     assert all("low" in gap["rougeL"] for gap in sections[0]["versus_best_single"].values())
     chosen = Path("ensemble") / "test_predictions.jsonl"
