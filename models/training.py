@@ -284,7 +284,8 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
     train_features = family.encode(rows["train"], tokenizer)
     eval_features = family.encode(rows["validation"], tokenizer) if "validation" in rows else None
 
-    reporter.phase("first_step", parameters=parameters, resumed_from_step=resume.step)
+    reporter.phase("first_step", parameters=parameters, resumed_from_step=resume.step,
+                   **({"workers": world_size()} if world_size() > 1 else {}))  # the live table shows them
     trainer = _build_trainer(job, family, model, tokenizer, plan, train_features, eval_features, reporter,
                              rows.get("validation"))
     if world_size() > 1:

@@ -48,8 +48,9 @@ def progress_text(state: dict[str, Any]) -> str:
         where = " ".join(str(state[k]) for k in ("variant", "split") if state.get(k))
         return f"{where} {state['predicted']}/{state.get('to_predict', '?')}".strip()
     if "step" in state:
-        resumed = state.get("resumed_from_step")
-        return f"step {state['step']}/{state.get('total_steps', '?')}" + (f" (resumed at {resumed})" if resumed else "")
+        resumed, workers = state.get("resumed_from_step"), state.get("workers")
+        return (f"step {state['step']}/{state.get('total_steps', '?')}" + (f" on {workers} workers" if workers else "")
+                + (f" (resumed at {resumed})" if resumed else ""))
     return ""
 
 

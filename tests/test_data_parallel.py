@@ -96,6 +96,7 @@ def test_a_dead_worker_fails_its_candidate_named_and_the_retry_trains_it(tmp_pat
     assert shared["status"] == "succeeded" and shared["attempts"] == 2, shared
     assert "training worker 1 of 2" in shared["retries"][0], shared["retries"]
     assert shared["resumed_from_step"] == 4 and shared["steps"] == 12, shared
+    assert read_json(run_dir / "status.json")["stages"]["train"]["live"]["shared"]["workers"] == 2  # the live table's
     assert (tmp_path / "died").is_file()
     assert summary["models"]["alone"]["status"] == "succeeded" and summary["models"]["alone"]["attempts"] == 1
     error_log = (run_dir / "errors" / "shared.log").read_text(encoding="utf-8")

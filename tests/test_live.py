@@ -23,7 +23,7 @@ STATUS = {
             "queued": ["t5"],
             "live": {
                 "llama": {"phase": "training", "step": 50, "total_steps": 200, "loss": 1.2345,
-                          "examples_per_s": 31.4, "training_since": NOW - 60},
+                          "examples_per_s": 31.4, "training_since": NOW - 60, "workers": 2},
                 "bart": {"phase": "done", "step": 200, "total_steps": 200},
             },
             "finished": {
@@ -47,7 +47,7 @@ def render(status: dict) -> str:
 def test_table_shows_running_queued_and_finished_with_reasons() -> None:
     text = render(STATUS)
     lines = {line.split("│")[1].strip(): line for line in text.splitlines() if line.count("│") > 5}
-    assert "running (attempt 2)" in lines["llama"] and "step 50/200" in lines["llama"]
+    assert "running (attempt 2)" in lines["llama"] and "step 50/200 on 2 workers" in lines["llama"]  # rank 0's
     assert "1.234" in lines["llama"] and " 31 " in lines["llama"]
     assert "1:30" in lines["llama"] and "3:00" in lines["llama"]  # elapsed since launch; ETA 60 s x 150/50
     assert "queued" in lines["t5"]
