@@ -9,8 +9,9 @@ next one runs; the exit status is 1 when any failed). A child's own output (run 
 warnings) goes to a log file; the terminal gets progress lines only. Both files are rewritten after every benchmark, so an interrupted invocation leaves
 what it measured. Ratios are only ever taken between numbers of the same invocation.
 
-The full profile takes about 2 hours on a 2-core machine (78 min at ac4479a, before the DialogSum runs with
-cross-fitted members, which add about 45-60 min), `--quick` (one repeat,
+The full profile takes about 3 hours on a 2-core machine (78 min at ac4479a, before the DialogSum runs with
+cross-fitted members and the default run's early-stopped 12-epoch candidates; at 2e187d0 the ensemble benchmark alone
+took 125 min, the test suite sharing the cores for 45 of them), `--quick` (one repeat,
 fewer sizes, smaller runs, one seed) a fraction of that; run on a quiet machine: the machine block reports the load average at
 start and end.
 """
