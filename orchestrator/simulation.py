@@ -73,7 +73,7 @@ def simulated_worker_group(job: TrainingJob, reporter: Reporter, request: Simula
     workers = result.return_value
     reporter.phase("done")
     return {"node_id": workers[0]["node_id"], "gpu_ids": workers[0]["gpu_ids"], "workers": workers,
-            "attempt": job.attempt, "started": started, "finished": time.time(), "metrics": {},
+            "reserved_nodes": list(job.nodes or ()), "attempt": job.attempt, "started": started, "finished": time.time(), "metrics": {},
             "batch": [job.settings.batch_size, job.settings.gradient_accumulation], "pid": os.getpid()}
 
 
