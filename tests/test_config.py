@@ -41,12 +41,14 @@ def test_shipped_configs_exist() -> None:
     assert any(p.name == "full.yaml" for p in SHIPPED)
 
 
-def test_gpu_config_gives_each_real_model_a_gpu_and_qlora_to_the_large_ones() -> None:
+def test_gpu_config_gives_each_real_model_a_gpu_qlora_to_the_large_ones_and_shards_qwen() -> None:
     config = load_config("configs/korean_summarization_gpu.yaml")  # found by spelling, like solar_10.7b
-    settings = {c.name: config.settings_for(c) for c in config.models}
-    assert {name: s.resources.gpus for name, s in settings.items()} == dict.fromkeys(settings, 1)
+    resources = {c.name: config.settings_for(c).resources for c in config.models}
+    assert {name: (r.processes, r.strategy) for name, r in resources.items()} == {
+        "kobart-base": (1, "ddp"), "llama-3.2-korean-3b": (1, "ddp"), "qwen3-4b": (2, "fsdp"), "solar-10.7b": (1, "ddp")}
+    assert all(r.gpus_per_process == 1 for r in resources.values())
     qlora = {c.name for c in config.models if c.lora is not None and c.quantization == "4bit"}
-    assert qlora == {"llama-3.2-korean-3b", "qwen3-4b", "solar-10.7b"}
+    assert qlora == {"llama-3.2-korean-3b", "solar-10.7b"}
     assert all(not c.source.startswith("scratch:") for c in config.models)
 
 
