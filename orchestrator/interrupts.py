@@ -21,6 +21,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
+RUN_STOPPING = "stopping; running trainings save a checkpoint first"
 
 
 @dataclass
@@ -59,7 +60,7 @@ class RunInterrupted(Exception):
 
 
 @contextmanager
-def catch_interrupts() -> Iterator[StopRequest]:
+def catch_interrupts(doing: str = RUN_STOPPING) -> Iterator[StopRequest]:
     """Within the block, SIGINT and SIGTERM request a stop; a second SIGINT interrupts at once.
     `ray.init` installs its own SIGTERM handler, so call `arm` again after connecting. Outside the
     main thread (signals cannot be caught there) the request simply never comes."""
@@ -68,7 +69,7 @@ def catch_interrupts() -> Iterator[StopRequest]:
         yield stop
         return
     previous = {signum: signal.getsignal(signum) for signum in HANDLED}
-    arm(stop)
+    arm(stop, doing)
     try:
         yield stop
     finally:
@@ -76,8 +77,9 @@ def catch_interrupts() -> Iterator[StopRequest]:
             signal.signal(signum, handler)
 
 
-def arm(stop: StopRequest) -> None:
-    """Make SIGINT and SIGTERM set `stop` (in the main thread; elsewhere nothing changes)."""
+def arm(stop: StopRequest, doing: str = RUN_STOPPING) -> None:
+    """Make SIGINT and SIGTERM set `stop` (in the main thread; elsewhere nothing changes); the
+    first logs `doing`, what stopping will do."""
     if threading.current_thread() is not threading.main_thread():
         return
 
@@ -86,8 +88,7 @@ def arm(stop: StopRequest) -> None:
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt
             return
-        log.warning("%s received: stopping; running trainings save a checkpoint first (Ctrl-C again to quit at "
-                    "once)", signal.Signals(signum).name)
+        log.warning("%s received: %s (Ctrl-C again to quit at once)", signal.Signals(signum).name, doing)
         stop.request(signum)
 
     for signum in HANDLED:

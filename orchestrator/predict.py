@@ -6,6 +6,7 @@ exactly as on the test split."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,49 +49,74 @@ def predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool =
         return _predict(run_dir, input_path, output_path, quiet=quiet)
 
 
+@dataclass(frozen=True)
+class ChosenEnsemble:
+    """What the ensemble stage chose on validation, as `predict` and `serve` apply it: the method,
+    the members it needs, the labels (classification) and the verified meta-learner (stacking)."""
+
+    method: str
+    members: list[str]
+    labels: tuple[str, ...]
+    meta: Any
+
+    @property
+    def stacking(self) -> bool:
+        return self.method.startswith("stacking")
+
+    @classmethod
+    def of_run(cls, run_dir: Path, ensemble: dict[str, Any]) -> ChosenEnsemble:
+        method = ensemble.get("chosen", ensemble["strategy"])
+        members = [ensemble["best_member"]] if method == "best_single" else list(ensemble["members"])
+        meta = load_meta_learner(run_dir, ensemble) if method.startswith("stacking") else None
+        return cls(method, members, tuple(ensemble.get("labels", ())), meta)
+
+    def classify(self, probabilities: dict[str, np.ndarray]) -> list[str]:
+        """Each input's label from the members' class probabilities."""
+        from models.ensemble.classification import features
+
+        chosen = self.meta.predict(features(probabilities, self.members)) if self.stacking else (
+            np.mean([probabilities[m] for m in self.members], axis=0).argmax(1))
+        return [self.labels[int(c)] for c in chosen]
+
+    def summarize(self, pool: Any, language: str) -> list[str]:
+        """Each input's summary, picked from its pool of candidates."""
+        from models.ensemble.summarization import candidate_features, consensus, pick
+
+        if self.stacking:
+            x, _ = candidate_features(pool, language)
+            chosen = pick(pool, self.meta.predict(x))
+        else:
+            chosen = pick(pool, consensus(pool, language))
+        return [pool.texts[i][c] for i, c in enumerate(chosen)]
+
+
 def _predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool) -> Path:
     config, ensemble = load_run(run_dir)
     rows = read_inputs(input_path, config.task)
-    labels = tuple(ensemble.get("labels", ()))
-    method = ensemble.get("chosen", ensemble["strategy"])  # the method the ensemble stage chose on validation
-    stacking = method.startswith("stacking")
-    members = [ensemble["best_member"]] if method == "best_single" else list(ensemble["members"])
-    meta = load_meta_learner(run_dir, ensemble) if stacking else None
+    chosen = ChosenEnsemble.of_run(run_dir, ensemble)
+    members = chosen.members
     config.ensemble.min_models = len(members)  # the chosen method needs every one of these members
     printer = EventPrinter(quiet=quiet)
     cluster = connect(config.ray)
-    ctx = RunContext(config, DataFiles(run_dir / "data" / "train.jsonl", None, None), labels, run_dir.resolve(),
-                     cluster, printer)
+    ctx = RunContext(config, DataFiles(run_dir / "data" / "train.jsonl", None, None), chosen.labels,
+                     run_dir.resolve(), cluster, printer)
     try:
         team = Members(ctx, members)
-        if method == "best_single":
+        if chosen.method == "best_single":
             outputs = team.predictions({"input": rows})["input"][members[0]]
-            results = [{"id": r.get("id", ""), "prediction": p["prediction"]} for r, p in zip(rows, outputs, strict=True)]
+            predictions = [p["prediction"] for p in outputs]
         elif config.task.type == "classification":
-            from models.ensemble.classification import features
-
             outputs = team.predictions({"input": rows})["input"]
-            probabilities = {m: np.array([p["probabilities"] for p in outputs[m]]) for m in members}
-            chosen = meta.predict(features(probabilities, members)) if stacking else (
-                np.mean([probabilities[m] for m in members], axis=0).argmax(1))
-            results = [{"id": r.get("id", ""), "prediction": labels[int(c)]}
-                       for r, c in zip(rows, chosen, strict=True)]
+            predictions = chosen.classify({m: np.array([p["probabilities"] for p in outputs[m]]) for m in members})
         else:
-            from models.ensemble.summarization import candidate_features, consensus, pick
-
-            pool = team.pools({"input": rows}, None, stacking=stacking)["input"]
-            if stacking:
-                x, _ = candidate_features(pool, config.task.language)
-                chosen = pick(pool, meta.predict(x))
-            else:
-                chosen = pick(pool, consensus(pool, config.task.language))
-            results = [{"id": r.get("id", ""), "prediction": pool.texts[i][c]}
-                       for i, (r, c) in enumerate(zip(rows, chosen, strict=True))]
+            pool = team.pools({"input": rows}, None, stacking=chosen.stacking)["input"]
+            predictions = chosen.summarize(pool, config.task.language)
     except TooFewMembers as exc:
         raise PredictError(f"the ensemble needs all its members: {exc}") from None
     finally:
         ctx.close()
         disconnect()
+    results = [{"id": r.get("id", ""), "prediction": p} for r, p in zip(rows, predictions, strict=True)]
     return write_jsonl(output_path, results)
 
 

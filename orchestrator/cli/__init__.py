@@ -15,6 +15,7 @@ from orchestrator.cli import export as export_command
 from orchestrator.cli import optimize as optimize_command
 from orchestrator.cli import predict as predict_command
 from orchestrator.cli import run as run_command
+from orchestrator.cli import serve as serve_command
 from orchestrator.cli import status as status_command
 from orchestrator.cli import tune as tune_command
 from orchestrator.cli import validate as validate_command
@@ -23,7 +24,7 @@ from orchestrator.report.summary import EXIT_USAGE
 
 COMMANDS = {
     "run": run_command, "validate": validate_command, "predict": predict_command, "optimize": optimize_command,
-    "status": status_command, "tune": tune_command, "export": export_command,
+    "status": status_command, "tune": tune_command, "export": export_command, "serve": serve_command,
 }
 
 

@@ -1,0 +1,242 @@
+"""`serve`: a finished run behind HTTP on Ray Serve, driven with real requests.
+
+One tiny run (two members, a stacking ensemble, bart optimized) serves as the ensemble and as
+one batched model. The HTTP checks use a real client on loopback against `python -m
+orchestrator serve` in its own process, stopped with SIGINT as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.config import ConfigError, load_config
+from orchestrator.serving.gateway import RequestProblem, parse_inputs
+from orchestrator.serving.plan import MAX_BATCH_WAIT_S, Limits, batch_wait_s, plan_serving
+from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two tiny members, a stacking ensemble, and bart's optimize results (fp32 and torch_dynamic
+    at batch sizes 1 and 4)."""
+    root = tmp_path_factory.mktemp("served")
+    raw = tiny_experiment(root, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
+                                 {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq"}])
+    raw["defaults"]["max_steps"] = 30
+    raw["ensemble"] = {"strategy": "stacking"}
+    raw["optimize"] = {"enabled": True, "models": ["bart"], "backends": ["torch_dynamic"], "batch_sizes": [1, 4],
+                       "warmup": 1, "repeats": 2}
+    config_path = write_yaml(root / "exp.yaml", raw)
+    proc = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(config_path)], cwd=root, env=ENV,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return load_config(config_path).run_dir
+
+
+def test_requests_are_parsed_and_limited_before_any_model_sees_them() -> None:
+    limits = Limits(max_inputs=3, max_input_chars=10, max_body_bytes=200)
+    assert parse_inputs(b'{"input": "a dialogue"}', limits) == (["a dialogue"], False)
+    assert parse_inputs(json.dumps({"input": ["one", "two"]}).encode(), limits) == (["one", "two"], True)
+    refused = {
+        b"{not json": (400, "not JSON"), b'["input"]': (400, "missing field 'input'"),
+        b'{"text": "x"}': (400, "missing field 'input'"), b'{"input": []}': (400, "empty list"),
+        b'{"input": "  "}': (400, "input is empty"), b'{"input": ["ok", 5]}': (400, "input[1] is int"),
+        b'{"input": "eleven char"}': (413, "11 characters; the limit is 10"),
+        b'{"input": ["a", "b", "c", "d"]}': (413, "4 texts; the limit is 3"),
+        b'{"input": "' + b"x" * 300 + b'"}': (413, "the limit is 200"),
+        b'\xff\xfe': (400, "not JSON"),
+    }
+    for body, (status, words) in refused.items():
+        with pytest.raises(RequestProblem) as problem:
+            parse_inputs(body, limits)
+        assert problem.value.status == status and words in str(problem.value), (body, problem.value)
+
+
+def test_a_lone_request_waits_for_a_batch_only_as_long_as_the_slo_allows() -> None:
+    assert batch_wait_s(2000, 120) == MAX_BATCH_WAIT_S  # plenty of headroom: the cap
+    assert batch_wait_s(100, 80) == 0.02  # the SLO leaves 20 ms after a full batch
+    assert batch_wait_s(100, 150) == 0.0  # none left: no waiting at all
+    assert batch_wait_s(None, 80) == batch_wait_s(100, None) == 0.01  # nothing measured: Serve's default
+
+
+@pytest.mark.integration
+def test_what_is_served_comes_from_the_runs_own_files(run_dir: Path) -> None:
+    best = plan_serving(run_dir)  # the run chose stacking on validation: --best serves the ensemble
+    ensemble = read_json(run_dir / "ensemble" / "ensemble.json")
+    assert best.ensemble is not None and best.ensemble.method == ensemble["chosen"]
+    assert [s.job.name for s in best.served] == ensemble["members"] and {s.variant for s in best.served} == {"fp32"}
+    assert best.test_metrics == read_json(run_dir / "summary.json")["ensemble"]["scores"][ensemble["chosen"]]["test"]
+
+    bart = plan_serving(run_dir, model="BART")  # names match as everywhere: case and _/- do not matter
+    recommended = read_json(run_dir / "optimize" / "bart" / "optimize.json")["recommendation"]
+    (served,) = bart.served
+    assert (served.variant, served.max_batch_size) == (recommended["variant"], recommended["batch_size"])
+    assert bart.route == "/v1/summarize" and bart.ensemble is None
+    dynamic = plan_serving(run_dir, model="bart", variant="torch_dynamic").served[0]
+    assert dynamic.variant == "torch_dynamic" and Path(dynamic.path).is_relative_to(run_dir / "models" / "bart")
+    t5 = plan_serving(run_dir, model="t5").served[0]  # not optimized: fp32 at its eval batch size, and a note why
+    assert (t5.variant, t5.max_batch_size) == ("fp32", 16)
+
+    for kwargs, words in [({"model": "bert"}, "no candidate of that name"),
+                          ({"model": "bart", "variant": "onnxruntime"}, "choose one of: auto, fp32, torch_dynamic"),
+                          ({"model": "t5", "variant": "torch_dynamic"}, "has no optimize results"),
+                          ({"ensemble": True, "variant": "fp32"}, "serves its members in fp32")]:
+        with pytest.raises(ConfigError) as error:
+            plan_serving(run_dir, **kwargs)  # type: ignore[arg-type]
+        assert words in str(error.value), (kwargs, error.value)
+    assert main_exit(["serve", str(run_dir.parent)]) == 2  # not a run directory
+
+
+def main_exit(argv: list[str]) -> int:
+    from orchestrator.cli import main
+
+    return main(argv)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """`python -m orchestrator serve` in its own process, ready once it prints how to call it."""
+
+    def __init__(self, run_dir: Path, *args: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "serve", str(run_dir), "--port",
+                                      str(self.port), *args], env=ENV, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.ready.wait(300):
+            self.proc.kill()
+            pytest.fail("serve did not become ready:\n" + "".join(self.lines))
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if "Ctrl-C stops it" in line:
+                self.ready.set()
+
+    def call(self, path: str, body: Any = None, *, raw: bytes | None = None, timeout: float = 120) -> tuple[int, Any]:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        request = urllib.request.Request(self.url + path, data=data, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=120)
+
+
+def serve_processes() -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+    return [line for line in ps if "ServeReplica" in line or "ServeController" in line or "ProxyActor" in line]
+
+
+@pytest.fixture
+def stopped_cleanly() -> Iterator[None]:
+    assert not serve_processes(), "Serve processes from before this test"
+    yield
+    deadline = time.time() + 30
+    while serve_processes() and time.time() < deadline:
+        time.sleep(0.5)
+    assert not serve_processes()
+
+
+@pytest.mark.integration
+def test_the_ensemble_answers_as_predict_does_and_bad_requests_get_clear_errors(
+        run_dir: Path, stopped_cleanly: None) -> None:
+    server = Server(run_dir)
+    try:
+        assert server.call("/healthz") == (200, {"status": "ok"})
+        status, info = server.call("/v1/info")
+        assert status == 200 and info["method"].startswith("stacking") and info["run_dir"] == str(run_dir.resolve())
+
+        rows = [json.loads(line) for line in (run_dir / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+        status, answer = server.call("/v1/summarize", {"input": [r["dialogue"] for r in rows]})
+        assert status == 200, answer
+        expected = [json.loads(line)["prediction"] for line in
+                    (run_dir / "ensemble" / "test_predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert answer["outputs"] == expected and answer["method"] == info["method"]  # what predict writes
+
+        for path, body, raw, status, words in [
+            ("/v1/summarize", None, b"{oops", 400, "not JSON"),
+            ("/v1/summarize", {"text": "x"}, None, 400, "missing field 'input'"),
+            ("/v1/summarize", {"input": "x" * 20_001}, None, 413, "the limit is 20000"),
+            ("/v1/summarize", {"input": ["x"] * 65}, None, 413, "the limit is 64"),
+            ("/v1/classify", {"input": "x"}, None, 404, "use POST /v1/summarize"),
+            ("/etc/passwd", None, None, 404, "no route"),
+        ]:
+            code, error = server.call(path, body, raw=raw)
+            assert code == status and words in error["error"], (path, code, error)
+        code, error = server.call("/healthz", raw=b"{}")
+        assert code == 405 and "takes GET" in error["error"]
+
+        with ThreadPoolExecutor(8) as pool:  # concurrent requests each get their own answer
+            answers = list(pool.map(lambda r: server.call("/v1/summarize", {"input": r["dialogue"]}), rows[:8]))
+        assert all(code == 200 and isinstance(a["output"], str) for code, a in answers), answers
+    finally:
+        code = server.stop()
+    assert code == 0 and "stopped" in server.lines[-1], "".join(server.lines)
+
+
+@pytest.mark.integration
+def test_one_model_is_batched_and_a_killed_replica_fails_its_requests_then_recovers(
+        run_dir: Path, stopped_cleanly: None) -> None:
+    server = Server(run_dir, "--model", "bart")
+    try:
+        _, info = server.call("/v1/info")
+        (model,) = info["models"]
+        assert model["max_batch_size"] == read_json(run_dir / "optimize" / "bart" / "optimize.json")[
+            "recommendation"]["batch_size"]
+        status, answer = server.call("/v1/summarize", {"input": ["첫 번째 대화", "두 번째 대화", "세 번째 대화"]})
+        assert status == 200 and len(answer["outputs"]) == 3, answer
+        assert max(answer["batch_sizes"]) > 1 and max(answer["batch_sizes"]) <= model["max_batch_size"]
+
+        replica = replica_pid("model-bart")
+        with ThreadPoolExecutor(1) as pool:
+            in_flight = pool.submit(server.call, "/v1/summarize", {"input": ["긴 대화 " * 40] * 64})
+            time.sleep(1.0)
+            os.kill(replica, signal.SIGKILL)
+            code, error = in_flight.result(timeout=120)
+        assert code == 503 and "retry" in error["error"], (code, error)
+
+        deadline = time.time() + 120
+        while (answer := server.call("/v1/summarize", {"input": "다시 대화"}))[0] != 200 and time.time() < deadline:
+            time.sleep(1)
+        assert answer[0] == 200 and replica_pid("model-bart") != replica, answer
+    finally:
+        code = server.stop()
+    assert code == 0, "".join(server.lines)
+
+
+def replica_pid(deployment: str) -> int:
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()
+    pids = [int(line.split()[0]) for line in ps if f"ServeReplica:orchestrator:{deployment}" in line]
+    assert len(pids) == 1, ps
+    return pids[0]
