@@ -675,6 +675,86 @@ def data_parallel_section(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def serve_figures(result: dict[str, Any]) -> dict[str, Any]:
+    """Per concurrency level: each server's samples/s and latency percentiles (medians over the
+    repeats), batched over unbatched, batched over the optimize stage's offline figure; the goals."""
+    rec = result["recommendation"]
+    offline, batch, slo = rec.get("samples_per_s"), rec.get("batch_size") or 1, result.get("latency_slo_ms")
+    levels: dict[str, Any] = {}
+    for level in map(str, result["levels"]):
+        row: dict[str, Any] = {}
+        for server, runs in result["runs"].items():
+            records = runs.get(level, [])
+            row[server] = {"samples_per_s": describe([r["samples_per_s"] for r in records if r["samples_per_s"]]),
+                           **{p: _median([r[p] for r in records]) for p in ("p50_ms", "p95_ms", "p99_ms")},
+                           "errors": sum(r["errors"] for r in records)}
+        batched, unbatched = (row.get(s, {}).get("samples_per_s", {}).get("median") for s in ("batched", "unbatched"))
+        row["over_unbatched"] = batched / unbatched if batched and unbatched else None
+        row["of_offline"] = batched / offline if batched and offline else None
+        levels[level] = row
+    at_or_above = [f for c, f in levels.items() if int(c) >= batch and f["of_offline"] is not None]
+    at_16 = levels.get("16", {}).get("over_unbatched")
+    p95_at_1 = levels.get("1", {}).get("batched", {}).get("p95_ms")
+    return {
+        "levels": levels, "offline_samples_per_s": offline, "batch_size": batch, "variant": rec.get("variant"),
+        "latency_slo_ms": slo,
+        "goals": {
+            "of_offline": {"value": max((f["of_offline"] for f in at_or_above), default=None),
+                           "met": bool(at_or_above) and max(f["of_offline"] for f in at_or_above) >= 0.70},
+            "over_unbatched_at_16": {"value": at_16, "met": at_16 is not None and at_16 >= 2.0},
+            "p95_at_1_within_slo": {"value": p95_at_1, "met": p95_at_1 is not None and (slo is None or p95_at_1 <= slo)},
+        },
+    }
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def serve_section(result: dict[str, Any]) -> list[str]:
+    fig = serve_figures(result)
+    goals = fig["goals"]
+    lines = [
+        f"Method: `python -m orchestrator serve RUN_DIR --model {result['model']}` on a real run, driven over loopback "
+        "by an asyncio httpx client keeping `concurrency` requests (one validation dialogue each) in flight, after a "
+        f"warm-up, on a {result['cpus']}-core machine (server and client share it). The two servers alternate within "
+        f"each of {result['repeats']} repeat(s): Serve's dynamic batching at the optimize stage's recommendation "
+        f"({fig['variant']}, batch size {fig['batch_size']}, offline {_f(fig['offline_samples_per_s'], 1)} samples/s), "
+        "and the same model with `--no-batching`. samples/s: median [min-max]; latencies: medians of each repeat's "
+        "percentile.",
+        "",
+    ]
+    rows = []
+    for level, row in fig["levels"].items():
+        b, u = row.get("batched", {}), row.get("unbatched", {})
+        rows.append([level, _spread(b.get("samples_per_s")), _f(b.get("p50_ms"), 0), _f(b.get("p95_ms"), 0),
+                     _f(b.get("p99_ms"), 0), _spread(u.get("samples_per_s")), _f(u.get("p95_ms"), 0),
+                     _f(row["over_unbatched"], 2, "x"), _f(row["of_offline"], 2),
+                     str(b.get("errors", 0) + u.get("errors", 0))])
+    lines += _table(["concurrency", "batched samples/s", "p50 ms", "p95 ms", "p99 ms", "unbatched samples/s",
+                     "unbatched p95 ms", "batched / unbatched", "batched / offline", "errors"], rows)
+
+    def verdict(goal: dict[str, Any]) -> str:
+        return "met" if goal["met"] else "**not met**"
+
+    lines += ["", f"Goals: throughput at concurrency >= {fig['batch_size']} at least 70 % of offline: "
+                  f"{_f(goals['of_offline']['value'], 2)} ({verdict(goals['of_offline'])}); batching >= 2x batching-off "
+                  f"at concurrency 16: {_f(goals['over_unbatched_at_16']['value'], 2, 'x')} "
+                  f"({verdict(goals['over_unbatched_at_16'])}); p95 at concurrency 1 within the "
+                  f"{_f(fig['latency_slo_ms'], 0)} ms SLO: {_f(goals['p95_at_1_within_slo']['value'], 0)} ms "
+                  f"({verdict(goals['p95_at_1_within_slo'])})."]
+    return lines
+
+
+def _spread(stats: dict[str, Any] | None) -> str:
+    if not stats or stats.get("median") is None:
+        return "-"
+    if stats["n"] == 1:
+        return f"{stats['median']:.1f}"
+    return f"{stats['median']:.1f} [{stats['min']:.1f}-{stats['max']:.1f}]"
+
+
 # ---------------------------------------------------------------------------------------- the whole file
 
 FIGURES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -687,6 +767,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "simulated_cluster": simulated_cluster_figures,
     "resume": resume_figures,
     "data_parallel": data_parallel_figures,
+    "serve": serve_figures,
 }
 
 SECTIONS = [  # (title, benchmark it reads, renderer)
@@ -700,6 +781,7 @@ SECTIONS = [  # (title, benchmark it reads, renderer)
     ("8. The default run", "default_run", default_run_section),
     ("9. What an interruption costs", "resume", resume_section),
     ("10. One candidate over several processes (Ray Train)", "data_parallel", data_parallel_section),
+    ("11. Serving over HTTP (Ray Serve)", "serve", serve_section),
 ]
 
 
@@ -752,6 +834,11 @@ def headline(name: str, entry: dict[str, Any]) -> str:
         return (f"Ray Train fixed cost {fig['ray_train_fixed_s']['median']:.1f} s; {entry['result']['workers']} "
                 f"workers train {_f(fig['training_speedup'], 2, 'x')} as fast as one process"
                 + (f"; pays past about {pays:.0f} s of training" if pays else "; does not pay here"))
+    if name == "serve":
+        goals = fig["goals"]
+        return (f"batched {_f(goals['of_offline']['value'], 2)} of offline samples/s, "
+                f"{_f(goals['over_unbatched_at_16']['value'], 2, 'x')} batching-off at concurrency 16, "
+                f"p95 {_f(goals['p95_at_1_within_slo']['value'], 0)} ms alone")
     if name == "resume":
         default = fig.get("15m", {})
         return (f"killed at 90 %: {_f((default.get('redone_share') or {}).get('median'), 3)} of the steps redone; "

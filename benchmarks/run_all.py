@@ -44,7 +44,7 @@ from benchmarks.report import figures, headline, render_markdown, stage_overhead
 from orchestrator.failures import one_line  # noqa: E402
 
 ORDER = ("overhead", "concurrency", "failure_isolation", "ensemble", "quantization", "simulated_cluster",
-         "default_run", "resume", "data_parallel")
+         "default_run", "resume", "data_parallel", "serve")
 
 # Arguments of each benchmark's `run`, per profile, and the wall-time limit (s) after which it is stopped.
 # The full profile takes about 2 h on 2 cores: concurrency trains 1 epoch with smaller evaluation splits so
@@ -69,6 +69,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "default_run": {"repeats": 1, "baseline": None},
         "resume": {"repeats": 3, "steps": 300},
         "data_parallel": {"repeats": 3, "steps": 150, "workers": 2},
+        "serve": {"repeats": 3, "levels": [1, 4, 16, 64]},
     },
     "quick": {
         "overhead": {"repeats": 1},
@@ -86,15 +87,16 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                                     "data.builtin.validation_size=40", "data.builtin.test_size=40"]},
         "resume": {"repeats": 1, "steps": 150},
         "data_parallel": {"repeats": 1, "steps": 60, "workers": 2},
+        "serve": {"repeats": 1, "levels": [1, 16], "steps": 60, "time_limit_s": 20},
     },
 }
 LIMITS_S = {
     "full": {"overhead": 900, "concurrency": 1800, "failure_isolation": 1200, "ensemble": 9000,
              "quantization": 1200, "simulated_cluster": 900, "default_run": 3000,
-             "resume": 900, "data_parallel": 1200},
+             "resume": 900, "data_parallel": 1200, "serve": 1800},
     "quick": {"overhead": 600, "concurrency": 900, "failure_isolation": 600, "ensemble": 1200,
               "quantization": 900, "simulated_cluster": 600, "default_run": 1500,
-              "resume": 600, "data_parallel": 600},
+              "resume": 600, "data_parallel": 600, "serve": 900},
 }
 TERMINATE_GRACE_S = 60
 LOG_TAIL_LINES = 40

@@ -260,3 +260,30 @@ def test_data_parallel_cost_and_break_even_come_from_the_medians() -> None:
                                 "benchmarks": {"data_parallel": {"status": "ok", "wall_s": 1, "result": result,
                                                                  "figures": fig}}})
     assert "Ray Train's fixed cost per training: 19.0 s" in markdown and "pays for trainings longer than" in markdown
+
+
+def test_serving_goals_are_judged_on_medians_and_shown_in_results_and_the_run_report() -> None:
+    from benchmarks.report import serve_figures, serve_section
+    from orchestrator.report.serving import serving_markdown
+
+    def level(concurrency: int, samples: list[float], p95: float) -> list[dict[str, Any]]:
+        return [{"concurrency": concurrency, "samples_per_s": s, "p50_ms": p95 / 2, "p95_ms": p95, "p99_ms": p95 * 1.2,
+                 "errors": 0} for s in samples]
+
+    result = {
+        "model": "bart", "levels": [1, 16], "repeats": 3, "cpus": 2, "latency_slo_ms": 500.0,
+        "recommendation": {"variant": "torch_dynamic", "batch_size": 8, "samples_per_s": 40.0},
+        "runs": {"batched": {"1": level(1, [9, 10, 11], 120.0), "16": level(16, [29, 30, 35], 600.0)},
+                 "unbatched": {"1": level(1, [9, 9, 9], 110.0), "16": level(16, [12, 12.5, 13], 2000.0)}},
+    }
+    fig = serve_figures(result)
+    assert fig["levels"]["16"]["of_offline"] == pytest.approx(30 / 40)  # the median repeat, not the best
+    assert fig["levels"]["16"]["over_unbatched"] == pytest.approx(30 / 12.5)
+    assert {name: goal["met"] for name, goal in fig["goals"].items()} == {
+        "of_offline": True, "over_unbatched_at_16": True, "p95_at_1_within_slo": True}
+    result["latency_slo_ms"] = 100.0
+    assert serve_figures(result)["goals"]["p95_at_1_within_slo"] == {"value": 120.0, "met": False}
+    assert "p95 at concurrency 1 within the 100 ms SLO: 120 ms (**not met**)" in "\n".join(serve_section(result))
+    report = "\n".join(serving_markdown({"model": "bart", "repeats": 3, "figures": serve_figures(result)}))
+    assert "## Serving" in report and "| 16 | 30.00 |" in report
+    assert "p95 of a lone request within the latency SLO: **not met**" in report

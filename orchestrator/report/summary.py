@@ -17,6 +17,7 @@ from orchestrator.report import markdown as md
 from orchestrator.report.html import render_html
 from orchestrator.report.numbers import fmt_number
 from orchestrator.report.optimize import optimize_markdown
+from orchestrator.report.serving import serving_markdown
 from orchestrator.report.tune import tune_markdown, tune_section
 
 EXIT_OK, EXIT_NOTHING_USABLE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -167,6 +168,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines += tune_markdown(summary.get("tune"))
     lines += ensemble_markdown(summary.get("ensemble"), metric)
     lines += optimize_markdown(summary.get("optimize"), metric, Path(summary["run_dir"]))
+    lines += serving_markdown(summary.get("serving"))
     failures = [(n, m) for n, m in summary["models"].items() if m["status"] != "succeeded"]
     if failures:
         lines += ["", "## Failures", ""]
