@@ -686,7 +686,8 @@ def serve_figures(result: dict[str, Any]) -> dict[str, Any]:
         for server, runs in result["runs"].items():
             records = runs.get(level, [])
             row[server] = {"samples_per_s": describe([r["samples_per_s"] for r in records if r["samples_per_s"]]),
-                           **{p: _median([r[p] for r in records]) for p in ("p50_ms", "p95_ms", "p99_ms")},
+                           **{p: _median([r.get(p) for r in records]) for p in ("p50_ms", "p95_ms", "p99_ms",
+                                                                                   "mean_batch")},
                            "errors": sum(r["errors"] for r in records)}
         batched, unbatched = (row.get(s, {}).get("samples_per_s", {}).get("median") for s in ("batched", "unbatched"))
         row["over_unbatched"] = batched / unbatched if batched and unbatched else None
@@ -722,17 +723,17 @@ def serve_section(result: dict[str, Any]) -> list[str]:
         f"each of {result['repeats']} repeat(s): Serve's dynamic batching at the optimize stage's recommendation "
         f"({fig['variant']}, batch size {fig['batch_size']}, offline {_f(fig['offline_samples_per_s'], 1)} samples/s), "
         "and the same model with `--no-batching`. samples/s: median [min-max]; latencies: medians of each repeat's "
-        "percentile.",
+        "percentile; mean batch: how many inputs the model call that answered a request predicted, on average.",
         "",
     ]
     rows = []
     for level, row in fig["levels"].items():
         b, u = row.get("batched", {}), row.get("unbatched", {})
-        rows.append([level, _spread(b.get("samples_per_s")), _f(b.get("p50_ms"), 0), _f(b.get("p95_ms"), 0),
-                     _f(b.get("p99_ms"), 0), _spread(u.get("samples_per_s")), _f(u.get("p95_ms"), 0),
+        rows.append([level, _spread(b.get("samples_per_s")), _f(b.get("mean_batch"), 1), _f(b.get("p50_ms"), 0),
+                     _f(b.get("p95_ms"), 0), _f(b.get("p99_ms"), 0), _spread(u.get("samples_per_s")), _f(u.get("p95_ms"), 0),
                      _f(row["over_unbatched"], 2, "x"), _f(row["of_offline"], 2),
                      str(b.get("errors", 0) + u.get("errors", 0))])
-    lines += _table(["concurrency", "batched samples/s", "p50 ms", "p95 ms", "p99 ms", "unbatched samples/s",
+    lines += _table(["concurrency", "batched samples/s", "mean batch", "p50 ms", "p95 ms", "p99 ms", "unbatched samples/s",
                      "unbatched p95 ms", "batched / unbatched", "batched / offline", "errors"], rows)
 
     def verdict(goal: dict[str, Any]) -> str:

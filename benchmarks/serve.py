@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -117,6 +118,7 @@ async def drive(url: str, texts: list[str], concurrency: int, requests: int, tim
     import httpx
 
     latencies: list[float] = []
+    batches: list[int] = []  # how many inputs the model call that answered each request predicted
     errors: list[str] = []
     sent = 0
     deadline = time.perf_counter() + time_limit_s
@@ -128,6 +130,7 @@ async def drive(url: str, texts: list[str], concurrency: int, requests: int, tim
             response = await client.post("/v1/summarize", json={"input": text})
             if response.status_code == 200:
                 latencies.append(time.perf_counter() - began)
+                batches.append(int(response.json().get("batch_size", 1)))
             else:
                 errors.append(f"{response.status_code}: {response.text[:200]}")
 
@@ -140,6 +143,7 @@ async def drive(url: str, texts: list[str], concurrency: int, requests: int, tim
 
         await asyncio.gather(*(one(texts[i % len(texts)]) for i in range(concurrency)))  # warm-up, not counted
         latencies.clear()
+        batches.clear()
         began = time.perf_counter()
         await asyncio.gather(*(client_loop() for _ in range(concurrency)))
         wall = time.perf_counter() - began
@@ -151,13 +155,22 @@ async def drive(url: str, texts: list[str], concurrency: int, requests: int, tim
     return {"concurrency": concurrency, "completed": len(latencies), "errors": len(errors), "first_errors": errors[:3],
             "wall_s": round(wall, 3), "samples_per_s": round(len(latencies) / wall, 3) if wall else None,
             "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
-            "mean_ms": round(statistics.mean(ordered) * 1000, 2) if ordered else None}
+            "mean_ms": round(statistics.mean(ordered) * 1000, 2) if ordered else None,
+            "mean_batch": round(statistics.mean(batches), 2) if batches else None}
 
 
 def run(run_dir: str | None = None, model: str | None = None, levels: tuple[int, ...] = (1, 4, 16, 64),
         repeats: int = 3, steps: int = 200, requests_per_client: int = 16, min_requests: int = 64,
         time_limit_s: float = 60.0) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    try:
+        return _run(workdir, run_dir, model, levels, repeats, steps, requests_per_client, min_requests, time_limit_s)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(workdir: Path, run_dir: str | None, model: str | None, levels: tuple[int, ...], repeats: int, steps: int,
+         requests_per_client: int, min_requests: int, time_limit_s: float) -> dict[str, Any]:
     if run_dir is None:
         progress("  serve: training and optimizing a tiny BART to serve")
         started = time.perf_counter()

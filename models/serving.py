@@ -65,13 +65,20 @@ class ServedModel:
         return self.family.predict(self.model, self.tokenizer, rows)  # type: ignore[no-any-return]
 
     @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)  # both set per deployment in __init__
-    async def predict(self, rows: list[Row]) -> list[dict[str, Any]]:
-        """One record per input row ({"prediction": ..., and for classifiers "probabilities"}),
-        with the size of the batch it was predicted in."""
+    async def predict(self, requests: list[list[Row]]) -> list[list[dict[str, Any]]]:
+        """Each request's rows predicted together with the other requests Serve gathered: one
+        record per row ({"prediction": ..., and for classifiers "probabilities"}), with how many
+        rows that model call predicted. The family splits them into batches of `max_batch_size`."""
+        rows = [row for request in requests for row in request]
         started = time.perf_counter()
         records = await asyncio.to_thread(self._predict_rows, rows)
         ms = round((time.perf_counter() - started) * 1000, 2)
-        return [{**record, "batch_size": len(rows), "model_ms": ms} for record in records]
+        records = [{**record, "batch_size": len(rows), "model_ms": ms} for record in records]
+        answers, start = [], 0
+        for request in requests:
+            answers.append(records[start:start + len(request)])
+            start += len(request)
+        return answers
 
     def propose(self, rows: list[Row], own: bool, candidates: int, beams: int) -> dict[str, Any]:
         """The ensemble's first step for these inputs: own predictions and top beams."""

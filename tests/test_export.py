@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
+from tests.conftest import FINISHED_RUN_DEFAULTS, REPO, read_json, tiny_experiment, write_yaml
 from tests.test_pipeline import run_cli
 
 pytestmark = pytest.mark.integration
@@ -31,13 +32,8 @@ print(json.dumps(out))
 """
 
 
-def test_an_export_loads_with_plain_transformers_and_predicts_as_the_run_did(tmp_path: Path) -> None:
-    raw = tiny_experiment(tmp_path, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
-                                     {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq"}],
-                          ensemble={"strategy": "none"})
-    done = run_cli("run", "--quiet", str(write_yaml(tmp_path / "exp.yaml", raw)), cwd=tmp_path)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    run_dir = tmp_path / "runs" / "tiny"
+def test_an_export_loads_with_plain_transformers_and_predicts_as_the_run_did(tmp_path: Path, finished_run: Path) -> None:
+    run_dir = shutil.copytree(finished_run, tmp_path / "runs" / "tiny")  # the export goes into the run directory
     summary = read_json(run_dir / "summary.json")
     best = max(("bart", "t5"), key=lambda n: summary["models"][n]["metrics"]["validation"]["rougeL"])
 
@@ -60,7 +56,7 @@ def test_an_export_loads_with_plain_transformers_and_predicts_as_the_run_did(tmp
     rows = [json.loads(line) for line in (run_dir / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
     fresh = subprocess.run(
         [sys.executable, "-c", PLAIN_LOAD, str(out), json.dumps([r["dialogue"] for r in rows]),
-         str(raw["defaults"]["eval_batch_size"]), str(raw["defaults"]["max_source_length"])],
+         str(FINISHED_RUN_DEFAULTS["eval_batch_size"]), str(FINISHED_RUN_DEFAULTS["max_source_length"])],
         capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=tmp_path,
     )
     assert fresh.returncode == 0, fresh.stderr[-3000:]

@@ -1,7 +1,7 @@
 """`serve`: a finished run behind HTTP on Ray Serve, driven with real requests.
 
-One tiny run (two members, a stacking ensemble, bart optimized) serves as the ensemble and as
-one batched model. The HTTP checks use a real client on loopback against `python -m
+The shared finished run (two members, a stacking ensemble, bart optimized) serves as the
+ensemble and as one batched model. The HTTP checks use a real client on loopback against `python -m
 orchestrator serve` in its own process, stopped with SIGINT as a user would.
 """
 
@@ -24,30 +24,18 @@ from typing import Any
 
 import pytest
 
-from orchestrator.config import ConfigError, load_config
+from orchestrator.config import ConfigError
 from orchestrator.serving.gateway import RequestProblem, parse_inputs
 from orchestrator.serving.plan import MAX_BATCH_WAIT_S, Limits, batch_wait_s, plan_serving
-from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
+from tests.conftest import REPO, read_json
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two tiny members, a stacking ensemble, and bart's optimize results (fp32 and torch_dynamic
-    at batch sizes 1 and 4)."""
-    root = tmp_path_factory.mktemp("served")
-    raw = tiny_experiment(root, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
-                                 {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq"}])
-    raw["defaults"]["max_steps"] = 30
-    raw["ensemble"] = {"strategy": "stacking"}
-    raw["optimize"] = {"enabled": True, "models": ["bart"], "backends": ["torch_dynamic"], "batch_sizes": [1, 4],
-                       "warmup": 1, "repeats": 2}
-    config_path = write_yaml(root / "exp.yaml", raw)
-    proc = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(config_path)], cwd=root, env=ENV,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return load_config(config_path).run_dir
+@pytest.fixture
+def run_dir(finished_run: Path) -> Path:
+    """The shared finished run (tests/conftest.py): two members, a stacking ensemble, bart optimized."""
+    return finished_run
 
 
 def test_requests_are_parsed_and_limited_before_any_model_sees_them() -> None:
@@ -208,20 +196,23 @@ def test_the_ensemble_answers_as_predict_does_and_bad_requests_get_clear_errors(
 @pytest.mark.integration
 def test_one_model_is_batched_and_a_killed_replica_fails_its_requests_then_recovers(
         run_dir: Path, stopped_cleanly: None) -> None:
-    server = Server(run_dir, "--model", "bart")
+    server = Server(run_dir, "--model", "bart", "--max-inputs", "2000")
     try:
         _, info = server.call("/v1/info")
         (model,) = info["models"]
         assert model["max_batch_size"] == read_json(run_dir / "optimize" / "bart" / "optimize.json")[
             "recommendation"]["batch_size"]
         status, answer = server.call("/v1/summarize", {"input": ["첫 번째 대화", "두 번째 대화", "세 번째 대화"]})
-        assert status == 200 and len(answer["outputs"]) == 3, answer
-        assert max(answer["batch_sizes"]) > 1 and max(answer["batch_sizes"]) <= model["max_batch_size"]
+        assert status == 200 and len(answer["outputs"]) == 3 and answer["batch_size"] >= 3, answer
+        with ThreadPoolExecutor(8) as pool:  # one text each, at once: Serve predicts several in one call
+            answers = list(pool.map(lambda i: server.call("/v1/summarize", {"input": f"대화 {i}"}), range(16)))
+        batches = [a["batch_size"] for code, a in answers if code == 200]
+        assert len(batches) == 16 and max(batches) > 1 and max(batches) <= model["max_batch_size"], answers
 
         replica = replica_pid("model-bart")
         with ThreadPoolExecutor(1) as pool:
-            in_flight = pool.submit(server.call, "/v1/summarize", {"input": ["긴 대화 " * 40] * 64})
-            time.sleep(1.0)
+            in_flight = pool.submit(server.call, "/v1/summarize", {"input": ["긴 대화 " * 40] * 1500})  # ~10 s
+            time.sleep(1.5)
             os.kill(replica, signal.SIGKILL)
             code, error = in_flight.result(timeout=120)
         assert code == 503 and "retry" in error["error"], (code, error)

@@ -5,8 +5,8 @@ Routes: `POST /v1/summarize` (or `/v1/classify`, by the run's task) with `{"inpu
 status and a message saying what to change. A request carries text only: nothing in it names a
 file, a model or code, so none can read files or load code.
 
-One model: each input goes to the model deployment as its own call, and Serve batches the calls
-of concurrent requests (and of one request's list) up to the optimize stage's batch size. The
+One model: a request's inputs go to the model deployment in one call, and Serve batches the calls
+of concurrent requests (up to the optimize stage's batch size of them, predicted together). The
 ensemble: the request's inputs go to every member at once (`propose`, then `score` for
 stacking) and `ChosenEnsemble` picks, as `predict` does.
 """
@@ -106,9 +106,8 @@ class Gateway:
     async def _answer(self, texts: list[str]) -> tuple[list[Any], dict[str, Any]]:
         rows = [{"id": str(i), self.plan.input_column: text} for i, text in enumerate(texts)]
         if self.plan.ensemble is None:
-            model = self.models[self.plan.served[0].job.name]
-            records = await asyncio.gather(*(model.predict.remote(row) for row in rows))
-            return [self._output(r) for r in records], {"batch_sizes": [r["batch_size"] for r in records]}
+            records = await self.models[self.plan.served[0].job.name].predict.remote(rows)
+            return [self._output(r) for r in records], {"batch_size": records[0]["batch_size"]}
         return await self._ensemble(rows), {}
 
     def _output(self, record: dict[str, Any]) -> Any:
@@ -129,10 +128,11 @@ class Gateway:
         proposals = dict(zip(names, await asyncio.gather(
             *(self.models[m].propose.remote(rows, True, candidates, plan.num_beams) for m in names)), strict=True))
         if chosen.method == "best_single":
-            return [p["prediction"] for p in proposals[names[0]]["predictions"]]
+            return [self._output(p) for p in proposals[names[0]]["predictions"]]
         if plan.task == "classification":
-            return chosen.classify({m: np.array([p["probabilities"] for p in proposals[m]["predictions"]])
-                                    for m in names})
+            labels = chosen.classify({m: np.array([p["probabilities"] for p in proposals[m]["predictions"]])
+                                      for m in names})
+            return [{"label": label} for label in labels]
         from models.ensemble.summarization import build_pool
 
         sources = [str(r[plan.input_column]) for r in rows]
