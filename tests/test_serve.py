@@ -64,6 +64,20 @@ def test_a_lone_request_waits_for_a_batch_only_as_long_as_the_slo_allows() -> No
     assert batch_wait_s(None, 80) == batch_wait_s(100, None) == 0.01  # nothing measured: Serve's default
 
 
+def test_a_classifier_answers_with_its_label_and_each_class_probability() -> None:
+    from types import SimpleNamespace
+
+    from orchestrator.serving.gateway import Gateway
+    from orchestrator.serving.plan import ServePlan
+
+    job = SimpleNamespace(name="intents", labels=("greeting", "refund"))
+    served = SimpleNamespace(job=job, variant="fp32", max_batch_size=8)
+    plan = ServePlan(Path("run"), "x", "classification", "text", "ko", [served], {}, None)  # type: ignore[list-item]
+    assert plan.route == "/v1/classify"
+    output = Gateway(plan, Limits(), {})._output({"prediction": "refund", "probabilities": [0.25, 0.75]})
+    assert output == {"label": "refund", "probabilities": {"greeting": 0.25, "refund": 0.75}}
+
+
 @pytest.mark.integration
 def test_what_is_served_comes_from_the_runs_own_files(run_dir: Path) -> None:
     best = plan_serving(run_dir)  # the run chose stacking on validation: --best serves the ensemble
