@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -172,7 +173,12 @@ def stopped_cleanly() -> Iterator[None]:
 
 @pytest.mark.integration
 def test_the_ensemble_answers_as_predict_does_and_bad_requests_get_clear_errors(
-        run_dir: Path, stopped_cleanly: None) -> None:
+        run_dir: Path, stopped_cleanly: None, tmp_path: Path) -> None:
+    copy = shutil.copytree(run_dir, tmp_path / "tiny")  # predict writes status.json into its run directory
+    predicted = subprocess.run([sys.executable, "-m", "orchestrator", "predict", str(copy), "--input",
+                                str(copy / "data" / "test.jsonl"), "--output", str(tmp_path / "predicted.jsonl")],
+                               env=ENV, capture_output=True, text=True, timeout=600)
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
     server = Server(run_dir)
     try:
         assert server.call("/healthz") == (200, {"status": "ok"})
@@ -183,7 +189,7 @@ def test_the_ensemble_answers_as_predict_does_and_bad_requests_get_clear_errors(
         status, answer = server.call("/v1/summarize", {"input": [r["dialogue"] for r in rows]})
         assert status == 200, answer
         expected = [json.loads(line)["prediction"] for line in
-                    (run_dir / "ensemble" / "test_predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+                    (tmp_path / "predicted.jsonl").read_text(encoding="utf-8").splitlines()]
         assert answer["outputs"] == expected and answer["method"] == info["method"]  # what predict writes
 
         for path, body, raw, status, words in [
