@@ -170,3 +170,61 @@ def test_a_data_parallel_candidate_past_its_limit_leaves_no_worker_group_behind(
         assert ray.available_resources().get("CPU") == 2.0, ray.available_resources()
     finally:
         ray.shutdown()
+
+
+@pytest.mark.integration
+def test_a_killed_driver_leaves_no_worker_group_or_placement_group_on_a_shared_cluster(tmp_path: Path) -> None:
+    """SIGKILL of `orchestrator run` on a cluster that lives on (`ray.address`) while a candidate
+    trains over 2 workers: its actor, Ray Train's controller and workers and their placement
+    group all go with the driver's job, and the cluster's CPUs are free again (orphaned
+    placement groups holding GPUs are a known failure of Ray-based trainers)."""
+    import os
+    import subprocess
+    import sys
+
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from tests.conftest import REPO
+    from tests.test_multinode import live_state
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
+    try:
+        raw = tiny_experiment(tmp_path, [{"name": "wide", "source": "scratch:bart-tiny", "family": "seq2seq",
+                                          "resources": {"cpus": 1, "workers": 2}}], ensemble={"strategy": "none"})
+        raw["defaults"].update(batch_size=8, max_steps=2000, checkpoint_every=1000)
+        raw["ray"] = {"address": cluster.address, "dashboard": False}
+        path = write_yaml(tmp_path / "wide.yaml", raw)
+        run_dir = load_config(path).run_dir
+        driver = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", str(path)], cwd=REPO,
+                                  env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 300
+            while (live_state(run_dir).get("wide", {}).get("step") or 0) < 5:
+                assert driver.poll() is None and time.monotonic() < deadline, "the candidate never trained"
+                time.sleep(0.2)
+            ray.init(address=cluster.address, log_to_driver=False)
+            groups = [g for g in ray.util.placement_group_table().values() if g["state"] == "CREATED"]
+            assert len(groups) == 1 and len(groups[0]["bundles"]) == 2, groups  # the worker group's
+            names = [p.info["cmdline"][0] for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"]]
+            assert sum(n.startswith("ray::RayTrainWorker") for n in names) == 2, names
+            driver.kill()
+            driver.wait(timeout=30)
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            held = [g for g in ray.util.placement_group_table().values() if g["state"] != "REMOVED"]
+            alive = [p.info["cmdline"][0] for p in psutil.process_iter(["cmdline"])
+                     if p.info["cmdline"] and p.info["cmdline"][0].startswith(("ray::StageWorker", "ray::RayTrain",
+                                                                               "ray::TrainController"))]
+            if not held and not alive and ray.available_resources().get("CPU") == 2.0:
+                break
+            time.sleep(0.5)
+        assert not held and not alive, (held, alive)
+        assert ray.available_resources().get("CPU") == 2.0, ray.available_resources()
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
