@@ -53,6 +53,9 @@ class ServeFailed(Exception):
 def serve_run(run_dir: Path, options: ServeOptions, *, on_ready: Any = print) -> int:
     """Deploy, call `on_ready(message)` once answering, and block until SIGINT or SIGTERM."""
     config = load_run_config(run_dir)
+    # Every mistake in what to serve is found before a cluster starts; the plan is made again once
+    # the cluster says how many GPUs there are to place replicas on.
+    plan_serving(run_dir, model=options.model, ensemble=options.ensemble, variant=options.variant)
     _check_port(options.host, options.port)
     with catch_interrupts(STOPPING) as stop:
         cluster = connect(config.ray)
