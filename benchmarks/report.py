@@ -675,6 +675,11 @@ def data_parallel_section(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _served_samples(result: dict[str, Any], server: str, level: str) -> list[float]:
+    """One server's samples/s at one concurrency level, one value per repeat."""
+    return [r["samples_per_s"] for r in result["runs"].get(server, {}).get(level, []) if r["samples_per_s"]]
+
+
 def serve_figures(result: dict[str, Any]) -> dict[str, Any]:
     """Per concurrency level: each server's samples/s and latency percentiles (medians over the
     repeats), batched over unbatched, batched over the optimize stage's offline figure; the goals."""
@@ -685,32 +690,28 @@ def serve_figures(result: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {}
         for server, runs in result["runs"].items():
             records = runs.get(level, [])
-            row[server] = {"samples_per_s": describe([r["samples_per_s"] for r in records if r["samples_per_s"]]),
-                           **{p: _median([r.get(p) for r in records]) for p in ("p50_ms", "p95_ms", "p99_ms",
-                                                                                   "mean_batch")},
+            row[server] = {"samples_per_s": describe(_served_samples(result, server, level)),
+                           **{p: describe([r[p] for r in records if r.get(p) is not None])["median"]
+                              for p in ("p50_ms", "p95_ms", "p99_ms", "mean_batch")},
                            "errors": sum(r["errors"] for r in records)}
-        batched, unbatched = (row.get(s, {}).get("samples_per_s", {}).get("median") for s in ("batched", "unbatched"))
-        row["over_unbatched"] = batched / unbatched if batched and unbatched else None
+        row["over_unbatched"] = median_ratio(_served_samples(result, "batched", level),
+                                             _served_samples(result, "unbatched", level))
+        batched = row.get("batched", {}).get("samples_per_s", {}).get("median")
         row["of_offline"] = batched / offline if batched and offline else None
         levels[level] = row
-    at_or_above = [f for c, f in levels.items() if int(c) >= batch and f["of_offline"] is not None]
+    of_offline = max((f["of_offline"] for c, f in levels.items() if int(c) >= batch and f["of_offline"] is not None),
+                     default=None)
     at_16 = levels.get("16", {}).get("over_unbatched")
     p95_at_1 = levels.get("1", {}).get("batched", {}).get("p95_ms")
     return {
         "levels": levels, "offline_samples_per_s": offline, "batch_size": batch, "variant": rec.get("variant"),
         "latency_slo_ms": slo,
         "goals": {
-            "of_offline": {"value": max((f["of_offline"] for f in at_or_above), default=None),
-                           "met": bool(at_or_above) and max(f["of_offline"] for f in at_or_above) >= 0.70},
+            "of_offline": {"value": of_offline, "met": of_offline is not None and of_offline >= 0.70},
             "over_unbatched_at_16": {"value": at_16, "met": at_16 is not None and at_16 >= 2.0},
             "p95_at_1_within_slo": {"value": p95_at_1, "met": p95_at_1 is not None and (slo is None or p95_at_1 <= slo)},
         },
     }
-
-
-def _median(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
 
 
 def serve_section(result: dict[str, Any]) -> list[str]:
@@ -729,8 +730,9 @@ def serve_section(result: dict[str, Any]) -> list[str]:
     rows = []
     for level, row in fig["levels"].items():
         b, u = row.get("batched", {}), row.get("unbatched", {})
-        rows.append([level, _spread(b.get("samples_per_s")), _f(b.get("mean_batch"), 1), _f(b.get("p50_ms"), 0),
-                     _f(b.get("p95_ms"), 0), _f(b.get("p99_ms"), 0), _spread(u.get("samples_per_s")), _f(u.get("p95_ms"), 0),
+        rows.append([level, fmt_spread(_served_samples(result, "batched", level), 1), _f(b.get("mean_batch"), 1),
+                     _f(b.get("p50_ms"), 0), _f(b.get("p95_ms"), 0), _f(b.get("p99_ms"), 0),
+                     fmt_spread(_served_samples(result, "unbatched", level), 1), _f(u.get("p95_ms"), 0),
                      _f(row["over_unbatched"], 2, "x"), _f(row["of_offline"], 2),
                      str(b.get("errors", 0) + u.get("errors", 0))])
     lines += _table(["concurrency", "batched samples/s", "mean batch", "p50 ms", "p95 ms", "p99 ms", "unbatched samples/s",
@@ -746,14 +748,6 @@ def serve_section(result: dict[str, Any]) -> list[str]:
                   f"{_f(fig['latency_slo_ms'], 0)} ms SLO: {_f(goals['p95_at_1_within_slo']['value'], 0)} ms "
                   f"({verdict(goals['p95_at_1_within_slo'])})."]
     return lines
-
-
-def _spread(stats: dict[str, Any] | None) -> str:
-    if not stats or stats.get("median") is None:
-        return "-"
-    if stats["n"] == 1:
-        return f"{stats['median']:.1f}"
-    return f"{stats['median']:.1f} [{stats['min']:.1f}-{stats['max']:.1f}]"
 
 
 # ---------------------------------------------------------------------------------------- the whole file

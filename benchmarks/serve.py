@@ -71,16 +71,18 @@ def build_run(workdir: Path, steps: int) -> tuple[Path, str]:
 
 
 class Server:
-    """`python -m orchestrator serve` in its own process, until `stop` (SIGINT)."""
+    """`python -m orchestrator serve RUN_DIR ARGS` in its own process, on a free loopback port,
+    ready once it prints how to call it (RuntimeError, with its output, if it does not within
+    `ready_within_s`); `stop` sends SIGINT, as a user's Ctrl-C, and returns its exit status."""
 
-    def __init__(self, run_dir: Path, model: str, *extra: str):
+    def __init__(self, run_dir: Path, *args: str, ready_within_s: float = 600):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+            self.port = int(sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "serve", str(run_dir), "--model", model,
-                                      "--port", str(self.port), *extra], env=ENV, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "serve", str(run_dir), "--port",
+                                      str(self.port), *args], env=ENV, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         ready = threading.Event()
@@ -93,9 +95,9 @@ class Server:
                     ready.set()
 
         threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(600):
+        if not ready.wait(ready_within_s):
             self.proc.kill()
-            raise RuntimeError("serve did not become ready: " + "".join(self.lines[-30:]))
+            raise RuntimeError("serve did not become ready:\n" + "".join(self.lines))
         self.ready_s = time.perf_counter() - started
 
     def info(self) -> dict[str, Any]:
@@ -103,12 +105,13 @@ class Server:
 
         return dict(httpx.get(self.url + "/v1/info", timeout=30).json())
 
-    def stop(self) -> None:
+    def stop(self) -> int:
         self.proc.send_signal(signal.SIGINT)
         try:
-            self.proc.wait(timeout=120)
+            return self.proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            return self.proc.wait()
 
 
 async def drive(url: str, texts: list[str], concurrency: int, requests: int, time_limit_s: float) -> dict[str, Any]:
@@ -191,7 +194,7 @@ def _run(workdir: Path, run_dir: str | None, model: str | None, levels: tuple[in
     for repeat in range(repeats):
         order = list(servers) if repeat % 2 == 0 else list(reversed(servers))
         for name in order:
-            server = Server(path, model, *servers[name])
+            server = Server(path, "--model", model, *servers[name])
             try:
                 result["servers"].setdefault(name, {"info": server.info(), "ready_s": []})["ready_s"].append(
                     round(server.ready_s, 2))

@@ -407,6 +407,7 @@ __all__ = [
     "TaskType",
     "Timeouts",
     "TrainingSettings",
+    "out_of_bounds",
 ]
 
 
@@ -427,3 +428,17 @@ class OptimizeConfig(Strict):
     max_quality_drop: float = Field(1.0, ge=0, description="Metric points (e.g. ROUGE-L x100).")
     memory_budget_mb: float | None = Field(None, gt=0)
     latency_slo_ms: float | None = Field(None, gt=0)
+
+
+def out_of_bounds(status: str, peak_memory_mb: float, p95_ms: float | None, memory_budget_mb: float | None,
+                  latency_slo_ms: float | None) -> str | None:
+    """Why a measured batch-size point is not usable under `optimize.memory_budget_mb` and
+    `optimize.latency_slo_ms` (None when it is): the one rule the optimize stage recommends by and
+    `serve` batches by."""
+    if status != "ok":
+        return status
+    if memory_budget_mb is not None and peak_memory_mb > memory_budget_mb:
+        return f"peak memory {peak_memory_mb:.0f} MB over the {memory_budget_mb:g} MB budget"
+    if latency_slo_ms is not None and (p95_ms or 0) > latency_slo_ms:
+        return f"p95 latency {p95_ms:.0f} ms over the {latency_slo_ms:g} ms SLO"
+    return None

@@ -39,30 +39,24 @@ class ServedModel:
         from models.optimize.quantize import load_quantized
         from models.registry import load_family
 
-        started = time.perf_counter()
         job = served.job
         if served.max_batch_size != job.settings.eval_batch_size:  # the family batches as Serve does
             job = dataclasses.replace(job, settings=job.settings.model_copy(
                 update={"eval_batch_size": served.max_batch_size}))
         torch.set_num_threads(max(1, int(job.settings.resources.cpus)))
-        self.served = served
         self.busy = threading.Lock()
         self.member = MemberModel(job) if served.variant == "fp32" else None
         if self.member is None:
             self.family = load_family(job.family)(job)
             self.model, self.tokenizer = load_quantized(Path(served.path), job)
-        self.load_s = round(time.perf_counter() - started, 2)
         self.predict.set_max_batch_size(served.max_batch_size)  # type: ignore[attr-defined]
         self.predict.set_batch_wait_timeout_s(served.batch_wait_s)  # type: ignore[attr-defined]
 
     def _predict_rows(self, rows: list[Row]) -> list[Row]:
         with self.busy:
-            return self._predict_unlocked(rows)
-
-    def _predict_unlocked(self, rows: list[Row]) -> list[Row]:
-        if self.member is not None:
-            return self.member.predict(rows)
-        return self.family.predict(self.model, self.tokenizer, rows)  # type: ignore[no-any-return]
+            if self.member is not None:
+                return self.member.predict(rows)
+            return self.family.predict(self.model, self.tokenizer, rows)  # type: ignore[no-any-return]
 
     @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)  # both set per deployment in __init__
     async def predict(self, requests: list[list[Row]]) -> list[list[dict[str, Any]]]:
@@ -93,7 +87,3 @@ class ServedModel:
         assert self.member is not None, "the ensemble serves fp32 members"
         with self.busy:
             return self.member.score(pairs)
-
-    def info(self) -> dict[str, Any]:
-        return {"model": self.served.job.name, "variant": self.served.variant, "load_s": self.load_s,
-                "max_batch_size": self.served.max_batch_size, "batch_wait_ms": self.served.batch_wait_s * 1000}

@@ -11,10 +11,8 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,12 +23,12 @@ from typing import Any
 
 import pytest
 
+from benchmarks.serve import ENV
+from benchmarks.serve import Server as ServeProcess
 from orchestrator.config import ConfigError
 from orchestrator.serving.gateway import RequestProblem, parse_inputs
 from orchestrator.serving.plan import MAX_BATCH_WAIT_S, Limits, batch_wait_s, plan_serving
-from tests.conftest import REPO, read_json
-
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+from tests.conftest import read_json
 
 
 @pytest.fixture
@@ -113,34 +111,11 @@ def main_exit(argv: list[str]) -> int:
     return main(argv)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """`python -m orchestrator serve` in its own process, ready once it prints how to call it."""
+class Server(ServeProcess):
+    """`serve` in its own process (benchmarks/serve.py), called with a real HTTP client."""
 
     def __init__(self, run_dir: Path, *args: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "serve", str(run_dir), "--port",
-                                      str(self.port), *args], env=ENV, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self.lines: list[str] = []
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.ready.wait(300):
-            self.proc.kill()
-            pytest.fail("serve did not become ready:\n" + "".join(self.lines))
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if "Ctrl-C stops it" in line:
-                self.ready.set()
+        super().__init__(run_dir, *args, ready_within_s=300)
 
     def call(self, path: str, body: Any = None, *, raw: bytes | None = None, timeout: float = 120) -> tuple[int, Any]:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
@@ -150,10 +125,6 @@ class Server:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(timeout=120)
 
 
 def serve_processes() -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from contract.settings import out_of_bounds
 from models.memory import PeakMemory, is_out_of_memory
 
 # Runs one batch of the given size and returns its outputs; a TokenCounter, applied outside the
@@ -153,13 +154,7 @@ def sweep(
 
 def within(point: Point, memory_budget_mb: float | None, latency_slo_ms: float | None) -> str | None:
     """Why a point is out of bounds (None when it is a usable point)."""
-    if point.status != "ok":
-        return point.status
-    if memory_budget_mb is not None and point.peak_memory_mb > memory_budget_mb:
-        return f"peak memory {point.peak_memory_mb:.0f} MB over the {memory_budget_mb:g} MB budget"
-    if latency_slo_ms is not None and (point.p95_ms or 0) > latency_slo_ms:
-        return f"p95 latency {point.p95_ms:.0f} ms over the {latency_slo_ms:g} ms SLO"
-    return None
+    return out_of_bounds(point.status, point.peak_memory_mb, point.p95_ms, memory_budget_mb, latency_slo_ms)
 
 
 def recommend(

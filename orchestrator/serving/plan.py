@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from contract.atomic import read_json_or_warn
-from contract.names import canonical_name, suggestion_text
+from contract.names import suggestion_text
 from contract.serving import ServedVariant
+from contract.settings import out_of_bounds
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, load_run_config
 from orchestrator.data import label_order, run_data_files
+from orchestrator.export import best_on_validation
 from orchestrator.placement import placed_config
 from orchestrator.predict import ChosenEnsemble, load_run
 from orchestrator.stages.train import member_job
@@ -140,24 +142,28 @@ def _survivors(summary: dict[str, Any]) -> list[str]:
 
 def _survivor(config: ExperimentConfig, summary: dict[str, Any], wanted: str) -> str:
     survivors = _survivors(summary)
-    for name in survivors:
-        if canonical_name(name) == canonical_name(wanted):
+    try:
+        name = config.candidate(wanted).name  # names match as everywhere: case and _/- do not matter
+    except KeyError:
+        known = [c.name for c in config.models]
+        why = f"the run has no candidate of that name{suggestion_text(wanted, known)}"
+    else:
+        if name in survivors:
             return name
-    known = [c.name for c in config.models]
-    why = ("it did not finish training (see summary.json)" if canonical_name(wanted) in map(canonical_name, known)
-           else f"the run has no candidate of that name{suggestion_text(wanted, known)}")
+        why = "it did not finish training (see summary.json)"
     raise ConfigError([ConfigIssue("--model", f"cannot serve {wanted!r}: {why}; trained: {', '.join(survivors) or 'none'}")])
 
 
 def _best_by_validation(config: ExperimentConfig, summary: dict[str, Any]) -> str:
+    """The survivor `export --best` would pick (`orchestrator.export.best_on_validation`); one
+    with a validation score is needed."""
     metric = config.task.resolved_metric()
-    scored = [(m.get("metrics", {}).get("validation", {}).get(metric), name) for name, m in summary["models"].items()
-              if m.get("status") == "succeeded"]
-    scored = [(score, name) for score, name in scored if isinstance(score, int | float)]
-    if not scored:
+    survivors = _survivors(summary)
+    if not any(isinstance(summary["models"][n].get("metrics", {}).get("validation", {}).get(metric), int | float)
+               for n in survivors):
         raise ConfigError([ConfigIssue("RUN_DIR", "the run has no ensemble and no trained candidate with a validation "
                                                   f"{metric}; serve one with --model NAME")])
-    return str(max(scored)[1])
+    return best_on_validation(summary, survivors)
 
 
 def _fp32_member(config: ExperimentConfig, run_dir: Path, labels: tuple[str, ...],
@@ -206,10 +212,10 @@ def _variant(config: ExperimentConfig, run_dir: Path, name: str, wanted: str) ->
 
 def _best_point(points: list[dict[str, Any]], memory_mb: float | None, slo_ms: float | None) -> dict[str, Any] | None:
     """The highest-throughput measured point within the memory budget and latency SLO (the
-    optimize stage's own rule, applied to one variant)."""
-    usable = [p for p in points if p.get("status") == "ok"
-              and (memory_mb is None or p.get("peak_memory_mb", 0) <= memory_mb)
-              and (slo_ms is None or (p.get("p95_ms") or 0) <= slo_ms)]
+    optimize stage's own rule, `out_of_bounds`, applied to one variant)."""
+    usable = [p for p in points
+              if out_of_bounds(p.get("status", "failed"), p.get("peak_memory_mb", 0), p.get("p95_ms"), memory_mb,
+                               slo_ms) is None]
     return max(usable, key=lambda p: p.get("samples_per_s") or 0.0, default=None)
 
 

@@ -8,6 +8,7 @@ itself only when nothing else is deployed; on a private cluster everything goes 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import time
@@ -27,11 +28,11 @@ log = logging.getLogger(__name__)
 APP = "orchestrator"
 SERVED_MODEL = "models.serving:ServedModel"
 STOPPING = "stopping: deleting the application and its replicas"
-HEALTH_CHECK_S = 2.0
+HEALTH_CHECK_S = 2.0  # how often Serve checks each replica; a dead one is replaced after this
 # Requests one model replica accepts at once: the rest wait in Serve's router, which retries them with
 # backoff (with 64 clients on one replica that accepted 8, batching off fell from 17 to 5 samples/s
 # here). Accepted requests wait cheaply in the replica's batch queue.
-REPLICA_QUEUE = 128  # how often Serve checks each replica; a dead one is replaced after this
+REPLICA_QUEUE = 128
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,5 @@ def _check_port(host: str, port: int) -> None:
 
 def _without_batching(plan: ServePlan) -> ServePlan:
     """The same plan with every model answering one input at a time (for comparison)."""
-    import dataclasses
-
     served = [dataclasses.replace(s, max_batch_size=1, batch_wait_s=0.0) for s in plan.served]
     return dataclasses.replace(plan, served=served, notes=[*plan.notes, "batching off: one input per model call"])
