@@ -8,6 +8,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported: hub ids f
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,22 +55,25 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One finished tiny run for the tests that only read a run directory (export, serve): bart
     and t5 trained 30 steps, a stacking ensemble, and bart's optimize results (fp32 and
     torch_dynamic at batch sizes 1 and 4). Its run directory; tests must not change what it holds."""
-    import subprocess
-    import sys
-
     root = tmp_path_factory.mktemp("finished")
     raw = tiny_experiment(root, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
                                  {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq"}])
-    raw["defaults"]["max_steps"] = FINISHED_RUN_DEFAULTS["max_steps"]
+    raw["defaults"].update(FINISHED_RUN_DEFAULTS)
     raw["ensemble"] = {"strategy": "stacking"}
     raw["optimize"] = {"enabled": True, "models": ["bart"], "backends": ["torch_dynamic"], "batch_sizes": [1, 4],
                        "warmup": 1, "repeats": 2}
-    config = write_yaml(root / "exp.yaml", raw)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--quiet", str(config)], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    done = run_cli("run", "--quiet", str(write_yaml(root / "exp.yaml", raw)), cwd=root)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return root / "runs" / "tiny"
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m orchestrator ARGS` in a child process, offline, with this checkout importable."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=900,
+    )
 
 
 def write_yaml(path: Path, raw: dict[str, Any]) -> Path:

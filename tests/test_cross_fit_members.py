@@ -14,9 +14,8 @@ from models.ensemble.meta import ExtraRows, LambdaRanker, PairwiseRanker, cross_
 from orchestrator.config import ConfigError, load_config
 from orchestrator.data import prepare_data
 from orchestrator.stages.folds import split_training
-from tests.conftest import read_json, tiny_experiment, write_yaml
+from tests.conftest import read_json, run_cli, tiny_experiment, write_yaml
 from tests.faults import faulty_bart
-from tests.test_pipeline import run_cli
 
 
 def test_the_folds_cover_the_training_rows_once_and_are_the_same_for_the_same_seed(tmp_path: Path) -> None:

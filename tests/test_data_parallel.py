@@ -76,7 +76,7 @@ def test_a_dead_worker_fails_its_candidate_named_and_the_retry_trains_it(tmp_pat
     candidate never notices, and no Ray Train worker process outlives the run. With storage (no run directory shared with the
     nodes): the workers share their node's copy, the checkpoints rank 0 seals are pushed while it
     trains, and the outputs of both ranks come back to the run directory."""
-    from tests.test_pipeline import run_cli
+    from tests.conftest import run_cli
 
     model = faulty_bart(tmp_path / "faulty", "exit_at", 6, rank=1, once=True, marker=tmp_path / "died")
     raw = tiny_experiment(tmp_path, [

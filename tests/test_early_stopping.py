@@ -12,8 +12,7 @@ from rich.console import Console
 from orchestrator.config import ConfigError, validate_raw
 from orchestrator.data import prepare_data
 from orchestrator.live import status_table
-from tests.conftest import read_json, tiny_experiment, write_yaml
-from tests.test_pipeline import run_cli
+from tests.conftest import read_json, run_cli, tiny_experiment, write_yaml
 
 MODELS = [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"}]
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FINISHED_RUN_DEFAULTS, REPO, read_json, tiny_experiment, write_yaml
-from tests.test_pipeline import run_cli
+from tests.conftest import FINISHED_RUN_DEFAULTS, REPO, read_json, run_cli, tiny_experiment, write_yaml
 
 pytestmark = pytest.mark.integration
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,19 +14,11 @@ from orchestrator.data import run_data_files
 from orchestrator.outcome import Outcome
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
-from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
+from tests.conftest import REPO, read_json, run_cli, tiny_experiment, write_yaml
 from tests.faults import faulty_bart
 from tests.test_tracking import tensorboard_scalars
 
 pytestmark = pytest.mark.integration
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, env=env,
-        capture_output=True, text=True, timeout=900,
-    )
 
 
 def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_path: Path) -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_json, tiny_experiment, write_yaml
-from tests.test_pipeline import run_cli
+from tests.conftest import read_json, run_cli, tiny_experiment, write_yaml
 
 pytestmark = pytest.mark.integration
 

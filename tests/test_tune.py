@@ -263,7 +263,7 @@ def test_sweep_stops_and_records_trials_then_run_trains_with_the_tuned_rates(tmp
     hopeless small rates after their first epoch, 1e30 fails on its non-finite loss without
     ending the sweep, and `run --use-tuned` trains each candidate at its best rate. Both hand
     their files over through `storage` (a path here): trials and actors work in a scratch copy."""
-    from tests.test_pipeline import run_cli
+    from tests.conftest import run_cli
 
     shared, scratch = tmp_path / "shared", tmp_path / "scratch"
     raw = tiny_experiment(tmp_path, models(), ensemble={"strategy": "none"},
@@ -355,8 +355,8 @@ def trials_are_tracked_runs(run_dir: Path, section: dict[str, Any]) -> None:
 def test_a_trial_that_hangs_while_loading_ends_at_the_load_limit(tmp_path: Path) -> None:
     """A trial's training runs under `run`'s supervisor, so all four limits hold: a model that
     hangs in `__init__` ends at `load` (20 s here), not at `total` (600 s)."""
+    from tests.conftest import run_cli
     from tests.faults import faulty_bart
-    from tests.test_pipeline import run_cli
 
     hangs = {"name": "hangs", "source": str(faulty_bart(tmp_path / "h", "hang_init")), "family": "seq2seq",
              "trust_remote_code": True}
