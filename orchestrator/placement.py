@@ -144,10 +144,9 @@ class GroupReservation:
         """Each worker's node once the group is placed (and the group removed); None until then."""
         from ray.util.placement_group import placement_group_table
 
-        ready, _ = ray.wait([self.group.ready()], timeout=0)
-        if not ready:
+        table = placement_group_table(self.group)  # the GCS's own record: no task has to start to ask it
+        if table.get("state") != "CREATED":
             return None
-        table = placement_group_table(self.group)
         nodes = tuple(table["bundles_to_node_id"][i] for i in range(len(table["bundles"])))
         self.release()
         return nodes
