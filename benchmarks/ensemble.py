@@ -12,7 +12,8 @@ per data set and seed.
 - classification: `configs/classification.yaml` as shipped (built-in Korean intents, three encoders).
 
     python benchmarks/ensemble.py [--datasets builtin,dialogsum,classification] [--seeds 0,1,2]
-                                  [--set defaults.epochs=2] [--dialogsum-epochs 4] [--cross-fit dialogsum=3]
+                                  [--set defaults.epochs=2] [--dialogsum-epochs 4] [--dialogsum-early-stopping]
+                                  [--cross-fit dialogsum=3]
 
 `--cross-fit NAME=K` runs each of that data set's seeds a second time in the same run directory with
 `ensemble.cross_fit_members=K`: the members are kept, so the two ensembles combine the very same
@@ -61,7 +62,8 @@ def dialogsum_absent() -> str | None:
 
 
 def dialogsum_overrides(workdir: Path, epochs: int, train_size: int, validation_size: int,
-                        test_size: int) -> list[str]:
+                        test_size: int, early_stopping: bool = False) -> list[str]:
+    """configs/full.yaml on DialogSum: `epochs` exactly, or at most with the config's early stopping."""
     dev = [{"id": r["fname"], "dialogue": r["dialogue"], "summary": r["summary"]}
            for r in read_rows(DIALOGSUM / "dialogsum.dev.jsonl")]
     test = [{"id": r["fname"], "dialogue": r["dialogue"], **{f"summary{i}": r[f"summary{i}"] for i in (1, 2, 3)}}
@@ -77,7 +79,8 @@ def dialogsum_overrides(workdir: Path, epochs: int, train_size: int, validation_
     return [
         "experiment=dialogsum", "task.language=en", "data.builtin=null",
         *(f"data.{split}={path}" for split, path in paths.items()),
-        f"defaults.epochs={epochs}", "defaults.early_stopping=null", "defaults.max_source_length=384", "defaults.generation.max_new_tokens=48",
+        f"defaults.epochs={epochs}", "defaults.max_source_length=384", "defaults.generation.max_new_tokens=48",
+        *([] if early_stopping else ["defaults.early_stopping=null"]),
     ]
 
 
@@ -114,7 +117,7 @@ def cross_fit_name(name: str, folds: int) -> str:
     return f"{name}, cross_fit_members {folds}"
 
 
-def dataset(name: str, workdir: Path, overrides: list[str], dialogsum: dict[str, int],
+def dataset(name: str, workdir: Path, overrides: list[str], dialogsum: dict[str, Any],
             seeds: tuple[int, ...], cross_fit: int = 0) -> dict[str, dict[str, Any]]:
     """One data set's runs, one per seed (`overrides` apply to the built-in data sets; DialogSum's come
     from `dialogsum`); `skipped` with the reason when its data is absent. The first seed's run
@@ -158,7 +161,7 @@ def run(
     datasets: tuple[str, ...] = ("builtin", "dialogsum", "classification"),
     workdir: Path | None = None,
     overrides: list[str] | None = None,
-    dialogsum: dict[str, int] | None = None,
+    dialogsum: dict[str, Any] | None = None,
     seeds: tuple[int, ...] = (0, 1, 2),
     cross_fit: dict[str, int] | None = None,
 ) -> dict[str, Any]:
@@ -186,6 +189,9 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="override for the built-in data sets' runs, e.g. defaults.epochs=2")
     parser.add_argument("--dialogsum-epochs", type=int, default=4)
+    parser.add_argument("--dialogsum-early-stopping", action="store_true",
+                        help="DialogSum members stop once they stop improving (full.yaml's early stopping), "
+                             "with --dialogsum-epochs as the most")
     parser.add_argument("--cross-fit", default="",
                         help="data sets to run again with cross-fitted members, e.g. dialogsum=3,builtin=2")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "ensemble.json")
@@ -194,7 +200,7 @@ def main() -> None:
     seeds = tuple(int(s) for s in args.seeds.split(","))
     try:
         cross_fit = {name: int(k) for name, _, k in (part.partition("=") for part in args.cross_fit.split(",") if part)}
-        result = run(tuple(args.datasets.split(",")), workdir, args.overrides, {"epochs": args.dialogsum_epochs},
+        result = run(tuple(args.datasets.split(",")), workdir, args.overrides, {"epochs": args.dialogsum_epochs, "early_stopping": args.dialogsum_early_stopping},
                      seeds, cross_fit)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -17,7 +17,7 @@ from benchmarks.common import describe, fmt_spread, median_ratio
 from orchestrator.outcome import stopped_early_text
 
 REGENERATE = "python benchmarks/run_all.py"
-DIALOGSUM_SETTINGS = ("epochs", "train_size", "validation_size", "test_size")
+DIALOGSUM_SETTINGS = ("epochs", "early_stopping", "train_size", "validation_size", "test_size")
 
 
 def _f(value: float | None, digits: int = 2, suffix: str = "") -> str:
@@ -380,8 +380,9 @@ def ensemble_section(result: dict[str, Any]) -> list[str]:
         lines += ["", f"**{dataset_label(name)}**"]
         if name.startswith("dialogsum") and entry.get("seeds"):
             settings = result.get("dialogsum_settings", {})
-            lines[-1] += " (" + ", ".join(f"{k.replace('_', ' ')} {settings[k]}" for k in DIALOGSUM_SETTINGS
-                                           if k in settings) + ")"
+            shown = [k.replace("_", " ") if settings[k] is True else f"{k.replace('_', ' ')} {settings[k]}"
+                     for k in DIALOGSUM_SETTINGS if settings.get(k) not in (None, False)]
+            lines[-1] += " (" + ", ".join(shown) + ")"
         lines.append("")
         fig = figures_[name]
         if "seeds" not in fig:
