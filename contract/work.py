@@ -30,6 +30,7 @@ class Step:
     reads_checkpoint: bool = True  # it needs the candidate's trained directory (every step after training)
     log_name: str | None = None  # its log in the candidate's directory; default: <stage before any '-'>.log
     saves_on_stop: bool = False  # on Ctrl-C it saves a checkpoint and stops (trainings); otherwise it is killed
+    trains: bool = False  # it trains the candidate: on its `resources.processes` workers, placed as a group
 
     def resolve(self) -> Callable[..., Any]:
         return resolve(self.target)
@@ -144,7 +145,7 @@ class OptimizeResult:
 
 WEIGHT_DIRS = ("checkpoint", "base")  # under a candidate's directory: its trained model, a scratch preset's initial one
 
-TRAIN = Step("train", "models.training:train_candidate", reads_checkpoint=False, saves_on_stop=True)
+TRAIN = Step("train", "models.training:train_candidate", reads_checkpoint=False, saves_on_stop=True, trains=True)
 # A kept checkpoint whose evaluation settings changed: scored and predicted again, not trained.
 EVALUATE = Step("train", "models.training:evaluate_candidate")
 PROPOSE = Step("ensemble-propose", "models.ensemble.members:propose")
@@ -152,9 +153,10 @@ SCORE = Step("ensemble-score", "models.ensemble.members:score")
 OPTIMIZE = Step("optimize", "models.optimize.stage:optimize_member")
 # a member's fold model (ensemble.cross_fit_members) trains as `run` does, for the ensemble stage
 FOLD_TRAIN = Step("ensemble-folds", "models.training:train_candidate", reads_checkpoint=False, saves_on_stop=True,
-                  log_name="train.log")
+                  trains=True, log_name="train.log")
 # a sweep's trial trains as `run` does, and saves on Ctrl-C like it
-TRIAL = Step("tune", "models.training:train_candidate", reads_checkpoint=False, saves_on_stop=True, log_name="train.log")
+TRIAL = Step("tune", "models.training:train_candidate", reads_checkpoint=False, saves_on_stop=True, trains=True,
+             log_name="train.log")
 
 
 def result_dict(result: Any) -> dict[str, Any]:

@@ -33,7 +33,8 @@ class SimulatedRequest:
     hang_in_loading_s: float = 0.0  # sleep this long before the first step, still in phase loading
 
 
-SIMULATED = Step("train", "orchestrator.simulation:simulated_training", reads_checkpoint=False)
+# a training as the supervisor places it (a data-parallel one reserves its workers' nodes first), minus the model
+SIMULATED = Step("train", "orchestrator.simulation:simulated_training", reads_checkpoint=False, trains=True)
 
 
 def simulated_training(job: TrainingJob, reporter: Reporter, request: SimulatedRequest) -> dict[str, Any]:

@@ -38,7 +38,7 @@ class WorkItem:
     @property
     def workers(self) -> int:
         """Processes the item trains on: the candidate's training processes for the steps that train, else one."""
-        return self.job.settings.resources.processes if self.step.saves_on_stop else 1
+        return self.job.settings.resources.processes if self.step.trains else 1
 
     @property
     def label(self) -> str:

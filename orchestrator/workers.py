@@ -119,7 +119,7 @@ class StageWorker:
 
     def _uploader(self, item: Any) -> CheckpointUploader | None:
         """With storage, a training's checkpoints go up as they are sealed (`orchestrator.uploads`)."""
-        if not self.node or not item.step.saves_on_stop:  # saves_on_stop: the steps that train
+        if not self.node or not item.step.trains:
             return None
         storage, root = self.node
         return CheckpointUploader(storage, root, storage.localize(item.job.output_dir, root) / TRAINER_DIR)

@@ -114,8 +114,9 @@ def test_a_mix_of_one_two_and_four_gpu_candidates_packs_onto_nodes_and_drains(tm
         workers = outcome.details.get("workers") or [outcome.details]
         assert len(workers) == processes[outcome.name], outcome.name
         nodes = {w["node_id"] for w in workers}
-        assert len(nodes) == math.ceil(processes[outcome.name] / GPUS_PER_NODE), \
-            (outcome.name, nodes, "reserved:", outcome.details.get("reserved_nodes"), "attempt", outcome.details["attempt"])
+        assert len(nodes) == math.ceil(processes[outcome.name] / GPUS_PER_NODE), (outcome.name, nodes)
+        if processes[outcome.name] > 1:  # the worker group sits where the supervisor's reservation found room
+            assert sorted(w["node_id"] for w in workers) == sorted(outcome.details["reserved_nodes"]), outcome.name
         gpus = [(w["node_id"], g) for w in workers for g in w["gpu_ids"]]
         assert len(gpus) == len(set(gpus)) == processes[outcome.name], (outcome.name, gpus)
         held += [(w["node_id"], g, w["started"], w["finished"], outcome.name) for w in workers for g in w["gpu_ids"]]
