@@ -84,18 +84,19 @@ def test_a_quantized_candidate_is_not_sharded(tmp_path: Path) -> None:
     assert "trains its adapters with ddp" in str(error.value)
 
 
-NODES, GPUS_PER_NODE = 8, 4
+NODES, GPUS_PER_NODE = 4, 4
 
 
 @pytest.mark.integration
 def test_a_mix_of_one_two_and_four_gpu_candidates_packs_onto_nodes_and_drains(tmp_path: Path) -> None:
-    """On 8 nodes of 4 GPUs: two 4-GPU candidates, two 2-GPU ones, four of one GPU and one
-    sharing the 16 GPUs they leave (6 workers, as its batch of 6 splits over 6, no more). Each
-    data-parallel candidate's workers sit on distinct GPUs of as few nodes as they fit on (one;
-    two for the share), no GPU is ever held by two workers at once, and everything finishes.
-    (The queue draining with more candidates than GPUs: tests/test_simulated_cluster.py.)"""
-    models = [candidate(f"four-{i}", 4) for i in range(2)] + [candidate(f"two-{i}", 2) for i in range(2)] \
-        + [candidate("shared", "share", batch_size=6)] + [candidate(f"one-{i}", 1) for i in range(4)]
+    """On 4 nodes of 4 GPUs: a 4-GPU candidate, a 2-GPU one, two of one GPU and one sharing the
+    8 GPUs they leave (6 workers, as its batch of 6 splits over 6, no more). Each data-parallel
+    candidate's workers sit on distinct GPUs of as few nodes as they fit on (one; two for the
+    share), where the supervisor's reservation found room; no GPU is ever held by two workers at
+    once, and everything finishes. (The queue draining with more candidates than GPUs:
+    tests/test_simulated_cluster.py.)"""
+    models = [candidate("four", 4), candidate("two", 2), candidate("shared", "share", batch_size=6)] \
+        + [candidate(f"one-{i}", 1) for i in range(2)]
     raw = tiny_experiment(tmp_path, models)
     raw["defaults"]["timeouts"] = {"load": 120, "first_step": 120, "stall": 60, "total": 300}
     config = validate_raw(raw)
