@@ -12,7 +12,7 @@ per data set and seed.
 - classification: `configs/classification.yaml` as shipped (built-in Korean intents, three encoders).
 
     python benchmarks/ensemble.py [--datasets builtin,dialogsum,classification] [--seeds 0,1,2]
-                                  [--set defaults.epochs=2] [--dialogsum-epochs 4] [--dialogsum-early-stopping]
+                                  [--set defaults.epochs=2] [--dialogsum-epochs 4] [--dialogsum-early-stopping [METRIC]]
                                   [--cross-fit dialogsum=3]
 
 `--cross-fit NAME=K` runs each of that data set's seeds a second time in the same run directory with
@@ -62,8 +62,9 @@ def dialogsum_absent() -> str | None:
 
 
 def dialogsum_overrides(workdir: Path, epochs: int, train_size: int, validation_size: int,
-                        test_size: int, early_stopping: bool = False) -> list[str]:
-    """configs/full.yaml on DialogSum: `epochs` exactly, or at most with the config's early stopping."""
+                        test_size: int, early_stopping: str | None = None) -> list[str]:
+    """configs/full.yaml on DialogSum: `epochs` exactly, or at most with the config's early stopping
+    watching `early_stopping` (eval_loss, or a task metric such as rougeL)."""
     dev = [{"id": r["fname"], "dialogue": r["dialogue"], "summary": r["summary"]}
            for r in read_rows(DIALOGSUM / "dialogsum.dev.jsonl")]
     test = [{"id": r["fname"], "dialogue": r["dialogue"], **{f"summary{i}": r[f"summary{i}"] for i in (1, 2, 3)}}
@@ -80,7 +81,7 @@ def dialogsum_overrides(workdir: Path, epochs: int, train_size: int, validation_
         "experiment=dialogsum", "task.language=en", "data.builtin=null",
         *(f"data.{split}={path}" for split, path in paths.items()),
         f"defaults.epochs={epochs}", "defaults.max_source_length=384", "defaults.generation.max_new_tokens=48",
-        *([] if early_stopping else ["defaults.early_stopping=null"]),
+        *([f"defaults.early_stopping.metric={early_stopping}"] if early_stopping else ["defaults.early_stopping=null"]),
     ]
 
 
@@ -189,9 +190,9 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="override for the built-in data sets' runs, e.g. defaults.epochs=2")
     parser.add_argument("--dialogsum-epochs", type=int, default=4)
-    parser.add_argument("--dialogsum-early-stopping", action="store_true",
-                        help="DialogSum members stop once they stop improving (full.yaml's early stopping), "
-                             "with --dialogsum-epochs as the most")
+    parser.add_argument("--dialogsum-early-stopping", metavar="METRIC", nargs="?", const="eval_loss",
+                        help="DialogSum members stop once METRIC (eval_loss, or e.g. rougeL) stops improving "
+                             "(full.yaml's patience), with --dialogsum-epochs as the most")
     parser.add_argument("--cross-fit", default="",
                         help="data sets to run again with cross-fitted members, e.g. dialogsum=3,builtin=2")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "ensemble.json")
