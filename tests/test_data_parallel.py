@@ -10,6 +10,7 @@ import re
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -207,7 +208,7 @@ def test_a_killed_driver_leaves_no_worker_group_or_placement_group_on_a_shared_c
             ray.init(address=cluster.address, log_to_driver=False)
             groups = [g for g in ray.util.placement_group_table().values() if g["state"] == "CREATED"]
             assert len(groups) == 1 and len(groups[0]["bundles"]) == 2, groups  # the worker group's
-            names = [p.info["cmdline"][0] for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"]]
+            names = cluster_process_names(cluster)
             assert sum(n.startswith("ray::RayTrainWorker") for n in names) == 2, names
             driver.kill()
             driver.wait(timeout=30)
@@ -217,9 +218,8 @@ def test_a_killed_driver_leaves_no_worker_group_or_placement_group_on_a_shared_c
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             held = [g for g in ray.util.placement_group_table().values() if g["state"] != "REMOVED"]
-            alive = [p.info["cmdline"][0] for p in psutil.process_iter(["cmdline"])
-                     if p.info["cmdline"] and p.info["cmdline"][0].startswith(("ray::StageWorker", "ray::RayTrain",
-                                                                               "ray::TrainController"))]
+            alive = [n for n in cluster_process_names(cluster)
+                     if n.startswith(("ray::StageWorker", "ray::RayTrain", "ray::TrainController"))]
             if not held and not alive and ray.available_resources().get("CPU") == 2.0:
                 break
             time.sleep(0.5)
@@ -228,3 +228,18 @@ def test_a_killed_driver_leaves_no_worker_group_or_placement_group_on_a_shared_c
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def cluster_process_names(cluster: Any) -> list[str]:
+    """The process names under this cluster's raylet (its workers and actors), whatever else runs
+    on the machine."""
+    from ray._private.ray_constants import PROCESS_TYPE_RAYLET
+
+    raylet = psutil.Process(cluster.head_node.all_processes[PROCESS_TYPE_RAYLET][0].process.pid)
+    names = []
+    for process in raylet.children(recursive=True):
+        try:
+            names.append(process.cmdline()[0])
+        except (psutil.Error, IndexError):
+            continue  # ended, or no command line
+    return names
