@@ -380,9 +380,8 @@ def ensemble_section(result: dict[str, Any]) -> list[str]:
         lines += ["", f"**{dataset_label(name)}**"]
         if name.startswith("dialogsum") and entry.get("seeds"):
             settings = result.get("dialogsum_settings", {})
-            shown = [k.replace("_", " ") if settings[k] is True else f"{k.replace('_', ' ')} {settings[k]}"
-                     for k in DIALOGSUM_SETTINGS if settings.get(k) not in (None, False)]
-            lines[-1] += " (" + ", ".join(shown) + ")"
+            lines[-1] += " (" + ", ".join(f"{k.replace('_', ' ')} {settings[k]}" for k in DIALOGSUM_SETTINGS
+                                           if settings.get(k) is not None) + ")"
         lines.append("")
         fig = figures_[name]
         if "seeds" not in fig:
