@@ -13,6 +13,7 @@ per data set and seed.
 
     python benchmarks/ensemble.py [--datasets builtin,dialogsum,classification] [--seeds 0,1,2]
                                   [--set defaults.epochs=2] [--dialogsum-epochs 4] [--dialogsum-early-stopping [METRIC]]
+                                  [--dialogsum-test-tail-training] [--dialogsum-set defaults.early_stopping.patience=2]
                                   [--cross-fit dialogsum=3]
 
 `--cross-fit NAME=K` runs each of that data set's seeds a second time in the same run directory with
@@ -61,10 +62,13 @@ def dialogsum_absent() -> str | None:
     return f"{', '.join(missing)} not found in {DIALOGSUM}" if missing else None
 
 
-def dialogsum_overrides(workdir: Path, epochs: int, train_size: int, validation_size: int,
-                        test_size: int, early_stopping: str | None = None) -> list[str]:
+def dialogsum_overrides(workdir: Path, epochs: int, train_size: int, validation_size: int, test_size: int,
+                        early_stopping: str | None = None, test_tail_training: bool = False,
+                        overrides: tuple[str, ...] = ()) -> list[str]:
     """configs/full.yaml on DialogSum: `epochs` exactly, or at most with the config's early stopping
-    watching `early_stopping` (eval_loss, or a task metric such as rougeL)."""
+    watching `early_stopping` (eval_loss, or a task metric such as rougeL); `overrides` last.
+    `test_tail_training`: the test dialogues past the first `test_size`, which are never scored,
+    train too (with their first reference), beside the dev file's first `train_size`."""
     dev = [{"id": r["fname"], "dialogue": r["dialogue"], "summary": r["summary"]}
            for r in read_rows(DIALOGSUM / "dialogsum.dev.jsonl")]
     test = [{"id": r["fname"], "dialogue": r["dialogue"], **{f"summary{i}": r[f"summary{i}"] for i in (1, 2, 3)}}
@@ -73,7 +77,7 @@ def dialogsum_overrides(workdir: Path, epochs: int, train_size: int, validation_
         raise ValueError(f"train {train_size} + validation {validation_size} rows exceed the {len(dev)} dev "
                          f"dialogues, or test {test_size} the {len(test)} test dialogues")
     paths = {
-        "train": write_jsonl(workdir / "train.jsonl", dev[:train_size]),
+        "train": write_jsonl(workdir / "train.jsonl", dev[:train_size] + (test_tail(test[test_size:]) if test_tail_training else [])),
         "validation": write_jsonl(workdir / "validation.jsonl", dev[train_size:train_size + validation_size]),
         "test": write_jsonl(workdir / "test.jsonl", test[:test_size]),
     }
@@ -82,7 +86,13 @@ def dialogsum_overrides(workdir: Path, epochs: int, train_size: int, validation_
         *(f"data.{split}={path}" for split, path in paths.items()),
         f"defaults.epochs={epochs}", "defaults.max_source_length=384", "defaults.generation.max_new_tokens=48",
         *([f"defaults.early_stopping.metric={early_stopping}"] if early_stopping else ["defaults.early_stopping=null"]),
+        *overrides,
     ]
+
+
+def test_tail(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Test dialogues that are never scored, as training rows with their first reference."""
+    return [{"id": r["id"], "dialogue": r["dialogue"], "summary": r["summary1"]} for r in rows]
 
 
 CONFIGS = {"builtin": "full.yaml", "dialogsum": "full.yaml", "classification": "classification.yaml"}
@@ -193,6 +203,10 @@ def main() -> None:
     parser.add_argument("--dialogsum-early-stopping", metavar="METRIC", nargs="?", const="eval_loss",
                         help="DialogSum members stop once METRIC (eval_loss, or e.g. rougeL) stops improving "
                              "(full.yaml's patience), with --dialogsum-epochs as the most")
+    parser.add_argument("--dialogsum-test-tail-training", action="store_true",
+                        help="DialogSum members also train on the test dialogues past the test split (never scored)")
+    parser.add_argument("--dialogsum-set", dest="dialogsum_overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override for the DialogSum runs, after their own, e.g. defaults.early_stopping.patience=2")
     parser.add_argument("--cross-fit", default="",
                         help="data sets to run again with cross-fitted members, e.g. dialogsum=3,builtin=2")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "ensemble.json")
@@ -201,8 +215,9 @@ def main() -> None:
     seeds = tuple(int(s) for s in args.seeds.split(","))
     try:
         cross_fit = {name: int(k) for name, _, k in (part.partition("=") for part in args.cross_fit.split(",") if part)}
-        result = run(tuple(args.datasets.split(",")), workdir, args.overrides, {"epochs": args.dialogsum_epochs, "early_stopping": args.dialogsum_early_stopping},
-                     seeds, cross_fit)
+        dialogsum = {"epochs": args.dialogsum_epochs, "early_stopping": args.dialogsum_early_stopping,
+                     "test_tail_training": args.dialogsum_test_tail_training, "overrides": tuple(args.dialogsum_overrides)}
+        result = run(tuple(args.datasets.split(",")), workdir, args.overrides, dialogsum, seeds, cross_fit)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     write_json(args.out, result)

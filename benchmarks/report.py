@@ -381,7 +381,10 @@ def ensemble_section(result: dict[str, Any]) -> list[str]:
         if name.startswith("dialogsum") and entry.get("seeds"):
             settings = result.get("dialogsum_settings", {})
             lines[-1] += " (" + ", ".join(f"{k.replace('_', ' ')} {settings[k]}" for k in DIALOGSUM_SETTINGS
-                                           if settings.get(k) is not None) + ")"
+                                           if settings.get(k) is not None)
+            if settings.get("test_tail_training"):
+                lines[-1] += f"; training also on the test dialogues past the first {settings['test_size']}, never scored"
+            lines[-1] += f"; with `{' '.join(settings['overrides'])}`)" if settings.get("overrides") else ")"
         lines.append("")
         fig = figures_[name]
         if "seeds" not in fig:

@@ -287,3 +287,16 @@ def test_serving_goals_are_judged_on_medians_and_shown_in_results_and_the_run_re
     report = "\n".join(serving_markdown({"model": "bart", "repeats": 3, "figures": serve_figures(result)}))
     assert "## Serving" in report and "| 16 | 30.00 |" in report
     assert "p95 of a lone request within the latency SLO: **not met**" in report
+
+
+def test_the_dialogsum_line_names_its_training_data_and_extra_settings() -> None:
+    results = sample_results()
+    ensemble = results["benchmarks"]["ensemble"]["result"]
+    ensemble["datasets"]["dialogsum"] = copy.deepcopy(ensemble["datasets"]["builtin"])
+    ensemble["dialogsum_settings"] = {"epochs": 12, "early_stopping": "rougeL", "train_size": 350,
+                                      "validation_size": 150, "test_size": 250, "test_tail_training": True,
+                                      "overrides": ["defaults.early_stopping.patience=2"]}
+    section = render_markdown(results).split("## 4. ")[1].split("\n## ")[0]
+    assert ("**DialogSum (../shared/data/dialogsum/)** (epochs 12, early stopping rougeL, train size 350, "
+            "validation size 150, test size 250; training also on the test dialogues past the first 250, never "
+            "scored; with `defaults.early_stopping.patience=2`)") in section

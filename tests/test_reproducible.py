@@ -1,6 +1,8 @@
 """The same config on the same machine gives the same results, ensemble included: its folds, its
-cross-fitted members' fold models, its choice of method and its bootstrap intervals are seeded
-like the training."""
+choice of method and its bootstrap intervals are seeded like the training. (Cross-fitted members'
+fold models train as the members do, with the same seed, on folds that are themselves checked to
+be the same for the same seed in tests/test_cross_fit_members.py; training them here as well
+doubled this test's time.)"""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ def test_a_config_run_twice_gives_identical_predictions_choice_and_intervals(tmp
     raw = tiny_experiment(tmp_path, [
         {"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
         {"name": "llama", "source": "scratch:llama-tiny", "family": "causal"},
-    ], ensemble={"strategy": "auto", "folds": 3, "num_candidates": 2, "num_beams": 2, "cross_fit_members": 2},
+    ], ensemble={"strategy": "auto", "folds": 3, "num_candidates": 2, "num_beams": 2},
         data={"builtin": {"train_size": 48, "validation_size": 18, "test_size": 18}})
     sections = []
     for attempt in ("first", "second"):
@@ -33,9 +35,7 @@ def test_a_config_run_twice_gives_identical_predictions_choice_and_intervals(tmp
             assert (first / path).read_bytes() == (second / path).read_bytes(), path
     for section in sections:
         section.pop("wall_s")
-        section["cross_fit_members"].pop("wall_s")
     assert sections[0] == sections[1]
-    assert sections[0]["cross_fit_members"]["used"] == ["1of2", "2of2"] and sections[0]["training_pools"] == 48
     assert set(sections[0]["choice"]["validation"]) >= {"best_single", "mbr", "stacking:linear", "stacking:lambdarank"}
     assert all("low" in gap["rougeL"] for gap in sections[0]["versus_best_single"].values())
     chosen = Path("ensemble") / "test_predictions.jsonl"
