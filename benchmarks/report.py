@@ -418,17 +418,20 @@ def ensemble_section(result: dict[str, Any]) -> list[str]:
 
 
 def _methods_table(entry: dict[str, Any], metric: str) -> list[str]:
-    """Every method's test score in every seed: the meta-learners compared side by side."""
+    """Every method's test score in every seed, the meta-learners side by side, then each member's
+    own: how far apart the members are is what the ensemble has to work with."""
     runs = [r for r in entry.get("seeds", [entry]) if r["status"] == "ok"]
     methods: dict[str, None] = {}
+    members: dict[str, None] = {}
     for run in runs:
         scores = run["ensemble"]["scores"]
         methods |= dict.fromkeys(m for m in ("best_single", "mbr", "average", *scores) if m in scores
                                  and m not in run["ensemble"]["members"])
+        members |= dict.fromkeys(m for m in run["ensemble"]["members"] if m in scores)
     rows = []
-    for method in methods:
-        values = [r["ensemble"]["scores"].get(method, {}).get("test", {}).get(metric) for r in runs]
-        rows.append([method, *("-" if v is None else f"{v:.2f}" for v in values)])
+    for label, key in [*((m, m) for m in methods), *((f"member {m}", m) for m in members)]:
+        values = [r["ensemble"]["scores"].get(key, {}).get("test", {}).get(metric) for r in runs]
+        rows.append([label, *("-" if v is None else f"{v:.2f}" for v in values)])
     lead = [next(iter(r.get("baselines", {}).values()), {}).get("test", {}).get(metric) for r in runs]
     if any(v is not None for v in lead):
         rows.append(["trivial baseline", *("-" if v is None else f"{v:.2f}" for v in lead)])

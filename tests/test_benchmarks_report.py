@@ -300,3 +300,10 @@ def test_the_dialogsum_line_names_its_training_data_and_extra_settings() -> None
     assert ("**DialogSum (../shared/data/dialogsum/)** (epochs 12, early stopping rougeL, train size 350, "
             "validation size 150, test size 250; training also on the test dialogues past the first 250, never "
             "scored; with `defaults.early_stopping.patience=2`)") in section
+
+
+def test_each_member_s_own_test_score_follows_the_methods() -> None:
+    section = render_markdown(sample_results()).split("## 4. ")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    assert "| member a | 40.00 | 40.00 | 40.00 |" in rows and "| member b | 43.50 | 43.50 | 43.50 |" in rows
+    assert rows.index("| member b | 43.50 | 43.50 | 43.50 |") < next(i for i, r in enumerate(rows) if r.startswith("| trivial"))
