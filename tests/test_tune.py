@@ -384,6 +384,7 @@ def test_a_stopped_then_killed_sweep_resumes_with_its_finished_trial_kept_and_th
     restores the sweep (Ray Tune's restore) and the trial continues from that step; SIGKILL of
     that rerun and its node's scratch copy lost, then a third `tune`: the trial continues from
     the checkpoints it pushed to `storage` as it trained, and the first trial never ran again."""
+    import contextlib
     import os
     import shutil
     import signal
@@ -395,6 +396,7 @@ def test_a_stopped_then_killed_sweep_resumes_with_its_finished_trial_kept_and_th
 
     from contract.atomic import read_json as read_note
     from tests.conftest import REPO
+    from tests.test_faults import RAY_AGENTS, _name
 
     scratch = tmp_path / "scratch"
     raw = tiny_experiment(tmp_path, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"}],
@@ -455,10 +457,13 @@ def test_a_stopped_then_killed_sweep_resumes_with_its_finished_trial_kept_and_th
     finally:
         driver.kill()
         driver.wait()
-    # the machine is lost: its processes go (they outlive the driver for a while) and its disk with them
-    _, alive = psutil.wait_procs(processes, timeout=60)
-    for process in alive:
-        process.kill()
+    # the machine is lost: its processes go (they outlive the driver for a while) and its disk with them;
+    # Ray's per-node agents would linger a minute or two more, so they are not waited for
+    agents = [p for p in processes if _name(p) in RAY_AGENTS]
+    _, alive = psutil.wait_procs([p for p in processes if p not in agents], timeout=60)
+    for process in alive + agents:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
     shutil.rmtree(scratch)
 
     # 3. the sweep finishes: both trials completed, the first one as it first ran
