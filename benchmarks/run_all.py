@@ -51,9 +51,10 @@ ORDER = ("overhead", "concurrency", "failure_isolation", "ensemble", "quantizati
 # that 3 repeats fit (the shipped 5 epochs take 8 min a repeat); the ensemble runs configs/full.yaml and
 # configs/classification.yaml as shipped with 3 seeds each (about 4 and 3 min a seed; the quantization benchmark
 # reuses the first built-in run's checkpoints); DialogSum trains 4 epochs on 350 dev dialogues and the 250 test
-# dialogues it never scores, validates on 150 and tests on the other 250 of the three-reference test split, 3 seeds (its ensemble stage scores every pooled candidate
-# with every member), and each seed again with ensemble.cross_fit_members=3 (the members kept; 9 fold models and
-# the training split's pools added, about 12 min a seed).
+# dialogues it never scores, validates on 150 and tests on the other 250 of the three-reference test split,
+# 3 seeds (its ensemble stage scores every pooled candidate with every member), and each seed again with
+# ensemble.cross_fit_members=3 (the members kept; 9 fold models and the training split's pools added, about
+# 12 min a seed).
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "full": {
         "overhead": {"repeats": 5},

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import torch
 
@@ -116,3 +117,22 @@ def s3_bucket(s3_endpoint: str) -> str:
         region_name="us-east-1",
     ).create_bucket(Bucket=bucket)
     return f"s3://test:test@{bucket}/runs?endpoint_override={s3_endpoint}&scheme=http&region=us-east-1"
+
+
+RAY_AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")  # per-node agents, which outlive their raylet
+
+
+def process_name(process: psutil.Process) -> str:
+    try:
+        return process.name()
+    except psutil.NoSuchProcess:
+        return "(gone)"
+
+
+def wait_for_all_but_agents(processes: list[psutil.Process], timeout: float) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """Waits until every one of `processes` but Ray's per-node agents has exited: the agents notice
+    that their raylet is gone and exit on their own a minute or two later, so waiting for them here
+    would always run to `timeout`. Returns (those still alive, the agents)."""
+    agents = [p for p in processes if process_name(p) in RAY_AGENTS]
+    _, alive = psutil.wait_procs([p for p in processes if p not in agents], timeout=timeout)
+    return alive, agents

@@ -16,7 +16,7 @@ from contract.atomic import read_json as read_note  # None while missing or half
 from models.checkpoint import verify_checkpoint
 from models.resume import PROGRESS, TRAINER_DIR
 from orchestrator.config import load_config
-from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
+from tests.conftest import REPO, process_name, read_json, tiny_experiment, wait_for_all_but_agents, write_yaml
 from tests.faults import faulty_bart, tiny_bart
 
 pytestmark = pytest.mark.integration
@@ -113,12 +113,10 @@ def test_killed_driver_leaves_no_orphans_and_resumes(tmp_path: Path) -> None:
     finally:
         if driver.poll() is None:
             driver.kill()
-    # The actors, raylet and GCS go with the driver; Ray's per-node agents notice their raylet is
-    # gone and exit on their own within a minute or two (checked at the end of this test), so the
-    # wait here is for the others only.
-    agents = [p for p in ray_processes if _name(p) in RAY_AGENTS]
-    _, alive = psutil.wait_procs([p for p in ray_processes if p not in agents], timeout=30)
-    assert not alive, f"orphans after the driver died: {[_name(p) for p in alive]}"
+    # The actors, raylet and GCS go with the driver; Ray's per-node agents go on their own a minute
+    # or two later (checked at the end of this test).
+    alive, agents = wait_for_all_but_agents(ray_processes, timeout=30)
+    assert not alive, f"orphans after the driver died: {[process_name(p) for p in alive]}"
     assert not (run_dir / "models" / "slow" / "checkpoint").exists()
     written = quick_checkpoint.stat().st_mtime
 
@@ -141,13 +139,3 @@ def test_killed_driver_leaves_no_orphans_and_resumes(tmp_path: Path) -> None:
     assert not read_json(run_dir / "summary.json")["models"]["quick"]["resumed"]
     _, lingering = psutil.wait_procs(agents, timeout=120)
     assert not lingering, f"Ray agents still alive: {[p.pid for p in lingering]}"
-
-
-RAY_AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")  # per-node agents, which outlive their raylet
-
-
-def _name(process: psutil.Process) -> str:
-    try:
-        return process.name()
-    except psutil.NoSuchProcess:
-        return "(gone)"

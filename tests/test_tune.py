@@ -395,8 +395,7 @@ def test_a_stopped_then_killed_sweep_resumes_with_its_finished_trial_kept_and_th
     import psutil
 
     from contract.atomic import read_json as read_note
-    from tests.conftest import REPO
-    from tests.test_faults import RAY_AGENTS, _name
+    from tests.conftest import REPO, wait_for_all_but_agents
 
     scratch = tmp_path / "scratch"
     raw = tiny_experiment(tmp_path, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"}],
@@ -457,10 +456,8 @@ def test_a_stopped_then_killed_sweep_resumes_with_its_finished_trial_kept_and_th
     finally:
         driver.kill()
         driver.wait()
-    # the machine is lost: its processes go (they outlive the driver for a while) and its disk with them;
-    # Ray's per-node agents would linger a minute or two more, so they are not waited for
-    agents = [p for p in processes if _name(p) in RAY_AGENTS]
-    _, alive = psutil.wait_procs([p for p in processes if p not in agents], timeout=60)
+    # the machine is lost: its processes go (they outlive the driver for a while) and its disk with them
+    alive, agents = wait_for_all_but_agents(processes, timeout=60)
     for process in alive + agents:
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
