@@ -188,7 +188,7 @@ class Strict(BaseModel):
 
 
 class TaskConfig(Strict):
-    type: TaskType = "summarization"
+    type: TaskType = Field("summarization", description="Decides the families, metrics and default columns allowed.")
     language: Language = Field("ko", description="Decides how ROUGE tokenises text.")
     input_column: str | None = Field(None, description="Default: dialogue (summarization), text.")
     target_column: str | None = Field(None, description="Default: summary (summarization), label.")
@@ -271,24 +271,27 @@ class Timeouts(Strict):
     """Seconds; each limit names itself when it fires."""
 
     load: float = Field(600, gt=0, description="From the actor's launch until the model is loaded.")
-    first_step: float = Field(600, gt=0)
-    total: float = Field(4 * 3600, gt=0)
-    stall: float = Field(300, gt=0)
+    first_step: float = Field(600, gt=0, description="From the model being loaded until the first step ends.")
+    total: float = Field(4 * 3600, gt=0, description="From the actor's launch, whatever the phase.")
+    stall: float = Field(300, gt=0, description="From the last report (phase or heartbeat) of work under way.")
     stop_grace: float = Field(
         120, gt=0, description="On Ctrl-C or SIGTERM: how long a training may take to save a checkpoint and stop."
     )
 
 
 class LoraConfig(Strict):
-    r: int = Field(8, gt=0)
-    alpha: int = Field(16, gt=0)
-    dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: list[str] | Literal["auto"] = "auto"
+    r: int = Field(8, gt=0, description="The adapters' rank.")
+    alpha: int = Field(16, gt=0, description="LoRA's scaling (lora_alpha).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the adapters' input.")
+    target_modules: list[str] | Literal["auto"] = Field(
+        "auto", description="Module names that get adapters; auto: peft's default for the architecture. Preflight "
+                            "checks they exist."
+    )
 
 
 class GenerationConfig(Strict):
-    max_new_tokens: int = Field(64, gt=0)
-    num_beams: int = Field(1, gt=0)
+    max_new_tokens: int = Field(64, gt=0, description="The most tokens generated per prediction.")
+    num_beams: int = Field(1, gt=0, description="Beam search width when predicting; 1: greedy.")
 
 
 class EarlyStopping(Strict):
@@ -306,24 +309,33 @@ class EarlyStopping(Strict):
 class TrainingSettings(Strict):
     """What every candidate inherits from `defaults` and may override in its own entry."""
 
-    epochs: float = Field(3.0, gt=0)
+    epochs: float = Field(3.0, gt=0, description="Passes over the training split; a fraction is allowed.")
     max_steps: int | None = Field(None, gt=0, description="Overrides epochs when set.")
     learning_rate: LearningRate = Field(
         5e-4, description="A number, or tuned: the best rate of the last `tune` sweep (<run dir>/tune/tune.json)."
     )
-    batch_size: int = Field(16, gt=0)
-    eval_batch_size: int = Field(32, gt=0)
-    gradient_accumulation: int = Field(1, gt=0)
-    max_source_length: int = Field(256, gt=0)
-    max_target_length: int = Field(64, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    warmup_ratio: float = Field(0.0, ge=0, lt=1)
-    precision: Precision = "auto"
-    seed: int = 42
-    logging_steps: int = Field(10, gt=0)
-    generation: GenerationConfig = GenerationConfig()
-    resources: Resources = Resources()
-    timeouts: Timeouts = Timeouts()
+    batch_size: int = Field(
+        16, gt=0, description="Examples per training batch, split evenly over the candidate's training processes."
+    )
+    eval_batch_size: int = Field(32, gt=0, description="Examples per batch when evaluating and predicting.")
+    gradient_accumulation: int = Field(
+        1, gt=0, description="Batches whose gradients are added up per optimizer update."
+    )
+    max_source_length: int = Field(256, gt=0, description="Input tokens kept; longer inputs are truncated and counted.")
+    max_target_length: int = Field(64, gt=0, description="Target (summary) tokens kept in training.")
+    weight_decay: float = Field(0.0, ge=0, description="The optimizer's weight decay.")
+    warmup_ratio: float = Field(
+        0.0, ge=0, lt=1, description="Share of the training steps spent warming up the learning rate."
+    )
+    precision: Precision = Field(
+        "auto", description="Decided once per device: auto is fp32 on CPU, and on a GPU bf16 where supported, "
+                            "else fp16."
+    )
+    seed: int = Field(42, description="Seeds training and data order (in defaults: the ensemble's bootstrap too).")
+    logging_steps: int = Field(10, gt=0, description="Steps between log lines (loss, learning rate) for the trackers.")
+    generation: GenerationConfig = Field(GenerationConfig(), description="How predictions are generated.")
+    resources: Resources = Field(Resources(), description="What each candidate asks Ray for.")
+    timeouts: Timeouts = Field(Timeouts(), description="The limits a candidate's actor is held to.")
     max_retries: int = Field(1, ge=0, description="Retries after a crash (out of memory has its own rule).")
     max_nonfinite_steps: int = Field(
         5, ge=0, description="Steps with a NaN/inf loss skipped before the candidate fails."
@@ -332,7 +344,9 @@ class TrainingSettings(Strict):
         "15m", description="A resumable checkpoint every N steps (500) or every duration (15m), besides "
                            "every evaluation; an interruption costs at most this much training.",
     )
-    early_stopping: EarlyStopping | None = None
+    early_stopping: EarlyStopping | None = Field(
+        None, description="Stop once the validation metric stops improving; null: train every epoch."
+    )
 
     @model_validator(mode="after")
     def _batch_splits_over_workers(self) -> TrainingSettings:
@@ -345,12 +359,13 @@ class TrainingSettings(Strict):
 
 
 class CandidateBase(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80,
+                      description="Names the candidate's actor, directory and rows; unique, ignoring case, - and _.")
     source: str = Field(description="scratch:<preset>, a local save_pretrained directory, or a hub id.")
-    family: Family
-    lora: LoraConfig | None = None
+    family: Family = Field(description="seq2seq (BART, T5), causal (GPT-2, Llama, Qwen) or classifier.")
+    lora: LoraConfig | None = Field(None, description="Train LoRA adapters instead of every weight.")
     quantization: Quantization | None = Field(None, description="QLoRA: needs lora.")
-    trust_remote_code: bool = False
+    trust_remote_code: bool = Field(False, description="Allow the source's custom model code to run.")
 
 
 class CandidateConfig(CandidateBase):
@@ -414,20 +429,29 @@ __all__ = [
 class OptimizeConfig(Strict):
     """The experiment's `optimize:` section; the optimize step in the actor reads it as it is."""
 
-    enabled: bool = True
-    backends: list[_choice("torch_dynamic", "onnxruntime", "bitsandbytes")] = [
-        "torch_dynamic",
-        "onnxruntime",
-    ]
-    models: list[str] | None = None
-    batch_sizes: list[Annotated[int, Field(gt=0)]] | Literal["auto"] = "auto"
-    max_batch_size: int = Field(64, gt=0)
-    warmup: int = Field(1, ge=0)
-    repeats: int = Field(3, ge=1)
-    point_timeout_s: float = Field(60, gt=0)
+    enabled: bool = Field(True, description="false leaves the optimize stage out.")
+    backends: list[_choice("torch_dynamic", "onnxruntime", "bitsandbytes")] = Field(
+        ["torch_dynamic", "onnxruntime"], description="The INT8 backends tried; bitsandbytes is meant for GPUs."
+    )
+    models: list[str] | None = Field(None, description="Candidates to optimize; default: every survivor.")
+    batch_sizes: list[Annotated[int, Field(gt=0)]] | Literal["auto"] = Field(
+        "auto", description="Batch sizes benchmarked; auto: doubling from 1 to max_batch_size until out of memory, "
+                            "the time bound, or two doublings that gain under 5% throughput."
+    )
+    max_batch_size: int = Field(64, gt=0, description="Where batch_sizes: auto stops doubling.")
+    warmup: int = Field(1, ge=0, description="Untimed batches before each batch size's timed ones.")
+    repeats: int = Field(3, ge=1, description="Timed batches per batch size.")
+    point_timeout_s: float = Field(
+        60, gt=0, description="Time bound of one batch size; past it the point is recorded as timeout."
+    )
     max_quality_drop: float = Field(1.0, ge=0, description="Metric points (e.g. ROUGE-L x100).")
-    memory_budget_mb: float | None = Field(None, gt=0)
-    latency_slo_ms: float | None = Field(None, gt=0)
+    memory_budget_mb: float | None = Field(
+        None, gt=0, description="Peak memory the recommended variant and batch size must fit; also bounds serve's "
+                                "batches."
+    )
+    latency_slo_ms: float | None = Field(
+        None, gt=0, description="p95 latency per batch the recommendation must fit; also bounds serve's batches."
+    )
 
 
 def out_of_bounds(status: str, peak_memory_mb: float, p95_ms: float | None, memory_budget_mb: float | None,

@@ -17,12 +17,16 @@ class RayConfig(Strict):
     address: str | None = Field(
         None, description="None starts a private local cluster; 'auto' or 'ray://host:port'."
     )
-    dashboard: bool = True
-    dashboard_host: str = "127.0.0.1"
-    dashboard_port: int = Field(8265, gt=0, lt=65536)
+    dashboard: bool = Field(True, description="Start Ray's dashboard with a private local cluster.")
+    dashboard_host: str = Field(
+        "127.0.0.1", description="Where the dashboard listens; the default keeps it to this machine."
+    )
+    dashboard_port: int = Field(8265, gt=0, lt=65536, description="The dashboard's port.")
     num_cpus: float | None = Field(None, gt=0, description="Local cluster only.")
     num_gpus: float | None = Field(None, ge=0, description="Local cluster only.")
-    object_store_memory_mb: int | None = Field(None, gt=0)
+    object_store_memory_mb: int | None = Field(
+        None, gt=0, description="Size of Ray's object store; local cluster only. Default: Ray's choice."
+    )
 
 
 def _uri_shorthand(value: Any) -> Any:

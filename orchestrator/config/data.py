@@ -19,19 +19,27 @@ from orchestrator.config.raw import RawContext, section
 
 class BuiltinData(Strict):
     language: Language | None = Field(None, description="Default: the task's language.")
-    train_size: int = Field(1200, gt=0)
-    validation_size: int = Field(150, ge=0)
-    test_size: int = Field(150, ge=0)
-    seed: int = 0
+    train_size: int = Field(1200, gt=0, description="Generated training rows.")
+    validation_size: int = Field(150, ge=0, description="Generated validation rows; 0: no validation split.")
+    test_size: int = Field(150, ge=0, description="Generated test rows; 0: no test split.")
+    seed: int = Field(0, description="Seed of the generator.")
 
 
 class DataConfig(Strict):
-    builtin: BuiltinData | None = None
-    train: HomePath | None = None
-    validation: HomePath | None = None
-    test: HomePath | None = None
-    max_train_samples: int | None = Field(None, gt=0)
-    max_eval_samples: int | None = Field(None, gt=0)
+    builtin: BuiltinData | None = Field(
+        None, description="Generated data: dialogues with summaries, or messages with intents, in Korean or English; "
+                          "set either this or train."
+    )
+    train: HomePath | None = Field(None, description="The training split: a .jsonl, .csv or .json file.")
+    validation: HomePath | None = Field(
+        None, description="The validation split (same formats); tune, early stopping, the ensemble and optimize "
+                          "need it."
+    )
+    test: HomePath | None = Field(None, description="The test split (same formats); the ensemble needs it.")
+    max_train_samples: int | None = Field(None, gt=0, description="Use only the first N rows of data.train.")
+    max_eval_samples: int | None = Field(
+        None, gt=0, description="Use only the first N rows of data.validation and data.test."
+    )
 
 
 def check_task_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:

@@ -30,18 +30,33 @@ from orchestrator.identity import Identity, candidate_identity
 
 
 class ExperimentConfig(Strict):
-    experiment: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)
-    output_dir: HomePath = "runs"
-    task: TaskConfig = TaskConfig()
-    data: DataConfig = DataConfig(builtin=BuiltinData())
-    ray: RayConfig = RayConfig()
-    defaults: TrainingSettings = TrainingSettings()
-    models: list[CandidateConfig] = Field(min_length=1)
-    ensemble: EnsembleConfig = EnsembleConfig()
-    optimize: OptimizeConfig = OptimizeConfig()
-    tune: TuneConfig = TuneConfig()
-    storage: Annotated[StorageConfig, BeforeValidator(_uri_shorthand)] = StorageConfig()
-    tracking: TrackingSection = Field(default_factory=lambda: TrackingConfig())
+    experiment: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80,
+                            description="The run's name: its directory is <output_dir>/<experiment>.")
+    output_dir: HomePath = Field("runs", description="Where run directories are made.")
+    task: TaskConfig = Field(TaskConfig(), description="What the candidates learn and how they are scored.")
+    data: DataConfig = Field(DataConfig(builtin=BuiltinData()),
+                             description="Where the examples come from: the built-in generator or your files.")
+    ray: RayConfig = Field(RayConfig(), description="The Ray cluster the stages run on.")
+    defaults: TrainingSettings = Field(
+        TrainingSettings(), description="Training settings every candidate inherits; any may be overridden per model."
+    )
+    models: list[CandidateConfig] = Field(
+        min_length=1, description="The candidates, trained concurrently, one Ray actor each, started in this order."
+    )
+    ensemble: EnsembleConfig = Field(EnsembleConfig(), description="How the survivors are combined.")
+    optimize: OptimizeConfig = Field(
+        OptimizeConfig(), description="INT8 variants of the survivors and a batch-size benchmark of each."
+    )
+    tune: TuneConfig = Field(TuneConfig(), description="The learning-rate sweep run by `tune`.")
+    storage: Annotated[StorageConfig, BeforeValidator(_uri_shorthand)] = Field(
+        StorageConfig(), description="Where stages hand artefacts to each other on a cluster; a string is short "
+                                     "for {uri: ...}."
+    )
+    tracking: TrackingSection = Field(
+        default_factory=lambda: TrackingConfig(),
+        description="Experiment trackers: none, a tracker's name or a list of names (each with its defaults), or a "
+                    "mapping, in which TensorBoard stays on unless tensorboard: false.",
+    )
     _source_file: str = PrivateAttr("")
     _data_warnings: list[str] = PrivateAttr(default_factory=list)  # from reading the data, when it was read
 

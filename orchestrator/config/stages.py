@@ -18,14 +18,14 @@ class EnsembleConfig(Strict):
         "auto", description="auto: the best single member, MBR or averaging, and stacking with each meta-learner, "
                             "one chosen on validation by the one-standard-error rule; another name forces that method."
     )
-    min_models: int = Field(2, ge=1)
+    min_models: int = Field(2, ge=1, description="Survivors needed for the stage to run (members that drop out count).")
     meta_learner: _choice("auto", "linear", "gradient_boosting", "pairwise", "lambdarank") = Field(
         "auto", description="linear: logistic regression (classification) or ridge (summarization); pairwise and "
                             "lambdarank rank a pool's summaries (summarization); auto: each, chosen on validation."
     )
-    folds: int = Field(5, ge=2)
+    folds: int = Field(5, ge=2, description="Cross-fitting folds over validation; a dialogue's whole pool in one.")
     num_candidates: int = Field(4, ge=1, description="Summaries each model proposes per input.")
-    num_beams: int = Field(4, ge=1)
+    num_beams: int = Field(4, ge=1, description="Beam search width when members propose summaries.")
     cross_fit_members: int = Field(
         0, ge=0, description="K >= 2: train every member K more times, each without one fold of the training split, "
                              "so the meta-learner also learns from predictions on training rows their models never "
@@ -34,19 +34,25 @@ class EnsembleConfig(Strict):
 
 
 class LearningRateSpace(Strict):
-    min: float | None = Field(None, gt=0)
-    max: float | None = Field(None, gt=0)
-    values: list[Annotated[float, Field(gt=0)]] | None = None
+    min: float | None = Field(None, gt=0, description="Low end of a log-uniform range.")
+    max: float | None = Field(None, gt=0, description="High end of a log-uniform range.")
+    values: list[Annotated[float, Field(gt=0)]] | None = Field(
+        None, description="Rates each tried once, instead of a range."
+    )
 
 
 class TuneConfig(Strict):
-    learning_rate: LearningRateSpace = LearningRateSpace(min=1e-5, max=1e-2)
+    learning_rate: LearningRateSpace = Field(
+        LearningRateSpace(min=1e-5, max=1e-2), description="Where rates are drawn from: min and max, or values."
+    )
     samples: int = Field(4, ge=1, description="Draws from a min/max range; a list of values is tried whole.")
-    scheduler: _choice("asha", "none") = "asha"
+    scheduler: _choice("asha", "none") = Field(
+        "asha", description="asha stops weak trials after each epoch; none runs every trial to the end."
+    )
     max_concurrent: int | None = Field(None, ge=1, description="Default: as many trials as the cluster fits.")
     grace_period: int = Field(1, ge=1, description="Evaluations (epochs) every trial gets before ASHA may stop it.")
     reduction_factor: int = Field(2, ge=2, description="ASHA keeps the best 1/reduction_factor at each rung.")
-    models: list[str] | None = None
+    models: list[str] | None = Field(None, description="Candidates swept when --only is not given; default: all.")
 
 
 def check_ensemble_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:

@@ -28,8 +28,8 @@ class MlflowConfig(Strict):
 
 
 class WandbConfig(Strict):
-    project: str = "orchestrator"
-    entity: str | None = None
+    project: str = Field("orchestrator", description="The W&B project.")
+    entity: str | None = Field(None, description="The W&B team or user; default: your default entity.")
     mode: _choice("auto", "online", "offline") = Field(
         "auto", description="auto: online when an API key is set (WANDB_API_KEY or `wandb login`), else offline: "
                             "files under <run dir>/tracking/wandb, uploaded later with `wandb sync`.",
@@ -61,8 +61,12 @@ def _enabled(value: Any) -> Any:
 
 class TrackingConfig(Strict):
     tensorboard: bool = Field(True, description="Event files under <run dir>/tracking/tensorboard; no server needed.")
-    mlflow: Annotated[MlflowConfig | None, BeforeValidator(_enabled)] = None
-    wandb: Annotated[WandbConfig | None, BeforeValidator(_enabled)] = None
+    mlflow: Annotated[MlflowConfig | None, BeforeValidator(_enabled)] = Field(
+        None, description="MLflow: a mapping, or true for its defaults; one run per candidate under a parent run."
+    )
+    wandb: Annotated[WandbConfig | None, BeforeValidator(_enabled)] = Field(
+        None, description="Weights & Biases: a mapping, or true for its defaults; runs grouped by experiment."
+    )
 
     @property
     def enabled(self) -> list[str]:
