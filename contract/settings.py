@@ -348,10 +348,27 @@ class TrainingSettings(Strict):
         None, description="Stop once the validation metric stops improving; null: train every epoch."
     )
 
+    def batch_splits_over(self, processes: int) -> bool:
+        """Whether `batch_size`, the whole candidate's batch, splits evenly over `processes`
+        training processes: what a config must allow for its own processes, and what `gpus: share`
+        looks for when it offers a candidate more GPUs."""
+        return self.batch_size % processes == 0
+
+    def per_process_batch_size(self, processes: int | None = None) -> int:
+        """One training process's share of `batch_size`: the batch is the whole candidate's, so
+        the effective batch (and the training identity) does not depend on how many processes
+        share it. `processes` defaults to the candidate's own (`resources.processes`); a process
+        that knows how many it trains with (its Ray Train world size) passes that."""
+        return self.batch_size // (self.resources.processes if processes is None else processes)
+
+    def per_process_eval_batch_size(self, processes: int | None = None) -> int:
+        """One process's share of `eval_batch_size`, at least one example (see `per_process_batch_size`)."""
+        return max(1, self.eval_batch_size // (self.resources.processes if processes is None else processes))
+
     @model_validator(mode="after")
     def _batch_splits_over_workers(self) -> TrainingSettings:
         processes = self.resources.processes
-        if self.batch_size % processes:
+        if not self.batch_splits_over(processes):
             what = "workers" if self.resources.workers > 1 else "gpus"
             raise ValueError(f"batch_size {self.batch_size} is split evenly over the {processes} training processes "
                              f"(resources.{what}): make it a multiple of {processes}")

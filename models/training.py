@@ -463,8 +463,8 @@ def _build_trainer(
     args = TrainingArguments(
         output_dir=str(job.output_dir / TRAINER_DIR),
         max_steps=total_steps,
-        per_device_train_batch_size=s.batch_size // world_size(),  # batch_size is the whole candidate's
-        per_device_eval_batch_size=max(1, s.eval_batch_size // world_size()),
+        per_device_train_batch_size=s.per_process_batch_size(world_size()),
+        per_device_eval_batch_size=s.per_process_eval_batch_size(world_size()),
         gradient_accumulation_steps=s.gradient_accumulation,
         learning_rate=s.learning_rate,
         weight_decay=s.weight_decay,

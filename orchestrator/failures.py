@@ -194,7 +194,7 @@ class DefaultRetryPolicy:
             if settings.batch_size <= workers:
                 return Decision(Action.GIVE_UP, "out of memory even at batch_size 1"
                                 + (f" per worker ({workers} workers)" if workers > 1 else ""))
-            batch = settings.batch_size // workers // 2 * workers
+            batch = settings.per_process_batch_size() // 2 * workers
             accumulation = settings.gradient_accumulation * 2
             smaller = settings.model_copy(update={"batch_size": batch, "gradient_accumulation": accumulation,
                                                   "eval_batch_size": max(1, settings.eval_batch_size // 2)})

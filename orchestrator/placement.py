@@ -67,11 +67,12 @@ def _place(config: ExperimentConfig, cluster_gpus: float) -> dict[str, PlacedRes
         return fixed | {name: PlacedResources(1, 1.0, why) for name in sharing}
     batches = {name: settings[name].batch_size for name in sharing}
     offered = {name: free // len(sharing) + (1 if i < free % len(sharing) else 0) for i, name in enumerate(sharing)}
-    taken = {name: max(d for d in range(1, offered[name] + 1) if batches[name] % d == 0) for name in sharing}
+    taken = {name: max(d for d in range(1, offered[name] + 1) if settings[name].batch_splits_over(d)) for name in sharing}
     left = free - sum(taken.values())
     while left > 0:  # GPUs a batch could not split over go to the first candidate whose batch splits over more
         grown = next(((name, more) for name in sharing
-                      for more in [min((d for d in range(taken[name] + 1, batches[name] + 1) if batches[name] % d == 0),
+                      for more in [min((d for d in range(taken[name] + 1, batches[name] + 1)
+                                        if settings[name].batch_splits_over(d)),
                                        default=0)]
                       if more and more - taken[name] <= left), None)
         if grown is None:

@@ -118,7 +118,7 @@ def one_process(settings: TrainingSettings) -> TrainingSettings:
     if workers == 1:
         return settings
     return settings.model_copy(update={
-        "batch_size": settings.batch_size // workers, "gradient_accumulation": settings.gradient_accumulation * workers,
+        "batch_size": settings.per_process_batch_size(), "gradient_accumulation": settings.gradient_accumulation * workers,
         "resources": settings.resources.model_copy(update={"workers": 1, "gpus": settings.resources.gpus_per_process,
                                                            "strategy": "ddp"}),
     })
