@@ -1,8 +1,10 @@
 """Where a piece of work is (its phase) and how it ended (its status), each a closed set.
 
 A phase carries the limit that governs it, so the rule that times work out reads the phase
-instead of comparing phase strings in other files. Both are `StrEnum`s: they are written to
-status.json, summary.json and the logs as their plain values, exactly as before they were enums.
+instead of comparing phase strings in other files. Phases cross the process boundary as the
+enum: every reporter takes only a `Phase` (`reported`), so an actor cannot report one that does
+not exist. Both are `StrEnum`s: they are written to status.json, summary.json and the logs as
+their plain values, exactly as before they were enums.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class Limit(StrEnum):
 
 
 class Phase(StrEnum):
+    PREFLIGHT = "preflight"  # only an outcome's: preflight skipped the candidate before it was queued
     QUEUED = "queued"
     LOADING = "loading"
     FIRST_STEP = "first_step"
@@ -37,19 +40,20 @@ class Phase(StrEnum):
     def limit(self) -> Limit:
         """The limit this phase is judged by besides `total`: starting up is judged by `load`,
         the first step by `first_step`, everything after by `stall`."""
-        if self in (Phase.QUEUED, Phase.LOADING):
+        if self in (Phase.PREFLIGHT, Phase.QUEUED, Phase.LOADING):
             return Limit.LOAD
         if self is Phase.FIRST_STEP:
             return Limit.FIRST_STEP
         return Limit.STALL
 
-    @classmethod
-    def parse(cls, value: str | None) -> Phase:
-        """A phase read back from a report or a log; anything unknown counts as queued."""
-        try:
-            return cls(value) if value is not None else cls.QUEUED
-        except ValueError:
-            return cls.QUEUED
+
+def reported(phase: object) -> Phase:
+    """`phase`, checked where a reporter is handed it: a `Phase`, or a TypeError in the process
+    that passed anything else (a free string included), at the call where the bug is. A typo
+    never reaches the driver, where it would be judged as some other phase by some other limit."""
+    if not isinstance(phase, Phase):
+        raise TypeError(f"a reported phase is a contract.phases.Phase, not {phase!r} (one of: {', '.join(Phase)})")
+    return phase
 
 
 class Status(StrEnum):

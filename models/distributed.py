@@ -25,6 +25,7 @@ from typing import Any
 from contract.errors import WorkerDied
 from contract.hardware import limit_memory
 from contract.job import TrainingJob, worker_group_scaling
+from contract.phases import Phase, reported
 from contract.preflight import gpu_share
 from contract.work import TrainRequest, TrainResult
 from models.hardware import limit_gpu_share
@@ -49,7 +50,8 @@ class RankReporter:
     def __init__(self, reporter: Any | None):
         self.reporter = reporter  # None on every rank but 0
 
-    def phase(self, phase: Any, **info: Any) -> None:
+    def phase(self, phase: Phase, **info: Any) -> None:
+        reported(phase)  # on every rank: a wrong phase fails wherever it is passed, not only on rank 0
         if self.reporter is not None:
             self.reporter.phase(phase, **info)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from contract.phases import Phase
+from contract.phases import Phase, reported
 
 TRAINING_PHASES: tuple[Phase, ...] = (
     Phase.QUEUED, Phase.LOADING, Phase.FIRST_STEP, Phase.TRAINING, Phase.EVALUATING, Phase.SAVING,
@@ -18,7 +18,10 @@ TRAINING_PHASES: tuple[Phase, ...] = (
 
 
 class Reporter(Protocol):
-    def phase(self, phase: Phase | str, **info: Any) -> None: ...
+    def phase(self, phase: Phase, **info: Any) -> None:
+        """Where the work is now: a `Phase` only (anything else is a TypeError at the call,
+        `contract.phases.reported`); never blocks."""
+        ...
 
     def heartbeat(self, **metrics: Any) -> None: ...
 
@@ -52,8 +55,8 @@ class RecordingReporter:
     def stop_requested(self) -> bool:
         return self.stop
 
-    def phase(self, phase: Phase | str, **info: Any) -> None:
-        self.events.append(("phase", {"phase": phase, **info}))
+    def phase(self, phase: Phase, **info: Any) -> None:
+        self.events.append(("phase", {"phase": reported(phase), **info}))
 
     def heartbeat(self, **metrics: Any) -> None:
         self.events.append(("heartbeat", metrics))
@@ -65,5 +68,5 @@ class RecordingReporter:
         self.events.append(("checkpoint", {"directory": directory}))
 
     @property
-    def phases(self) -> list[str]:
+    def phases(self) -> list[Phase]:
         return [e["phase"] for kind, e in self.events if kind == "phase"]

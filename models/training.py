@@ -31,6 +31,7 @@ from transformers import (
 from contract.atomic import read_json, write_json
 from contract.errors import TrainingStopped
 from contract.job import TrainingJob
+from contract.phases import Phase
 from contract.settings import TrainingSettings
 from contract.work import WEIGHT_DIRS, TrainRequest, TrainResult
 from models.checkpoint import seal_checkpoint, write_checkpoint
@@ -150,7 +151,7 @@ class HeartbeatCallback(TrainerCallback):
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.global_step == 1:
-            self.reporter.phase("training")
+            self.reporter.phase(Phase.TRAINING)
         now = time.monotonic()
         if now - self._last_sent < self.interval_s and state.global_step < state.max_steps:
             return
@@ -263,7 +264,7 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
     if rank() == 0:
         _remove_results(job)  # whatever this attempt ends with, no earlier attempt's metrics stand beside it
 
-    reporter.phase("loading")
+    reporter.phase(Phase.LOADING)
     family: ModelFamily = load_family(job.family)(job)
     rows = {split: read_rows(path) for split, path in vars(job.data).items() if path is not None}
     source = _prepare_source(job, family, rows["train"])
@@ -284,7 +285,7 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
     train_features = family.encode(rows["train"], tokenizer)
     eval_features = family.encode(rows["validation"], tokenizer) if "validation" in rows else None
 
-    reporter.phase("first_step", parameters=parameters, resumed_from_step=resume.step,
+    reporter.phase(Phase.FIRST_STEP, parameters=parameters, resumed_from_step=resume.step,
                    **({"workers": world_size()} if world_size() > 1 else {}))  # the live table shows them
     trainer = _build_trainer(job, family, model, tokenizer, plan, train_features, eval_features, reporter,
                              rows.get("validation"))
@@ -307,14 +308,14 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
         log.info("fsdp: rank %d holds %d of the %d parameters", rank(), held, parameters["total"])
         model = _gathered(trainer, family, source, tokenizer, plan, pad_added)
 
-    reporter.phase("evaluating")
+    reporter.phase(Phase.EVALUATING)
     metrics: dict[str, Any] = {"train_loss": round(train_output.training_loss, 5)}
     if eval_features:
         metrics["eval_loss"] = round(trainer.evaluate()["eval_loss"], 5)
     if rank() != 0:  # data-parallel: the other ranks' part ends with the evaluation
         return None  # type: ignore[return-value]
 
-    reporter.phase("saving")
+    reporter.phase(Phase.SAVING)
     if job.candidate.lora is not None and not job.candidate.quantization:
         model = model.merge_and_unload()
     checkpoint = _save(job, model, tokenizer, source, plan, parameters)
@@ -344,7 +345,7 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
     write_json(job.output_dir / "metrics.json", dataclasses.asdict(result))
     # Only now: an attempt cut short while evaluating or predicting resumes from the last step.
     shutil.rmtree(job.output_dir / TRAINER_DIR, ignore_errors=True)
-    reporter.phase("done")
+    reporter.phase(Phase.DONE)
     return result
 
 
@@ -355,7 +356,7 @@ def evaluate_candidate(job: TrainingJob, reporter: Reporter) -> TrainResult:
     earlier = TrainResult.from_dict(read_json(job.output_dir / "metrics.json") or {"name": job.name, "checkpoint": None,
                                                                                   "metrics": {}})
     torch.set_num_threads(max(1, int(job.settings.resources.cpus)))
-    reporter.phase("loading")
+    reporter.phase(Phase.LOADING)
     family: ModelFamily = load_family(job.family)(job)
     model, tokenizer = family.load_finished()
     rows = {split: read_rows(path) for split, path in vars(job.data).items() if path is not None}
@@ -371,7 +372,7 @@ def evaluate_candidate(job: TrainingJob, reporter: Reporter) -> TrainResult:
         evaluation_fingerprint=job.evaluation_fingerprint, evaluated_with=job.identity.get("evaluation"),
     )
     write_json(job.output_dir / "metrics.json", dataclasses.asdict(result))
-    reporter.phase("done")
+    reporter.phase(Phase.DONE)
     return result
 
 
@@ -389,7 +390,7 @@ def _truncated_inputs(family: ModelFamily, tokenizer: Any, rows: dict[str, list[
 def _predict_and_score(job: TrainingJob, family: ModelFamily, model: Any, tokenizer: Any,
                        rows: dict[str, list[dict[str, Any]]], reporter: Reporter) -> dict[str, Any]:
     """Predictions for validation and test (predictions/<split>.jsonl) and their scores."""
-    reporter.phase("predicting")
+    reporter.phase(Phase.PREDICTING)
     scores: dict[str, Any] = {}
     for split in ("validation", "test"):
         if split in rows:

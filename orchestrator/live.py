@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from contract.phases import Phase
 from orchestrator.data import below_baseline, shown_status
 from orchestrator.outcome import stopped_early_text
 
@@ -42,9 +43,9 @@ def duration(seconds: float | None) -> str:
 
 def progress_text(state: dict[str, Any]) -> str:
     phase = state.get("phase")
-    if state.get("detail") and phase not in ("training", "first_step"):
+    if state.get("detail") and phase not in (Phase.TRAINING, Phase.FIRST_STEP):
         return str(state["detail"])
-    if "predicted" in state and phase not in ("training", "first_step", "evaluating", "saving"):
+    if "predicted" in state and phase not in (Phase.TRAINING, Phase.FIRST_STEP, Phase.EVALUATING, Phase.SAVING):
         where = " ".join(str(state[k]) for k in ("variant", "split") if state.get(k))
         return f"{where} {state['predicted']}/{state.get('to_predict', '?')}".strip()
     if "step" in state:
@@ -58,7 +59,7 @@ def eta(state: dict[str, Any], now: float) -> float | None:
     """Training time left at the pace so far; None outside training."""
     step, total, since = state.get("step"), state.get("total_steps"), state.get("training_since")
     done = (step or 0) - (state.get("resumed_from_step") or 0)  # steps this attempt trained
-    if state.get("phase") != "training" or done <= 0 or not total or since is None:
+    if state.get("phase") != Phase.TRAINING or done <= 0 or not total or since is None:
         return None
     return (now - since) / done * (total - step)
 
@@ -125,4 +126,4 @@ def loss_text(state: dict[str, Any]) -> str:
 
 def speed_text(state: dict[str, Any]) -> str:
     value = state.get("examples_per_s")
-    return f"{value:.0f}" if isinstance(value, int | float) and state.get("phase") == "training" else ""
+    return f"{value:.0f}" if isinstance(value, int | float) and state.get("phase") == Phase.TRAINING else ""

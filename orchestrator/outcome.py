@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from contract.phases import Status
+from contract.phases import Phase, Status
 
 
 def stopped_early_text(stopped: dict[str, Any] | None) -> str:
@@ -24,7 +24,7 @@ class Outcome:
 
     name: str
     status: Status
-    phase: str
+    phase: Phase  # where it ended: written as the phase's plain name
     error: str | None = None
     hint: str | None = None
     log: str | None = None

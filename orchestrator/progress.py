@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from contract.phases import Phase
 from orchestrator.data import below_baseline, shown_status
 from orchestrator.live import loss_text, progress_text, speed_text
 from orchestrator.outcome import stopped_early_text
@@ -55,7 +56,7 @@ class EventPrinter:
             style = _STATUS_STYLE[kind]
             if info.get("resumed"):
                 text = f"[{style}]{kind}[/{style}] earlier: complete checkpoint for this config, not retrained"
-            elif info.get("phase") == "preflight":
+            elif info.get("phase") == Phase.PREFLIGHT:
                 text = f"[{style}]{kind}[/{style}] by preflight"
             elif flag := self._below_baseline(name, kind, info):
                 text = f"[yellow]{shown_status(kind, flag)}[/yellow] in {info.get('wall_s', 0):.0f} s: {escape(flag['hint'])}"

@@ -20,6 +20,7 @@ from typing import Any
 import ray
 
 from contract.job import TrainingJob
+from contract.phases import Phase
 from contract.work import Step
 from models.reporting import Reporter
 
@@ -50,14 +51,14 @@ def simulated_training(job: TrainingJob, reporter: Reporter, request: SimulatedR
                  "attempt": job.attempt}
     reporter.heartbeat(node_id=placement["node_id"], gpu_ids=placement["gpu_ids"])
     time.sleep(request.hang_in_loading_s)
-    reporter.phase("first_step")
+    reporter.phase(Phase.FIRST_STEP)
     if job.attempt <= request.fail_attempts:
         raise RuntimeError(request.error)
-    reporter.phase("training")
+    reporter.phase(Phase.TRAINING)
     for step in range(1, steps + 1):
         time.sleep(seconds / steps)
         reporter.heartbeat(step=step, total_steps=steps)
-    reporter.phase("done")
+    reporter.phase(Phase.DONE)
     return {**placement, "started": started, "finished": time.time(), "metrics": {},
             "batch": [job.settings.batch_size, job.settings.gradient_accumulation], "pid": os.getpid()}
 
@@ -68,11 +69,11 @@ def simulated_worker_group(job: TrainingJob, reporter: Reporter, request: Simula
     from models.worker_group import fit
 
     started = time.time()
-    reporter.phase("first_step")
+    reporter.phase(Phase.FIRST_STEP)
     result = fit(DataParallelTrainer, job, reporter, train_loop_per_worker=_simulated_worker,
                  train_loop_config={"job": job, "request": request, "reporter": reporter})
     workers = result.return_value
-    reporter.phase("done")
+    reporter.phase(Phase.DONE)
     return {"node_id": workers[0]["node_id"], "gpu_ids": workers[0]["gpu_ids"], "workers": workers,
             "reserved_nodes": list(job.nodes or ()), "attempt": job.attempt, "started": started, "finished": time.time(), "metrics": {},
             "batch": [job.settings.batch_size, job.settings.gradient_accumulation], "pid": os.getpid()}
@@ -93,7 +94,7 @@ def _simulated_worker(config: dict[str, Any]) -> list[dict[str, Any]] | None:
              "started": time.time()}
     reporter = config["reporter"] if rank == 0 else None
     if reporter is not None:
-        reporter.phase("training")
+        reporter.phase(Phase.TRAINING)
     for step in range(1, request.steps + 1):
         time.sleep(request.seconds / request.steps)
         if reporter is not None:
@@ -124,7 +125,7 @@ def imports_only(job: TrainingJob, reporter: Reporter, request: ImportRequest) -
 
     for module in request.modules:
         importlib.import_module(module)
-    reporter.phase("done")
+    reporter.phase(Phase.DONE)
     return {"imported": list(request.modules)}
 
 

@@ -17,16 +17,30 @@ from typing import Any
 import ray
 
 from contract.atomic import read_json, write_json
+from contract.phases import Phase, reported
 
 log = logging.getLogger(__name__)
 MAX_LOGGED = 10_000  # per candidate, between two of the driver's polls
 PHASE_LINE = re.compile(r"orchestrator\.status: phase (\w+)$", re.MULTILINE)
 
 
-def last_logged_phase(log_text: str) -> str | None:
+def last_logged_phase(log_text: str) -> Phase | None:
     """The last phase a candidate logged: the board may miss reports sent just before a crash."""
     phases = PHASE_LINE.findall(log_text)
-    return phases[-1] if phases else None
+    return read_phase(phases[-1], "the candidate's log") if phases else None
+
+
+def read_phase(value: str | None, source: str) -> Phase | None:
+    """A phase another process left behind (a log line, a failed step's exception), which no
+    type checks: None when there is none. A name that is no phase is logged as an error and read
+    as none, so the outcome falls back to the board's last phase instead of a made-up one."""
+    if value is None:
+        return None
+    try:
+        return Phase(value)
+    except ValueError:
+        log.error("%s names phase %r, which is not one of %s; it is ignored", source, value, ", ".join(Phase))
+        return None
 
 
 @ray.remote(num_cpus=0)
@@ -48,7 +62,7 @@ class StatusBoard:
 
     async def report(self, name: str, kind: str, payload: dict[str, Any]) -> None:
         now = time.time()
-        state = self._state.setdefault(name, {"phase": "queued", "phase_since": now})
+        state = self._state.setdefault(name, {"phase": Phase.QUEUED, "phase_since": now})
         state["last_report"] = now
         if kind == "logged":
             lines = self._logged.setdefault(name, [])
@@ -64,7 +78,7 @@ class StatusBoard:
                 self._phase_sent[name] = sent
             if payload.get("phase") != state.get("phase"):
                 state["phase_since"] = now
-            if payload.get("phase") == "training":
+            if payload.get("phase") == Phase.TRAINING:
                 state.setdefault("training_since", now)  # for the ETA: steps done over time spent
             state.update(payload)
         else:
@@ -73,7 +87,7 @@ class StatusBoard:
 
     async def reset(self, name: str) -> None:
         """Forget a candidate's state before its next attempt starts reporting."""
-        self._state[name] = {"phase": "queued", "phase_since": time.time()}
+        self._state[name] = {"phase": Phase.QUEUED, "phase_since": time.time()}
         self._phase_sent.pop(name, None)
 
     async def flush(self) -> None:
@@ -98,7 +112,7 @@ class BoardReporter:
         self.board = board
         self.name = name
         self.on_checkpoint = on_checkpoint  # with storage: the uploader's `saved`
-        self.current_phase = "queued"
+        self.current_phase = Phase.QUEUED
         self.stop_poll_s = stop_poll_s
         self._stop = False
         self._stop_ref: Any = None  # the board's answer on its way
@@ -123,8 +137,8 @@ class BoardReporter:
             self._stop_ref = self.board.stop_requested.remote()
         return self._stop
 
-    def phase(self, phase: str, **info: Any) -> None:
-        self.current_phase = phase
+    def phase(self, phase: Phase, **info: Any) -> None:
+        self.current_phase = reported(phase)
         log.info("phase %s", phase)  # in train.log too: the driver reads it after a hard crash
         # `sent` orders this reporter's phases at the board (one process: its monotonic clock)
         self.board.report.remote(self.name, "phase", {"phase": phase, "sent": time.monotonic_ns(), **info})

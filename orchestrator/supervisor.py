@@ -42,7 +42,7 @@ from orchestrator.interrupts import RunInterrupted, StopRequest
 from orchestrator.limits import Clock, limit_passed
 from orchestrator.outcome import Outcome
 from orchestrator.placement import GroupReservation, Placement, actor_resources, fits_one_node, shortfall
-from orchestrator.status import StatusBoard, StatusFile, last_logged_phase
+from orchestrator.status import StatusBoard, StatusFile, last_logged_phase, read_phase
 from orchestrator.storage import RunStorage
 from orchestrator.tracking import Tracker
 from orchestrator.work import WorkItem
@@ -191,7 +191,7 @@ class Supervisor:
                 continue
             stopped = self.running.pop(ref)
             self._kill(stopped)
-            phase = self.snapshot.get(stopped.item.name, {}).get("phase", Phase.QUEUED)
+            phase = self._board_phase(stopped.item.name)
             late = "; it had not saved within timeouts.stop_grace" if stopped.item.step.saves_on_stop else ""
             self._record(stopped.item, Status.INTERRUPTED, phase, self.stop.reason + late, failure_kind="interrupted",
                          hint=INTERRUPTED_HINT)
@@ -360,19 +360,19 @@ class Supervisor:
         else:
             log.info("%s: removed its worker group's placement group %s", entry.item.label, group)
 
-    def _unwrap(self, exc: BaseException, item: WorkItem) -> tuple[Failure, str | None]:
+    def _unwrap(self, exc: BaseException, item: WorkItem) -> tuple[Failure, Phase | None]:
         """The failure behind what Ray raised, and the phase it happened in: an exception raised
         in the actor (unwrapped from RayTaskError), or the actor's death (its log tells the phase)."""
         tail = log_tail(item.log_file)
         if isinstance(exc, RayTaskError):
             cause = exc.cause if exc.cause is not None else exc
-            return classify(cause, log_tail=tail), getattr(cause, "phase", None)
+            return classify(cause, log_tail=tail), read_phase(getattr(cause, "phase", None), f"{item.label}'s error")
         return classify(exc, died=True, log_tail=tail), last_logged_phase(tail)
 
-    def _handle_failure(self, entry: _Running, failure: Failure, detail: str, phase: str | None = None) -> None:
+    def _handle_failure(self, entry: _Running, failure: Failure, detail: str, phase: Phase | None = None) -> None:
         """Log the failure, then retry (at the head of the queue) or record it, as the policy says."""
         item, job = entry.item, entry.item.job
-        phase = phase or self.snapshot.get(job.name, {}).get("phase", Phase.QUEUED)
+        phase = phase or self._board_phase(job.name)
         log_path = self._write_error_log(item, failure, detail)
         decision = self.policy.decide(failure, job)
         log.info("%s: %s -> %s", item.label, failure.reason, decision.why)
@@ -388,7 +388,7 @@ class Supervisor:
         self._record(item, failure.status, phase, failure.reason, hint=failure.hint, log=str(log_path),
                      failure_kind=failure.kind.value)
 
-    def _record(self, item: WorkItem, status: Status, phase: str, error: str | None, **extra: Any) -> None:
+    def _record(self, item: WorkItem, status: Status, phase: Phase, error: str | None, **extra: Any) -> None:
         job = item.job
         started = self.first_launch.get(job.name, time.time())
         outcome = Outcome(
@@ -466,12 +466,17 @@ class Supervisor:
             if name in running:
                 self.tracker.logged(running[name], entries)  # type: ignore[union-attr]
 
+    def _board_phase(self, name: str) -> Phase:
+        """The item's phase on the board (queued before its first report). Every reporter sends
+        a `Phase`, so a name that is none here is a bug, and fails loudly."""
+        return Phase(self.snapshot.get(name, {}).get("phase", Phase.QUEUED))
+
     def _enforce_limits(self) -> None:
         now = time.time()
         for ref, entry in list(self.running.items()):
             state = self.snapshot.get(entry.item.name, {})
             clock = Clock(entry.launched, state.get("phase_since"), state.get("last_report"))
-            passed = limit_passed(Phase.parse(state.get("phase")), entry.item.job.settings.timeouts, clock, now)
+            passed = limit_passed(self._board_phase(entry.item.name), entry.item.job.settings.timeouts, clock, now)
             if passed is None:
                 continue
             self.running.pop(ref)

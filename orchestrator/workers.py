@@ -21,6 +21,7 @@ from typing import Any
 import ray
 
 from contract.hardware import limit_memory
+from contract.phases import Phase
 from contract.preflight import gpu_share
 from contract.work import resolve
 from models.resume import TRAINER_DIR, latest_sealed_step
@@ -81,7 +82,7 @@ class StageWorker:
         reporter = BoardReporter(board, item.name, on_checkpoint=uploader.saved if uploader else None)
         log_file = Path(self.node[0].localize(item.log_file, self.node[1]) if self.node else item.log_file)
         setup_logging(log_file=log_file, prefix=item.label, console=False)
-        reporter.phase("loading", node_id=ray.get_runtime_context().get_node_id())  # where Ray placed it
+        reporter.phase(Phase.LOADING, node_id=ray.get_runtime_context().get_node_id())  # where Ray placed it
         resolve(DECLARE_LIBRARIES)(item.job)  # a full fine-tune's process never imports peft
         item.step.resolve()  # the step's imports count towards its load limit
         setup_logging(log_file=log_file, prefix=item.label, console=False)  # routes the libraries' loggers too

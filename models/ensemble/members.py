@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from contract.job import TrainingJob
+from contract.phases import Phase
 from contract.work import Proposal, ProposeRequest, ProposeResult, ScoreRequest, ScoreResult
 from models.families.base import Progress
 from models.registry import load_family
@@ -67,14 +68,14 @@ def propose(job: TrainingJob, reporter: Reporter, request: ProposeRequest) -> Pr
     member = member_model(job)
     out: dict[str, Proposal] = {}
     for split, rows in request.inputs.items():
-        reporter.phase("proposing", split=split)
+        reporter.phase(Phase.PROPOSING, split=split)
         predictions = candidates = None
         if request.own_predictions:
             predictions = member.predict(rows, prediction_progress(reporter, split))
         if request.candidates:
             candidates = member.propose(rows, request.candidates, request.beams, prediction_progress(reporter, split))
         out[split] = Proposal(predictions, candidates)
-    reporter.phase("done")
+    reporter.phase(Phase.DONE)
     return ProposeResult(out)
 
 
@@ -83,7 +84,7 @@ def score(job: TrainingJob, reporter: Reporter, request: ScoreRequest) -> ScoreR
     member = member_model(job)
     out: dict[str, list[float]] = {}
     for split, split_pairs in request.pairs.items():
-        reporter.phase("scoring", split=split)
+        reporter.phase(Phase.SCORING, split=split)
         out[split] = member.score(split_pairs, prediction_progress(reporter, split))
-    reporter.phase("done")
+    reporter.phase(Phase.DONE)
     return ScoreResult(out)

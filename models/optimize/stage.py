@@ -19,6 +19,7 @@ import torch
 
 from contract.atomic import write_json
 from contract.job import TrainingJob
+from contract.phases import Phase
 from contract.work import OptimizeRequest, OptimizeResult
 from models.families.base import ModelFamily
 from models.memory import return_freed_memory_to_os
@@ -45,7 +46,7 @@ def optimize_member(job: TrainingJob, reporter: Reporter, request: OptimizeReque
         "fp32": {"backend": "fp32", "status": "ok", "path": str(checkpoint), "size_bytes": weights_size(checkpoint)}
     }
     for backend in settings.backends:
-        reporter.phase("quantizing", variant=backend)
+        reporter.phase(Phase.QUANTIZING, variant=backend)
         reason = unavailable_reason(backend, hardware)
         if reason is not None:
             variants[backend] = {"backend": backend, "status": "skipped", "reason": reason}
@@ -59,11 +60,11 @@ def optimize_member(job: TrainingJob, reporter: Reporter, request: OptimizeReque
         if entry["status"] != "ok":
             continue
         model, tokenizer = _load(job, name, entry)
-        reporter.phase("evaluating", variant=name)
+        reporter.phase(Phase.EVALUATING, variant=name)
         family = load_family(job.family)(job)
         predictions = family.predict(model, tokenizer, rows, prediction_progress(reporter, "validation", variant=name))
         entry["quality"] = family.score(predictions, rows)
-        reporter.phase("benchmarking", variant=name)
+        reporter.phase(Phase.BENCHMARKING, variant=name)
         sweep_started = time.perf_counter()
         sweeps[name] = sweep(
             _batch_runner(job, model, tokenizer, rows), settings.batch_sizes,
@@ -83,7 +84,7 @@ def optimize_member(job: TrainingJob, reporter: Reporter, request: OptimizeReque
     if _fp32_missing_at(recommendation, sweeps):
         # `auto` may have stopped fp32's sweep below the batch size an INT8 variant is best at:
         # measure fp32 there too, so the speed-up is a comparison at the same batch size.
-        reporter.phase("benchmarking", variant="fp32")
+        reporter.phase(Phase.BENCHMARKING, variant="fp32")
         model, tokenizer = _load(job, "fp32", variants["fp32"])
         extra = measure(
             _batch_runner(job, model, tokenizer, rows), recommendation["batch_size"], warmup=settings.warmup,
@@ -106,7 +107,7 @@ def optimize_member(job: TrainingJob, reporter: Reporter, request: OptimizeReque
         "wall_s": round(time.time() - started, 2),
     }
     write_json(Path(out_dir) / "optimize.json", result)
-    reporter.phase("done")
+    reporter.phase(Phase.DONE)
     return OptimizeResult(result)
 
 

@@ -63,7 +63,7 @@ def kept_outcome(job: TrainingJob, metrics: dict[str, Any]) -> Outcome:
 
 def preflight_outcome(job: TrainingJob, verdict: CandidatePreflight) -> Outcome:
     return Outcome(
-        name=job.name, status=Status.SKIPPED, phase="preflight", error=verdict.reason, hint=verdict.fix,
+        name=job.name, status=Status.SKIPPED, phase=Phase.PREFLIGHT, error=verdict.reason, hint=verdict.fix,
         failure_kind="preflight", details={"preflight": verdict.to_dict()},
     )
 
