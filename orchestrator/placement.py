@@ -5,14 +5,20 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
-from contract.job import TrainingJob
+from contract.job import TrainingJob, worker_group_scaling
 from contract.settings import Resources
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
+from orchestrator.failures import one_line
+from orchestrator.scheduling import no_node_reason, one_node_holds
+from orchestrator.work import WorkItem
+
+if TYPE_CHECKING:
+    from orchestrator.storage import RunStorage
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +73,8 @@ def _place(config: ExperimentConfig, cluster_gpus: float) -> dict[str, PlacedRes
         return fixed | {name: PlacedResources(1, 1.0, why) for name in sharing}
     batches = {name: settings[name].batch_size for name in sharing}
     offered = {name: free // len(sharing) + (1 if i < free % len(sharing) else 0) for i, name in enumerate(sharing)}
-    taken = {name: max(d for d in range(1, offered[name] + 1) if settings[name].batch_splits_over(d)) for name in sharing}
+    taken = {name: max(d for d in range(1, offered[name] + 1) if settings[name].batch_splits_over(d))
+             for name in sharing}
     left = free - sum(taken.values())
     while left > 0:  # GPUs a batch could not split over go to the first candidate whose batch splits over more
         grown = next(((name, more) for name in sharing
@@ -98,13 +105,6 @@ def placed_config(config: ExperimentConfig, cluster_gpus: float) -> ExperimentCo
         concrete = resources.model_copy(update={"gpus": place.gpus, "workers": place.processes})
         models.append(candidate.model_copy(update={"resources": concrete}))
     return config.model_copy(update={"models": models})
-
-
-def shortfall(need: dict[str, float], capacity: dict[str, float]) -> str | None:
-    """Why `need` can never fit `capacity` ("needs 2 GPUs (the cluster has 1)"), or None."""
-    short = [f"{need[k]:g} {k}s (the cluster has {capacity.get(k, 0.0):g})" for k in need
-             if need[k] > capacity.get(k, 0.0) + 1e-9]
-    return f"needs {' and '.join(short)}" if short else None
 
 
 class Placement:
@@ -163,8 +163,44 @@ class GroupReservation:
 
 def fits_one_node(per_worker: dict[str, float], workers: int) -> bool:
     """Whether some live node has, in all, the resources of `workers` such workers."""
-    for node in ray.nodes():  # type: ignore[no-untyped-call]
-        total = node.get("Resources", {}) if node.get("Alive") else {}
-        if all(total.get(k, 0.0) + 1e-9 >= v * workers for k, v in per_worker.items() if v):
-            return True
-    return False
+    return one_node_holds(per_worker, workers, ray.nodes())  # type: ignore[no-untyped-call]
+
+
+def no_node_for(item: WorkItem, placement: Placement, storage: RunStorage | None) -> str | None:
+    """With storage, a data-parallel training's workers share its node's copy of the run
+    directory: why no node can hold them all, or None."""
+    if storage is None or item.workers == 1 or placement.bundle is not None:
+        return None
+    per_worker = worker_group_scaling(item.job)["resources_per_worker"]
+    return None if fits_one_node(per_worker, item.workers) else no_node_reason(per_worker, item.workers)
+
+
+def actor_options(item: WorkItem, need: dict[str, float], placement: Placement, storage: RunStorage | None
+                  ) -> dict[str, Any]:
+    """Ray's options for a new actor of `item` that needs `need`. A data-parallel training's actor
+    only drives Ray Train, whose worker group holds `need`: it asks for nothing itself, and with
+    storage it goes beside its workers, on their node's copy of the run directory."""
+    own = need if item.workers == 1 else {"CPU": 0.0, "GPU": 0.0}
+    options: dict[str, Any] = {"name": item.actor_name, "num_cpus": own["CPU"], "num_gpus": own["GPU"],
+                               **placement.options()}
+    memory_gb = item.job.settings.resources.memory_gb
+    if memory_gb and item.workers == 1:
+        options["memory"] = int(memory_gb * 2**30)
+    if item.workers > 1 and storage is not None and item.job.nodes:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(item.job.nodes[0], soft=False)
+    return options
+
+
+def remove_worker_group(group: str, label: str) -> None:
+    """Remove the placement group (hex id) a data-parallel training's Ray Train worker group
+    held, which would outlive its killed actor; one Ray Train ended already is no error."""
+    from ray.util.placement_group import PlacementGroup, remove_placement_group
+
+    try:
+        remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(group))))
+    except Exception as exc:  # noqa: BLE001 - removed already (Ray Train ended it first)
+        log.debug("placement group %s of %s: %s", group, label, one_line(exc))
+    else:
+        log.info("%s: removed its worker group's placement group %s", label, group)

@@ -1,8 +1,9 @@
 """The status board: one small Ray actor that every training actor reports to.
 
 Reports are fire-and-forget and stamped on arrival, so the driver judges timeouts and stalls by
-one clock. The board keeps the latest state per candidate, which the driver polls, and the Trainer's
-log lines until the driver takes them (for the experiment trackers, `orchestrator.tracking`).
+one clock. The board keeps the latest state per candidate, which the driver polls (`BoardWatch`),
+and the Trainer's log lines until the driver takes them (for the experiment trackers,
+`orchestrator.tracking`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from contract.atomic import read_json, write_json
 from contract.phases import Phase, reported
+from orchestrator.failures import one_line
+
+if TYPE_CHECKING:
+    from orchestrator.tracking import Tracker
+    from orchestrator.work import WorkItem
 
 log = logging.getLogger(__name__)
 MAX_LOGGED = 10_000  # per candidate, between two of the driver's polls
@@ -102,6 +109,64 @@ class StatusBoard:
 
     async def snapshot(self) -> dict[str, dict[str, Any]]:
         return {name: dict(state) for name, state in self._state.items()}
+
+
+class BoardWatch:
+    """The driver's side of a supervisor's board: the snapshot of its last poll (each item's
+    latest state), every phase change and heartbeat told to `on_event`, and the Trainer's log
+    lines handed to the tracker. A board that does not answer leaves the last snapshot standing:
+    phases and stalls go unseen a while; results still arrive."""
+
+    def __init__(self, board: Any, stage: str, on_event: Callable[[str, str, dict[str, Any]], None],
+                 tracker: Tracker | None = None):
+        self.board, self.stage, self.on_event, self.tracker = board, stage, on_event, tracker
+        self.snapshot: dict[str, dict[str, Any]] = {}
+
+    def state(self, name: str) -> dict[str, Any]:
+        return self.snapshot.get(name, {})
+
+    def phase(self, name: str) -> Phase:
+        """The item's phase on the board (queued before its first report). Every reporter sends
+        a `Phase`, so a name that is none here is a bug, and fails loudly."""
+        return Phase(self.state(name).get("phase", Phase.QUEUED))
+
+    def forget(self, name: str) -> None:
+        """Before an item's next attempt, which reports afresh."""
+        self.board.reset.remote(name)
+        self.snapshot.pop(name, None)
+
+    def poll(self, running: dict[str, WorkItem]) -> None:
+        """Take the board's snapshot; `running`: the running items by name, whose logged lines count."""
+        try:
+            snapshot = ray.get(self.board.snapshot.remote(), timeout=10)
+        except GetTimeoutError:
+            log.warning("the status board did not answer within 10 s; keeping the last snapshot")
+            return
+        except (RayActorError, ActorUnavailableError) as exc:
+            log.warning("the status board is unavailable (%s); keeping the last snapshot", one_line(exc))
+            return
+        if self.tracker is not None:
+            self._pass_logged(self.tracker, running)
+        for name, state in snapshot.items():
+            before = self.snapshot.get(name, {})
+            label = f"{self.stage}/{name}"
+            if state.get("phase") != before.get("phase"):
+                self.on_event(label, "phase", state)
+            elif state.get("last_heartbeat") != before.get("last_heartbeat"):
+                self.on_event(label, "heartbeat", state)
+        self.snapshot = snapshot
+
+    def _pass_logged(self, tracker: Tracker, running: dict[str, WorkItem]) -> None:
+        """The Trainer log lines the running items reported since the last poll, to the tracker."""
+        try:
+            logged = ray.get(self.board.take_logged.remote(), timeout=10)
+        except (GetTimeoutError, RayActorError, ActorUnavailableError) as exc:
+            log.warning("the status board did not hand over the logged steps (%s); the trackers miss them",
+                        one_line(exc))
+            return
+        for name, entries in logged.items():
+            if name in running:
+                tracker.logged(running[name], entries)
 
 
 class BoardReporter:

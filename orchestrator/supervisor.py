@@ -3,11 +3,13 @@
 The one execution path for every supervised piece of work: a run's training, each ensemble step,
 optimize, `predict` and each tune trial (`orchestrator.work`). Items start as soon as their
 resources are free (the driver keeps the queue, so order and timeouts are its own, not Ray's
-pending-actor order), preferring an item whose candidate already has a warm worker. Every poll
-judges each running item by `limits.limit_passed`. An item that fails (exception, crash or
-timeout) has its worker killed and its failure classified; the `RetryPolicy` it was given decides
-what happens next. A worker whose item succeeded goes back to the `WorkerPool` for the
-candidate's next step. Nothing an item does can stop the others.
+pending-actor order), preferring an item whose candidate already has a warm worker: what fits
+and what goes next are `scheduling.choose`'s decisions, carried out here. Each item has one
+record (`lifecycle.ItemRecord`) whose state says where it is. Every poll judges each running
+item by `limits.limit_passed`. An item that fails (exception, crash or timeout) has its worker
+killed and its failure classified; the `RetryPolicy` it was given decides what happens next. A
+worker whose item succeeded goes back to the `WorkerPool` for the candidate's next step.
+Nothing an item does can stop the others.
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import RayActorError, RayTaskError
 
 from contract.job import worker_group_scaling
 from contract.phases import Phase, Status
@@ -39,10 +39,19 @@ from orchestrator.failures import (
     timeout_failure,
 )
 from orchestrator.interrupts import RunInterrupted, StopRequest
+from orchestrator.lifecycle import ItemRecord, ItemState, Ledger
 from orchestrator.limits import Clock, limit_passed
 from orchestrator.outcome import Outcome
-from orchestrator.placement import GroupReservation, Placement, actor_resources, fits_one_node, shortfall
-from orchestrator.status import StatusBoard, StatusFile, last_logged_phase, read_phase
+from orchestrator.placement import (
+    GroupReservation,
+    Placement,
+    actor_options,
+    actor_resources,
+    no_node_for,
+    remove_worker_group,
+)
+from orchestrator.scheduling import Queued, Verdict, choose, shortfall
+from orchestrator.status import BoardWatch, StatusBoard, StatusFile, last_logged_phase, read_phase
 from orchestrator.storage import RunStorage
 from orchestrator.tracking import Tracker
 from orchestrator.work import WorkItem
@@ -53,14 +62,6 @@ INTERRUPTED_HINT = HINTS[FailureKind.INTERRUPTED]
 
 EventSink = Callable[[str, str, dict[str, Any]], None]
 LOG_TAIL_LINES = 60
-
-
-@dataclass
-class _Running:
-    item: WorkItem
-    worker: Worker
-    ref: Any
-    launched: float
 
 
 def log_tail(path: Path) -> str:
@@ -97,72 +98,62 @@ class Supervisor:
         supervisor's workers end with it. `stop` is the run's Ctrl-C/SIGTERM: when it is set, the
         supervisor stops its work (`_stop_work`) and raises RunInterrupted. `tracker` records the
         trainings and trials in the run's experiment trackers (`orchestrator.tracking`)."""
-        self.queue = deque(items)
+        self.items = Ledger(items)  # each item's state, and what belongs to it
         self.stage = items[0].stage if items else "train"
-        self.cluster = cluster
-        self.run_dir = run_dir
-        self.on_event = on_event
-        self.poll_s = poll_s
-        self.max_concurrent = max_concurrent
-        self.storage = storage
-        self.policy = policy
+        self.cluster, self.run_dir, self.on_event, self.poll_s = cluster, run_dir, on_event, poll_s
+        self.max_concurrent, self.storage, self.policy, self.stop, self.tracker = (
+            max_concurrent, storage, policy, stop, tracker)
         self.placement = placement or Placement()
         self.own_pool = pool is None
         self.pool = pool if pool is not None else WorkerPool()
         self.capacity = self.placement.capacity() if placement else {"CPU": cluster.cpus, "GPU": cluster.gpus}
         board_name = f"status/{run_dir.name}-{time.time_ns()}"
         self.board = StatusBoard.options(name=board_name).remote()  # type: ignore[attr-defined]
-        self.running: dict[Any, _Running] = {}
+        self.watch = BoardWatch(self.board, self.stage, on_event, tracker)
         self.workers_started = 0  # new actor processes; a warm worker's reuse starts none
-        self.stop = stop
-        self.tracker = tracker
-        self.stop_deadlines: dict[Any, float] = {}  # while stopping: when each running item is killed
-        self.first_launch: dict[str, float] = {}
-        self.retry_notes: dict[str, list[str]] = {}
-        self.outcomes: dict[str, Outcome] = dict(decided or {})
-        self.snapshot: dict[str, dict[str, Any]] = {}
+        self.decided = dict(decided or {})
         self.status_file = StatusFile(run_dir, self.stage)
-        self.reservations: dict[str, GroupReservation] = {}  # data-parallel items at the head of the queue
-        self.placing: dict[str, str | None] = {}  # launched worker groups not yet placed: their board's last group
 
     # ------------------------------------------------------------------ main loop
 
     def run(self) -> list[Outcome]:
-        order = [item.name for item in self.queue]
-        for item in list(self.queue):
-            if (reason := shortfall(self._need(item), self.capacity) or self._no_node_for(item)) is not None:
-                self.queue.remove(item)
-                self._record(item, Status.SKIPPED, Phase.QUEUED, reason,
+        for record in self.items:
+            item = record.item
+            reason = shortfall(self._need(item), self.capacity) or no_node_for(item, self.placement, self.storage)
+            if reason is not None:
+                self._record(record, Status.SKIPPED, Phase.QUEUED, reason,
                              hint="lower the candidate's resources or add nodes", failure_kind="config")
             else:
                 self.on_event(item.label, "queued", {})
         try:
-            while self.queue or self.running:
+            while self.items.queued() or self.items.running():
                 if self.stopping:
                     self._stop_work()
                 self._refresh_capacity()
                 self._launch_what_fits()
-                ready, _ = ray.wait(list(self.running), num_returns=len(self.running), timeout=self.poll_s)
-                if not self.running:  # the queue waits on a reservation: nothing to wait on yet
+                running = {record.ref: record for record in self.items.running()}
+                ready, _ = ray.wait(list(running), num_returns=len(running), timeout=self.poll_s)
+                if not running:  # the queue waits on a reservation: nothing to wait on yet
                     time.sleep(self.poll_s)
-                self._poll_board()  # before collecting, so a failure is told with its last phase
+                self.watch.poll({r.name: r.item for r in running.values()})  # first: a failure's last phase counts
                 for ref in ready:
-                    self._collect(self.running.pop(ref))
+                    self._collect(running[ref])
                 self._enforce_limits()
                 self._write_status()
             if self.stopping:
-                raise RunInterrupted([self.outcomes[name] for name in order], self.stop)  # type: ignore[arg-type]
+                raise RunInterrupted(self.items.outcomes(), self.stop)  # type: ignore[arg-type]
         finally:
-            for entry in self.running.values():
-                self._kill(entry)
-            self.running.clear()
-            for reservation in self.reservations.values():
-                reservation.release()
+            for record in self.items.running():  # only when the supervisor itself failed
+                self._kill(record)
+                record.abandon()
+            for record in self.items:
+                if record.reservation is not None:
+                    record.reservation.release()
             if self.own_pool:
                 self.pool.close()
             ray.kill(self.board, no_restart=True)
             self._write_status()
-        return [self.outcomes[name] for name in order]
+        return self.items.outcomes()
 
     # ------------------------------------------------------------------ stopping on request
 
@@ -175,42 +166,28 @@ class Supervisor:
         not within its `timeouts.stop_grace`; any other running item is killed at once."""
         assert self.stop is not None
         now = time.time()
-        if not self.stop_deadlines and (self.queue or self.running):
-            log.warning("%s: stopping %d running and %d queued item(s)", self.stage, len(self.running),
-                        len(self.queue))
-            for item in self.queue:
-                self._record(item, Status.INTERRUPTED, Phase.QUEUED, self.stop.reason, failure_kind="interrupted",
+        queued, running = self.items.queued(), self.items.in_state(ItemState.PLACING, ItemState.RUNNING)
+        if queued or running:  # the first poll that stops: nothing was stopping yet
+            log.warning("%s: stopping %d running and %d queued item(s)", self.stage, len(running), len(queued))
+            for record in queued:
+                self._record(record, Status.INTERRUPTED, Phase.QUEUED, self.stop.reason, failure_kind="interrupted",
                              hint=INTERRUPTED_HINT)
-            self.queue.clear()
             self.board.request_stop.remote()
-            for ref, entry in self.running.items():
-                saves = entry.item.step.saves_on_stop
-                self.stop_deadlines[ref] = now + (entry.item.job.settings.timeouts.stop_grace if saves else 0.0)
-        for ref, deadline in list(self.stop_deadlines.items()):
-            if ref not in self.running or now < deadline:
+            for record in running:
+                saves = record.item.step.saves_on_stop
+                record.stop(now + (record.item.job.settings.timeouts.stop_grace if saves else 0.0))
+        for record in self.items.in_state(ItemState.STOPPING):
+            if now < record.stop_deadline:
                 continue
-            stopped = self.running.pop(ref)
-            self._kill(stopped)
-            phase = self._board_phase(stopped.item.name)
-            late = "; it had not saved within timeouts.stop_grace" if stopped.item.step.saves_on_stop else ""
-            self._record(stopped.item, Status.INTERRUPTED, phase, self.stop.reason + late, failure_kind="interrupted",
-                         hint=INTERRUPTED_HINT)
+            self._kill(record)
+            late = "; it had not saved within timeouts.stop_grace" if record.item.step.saves_on_stop else ""
+            self._record(record, Status.INTERRUPTED, self.watch.phase(record.name), self.stop.reason + late,
+                         failure_kind="interrupted", hint=INTERRUPTED_HINT)
 
     # ------------------------------------------------------------------ scheduling
 
     def _need(self, item: WorkItem) -> dict[str, float]:
         return actor_resources(item.job, self.cluster, item.workers)
-
-    def _used(self, keep: str | None) -> dict[str, float]:
-        used = self.pool.held(keep)
-        for entry in self.running.values():
-            for key, value in entry.worker.resources.items():
-                used[key] = used.get(key, 0.0) + value
-        return used
-
-    def _fits(self, need: dict[str, float], keep: str) -> bool:
-        used = self._used(keep)
-        return all(used.get(k, 0.0) + need[k] <= self.capacity.get(k, 0.0) + 1e-9 for k in need)
 
     def _refresh_capacity(self) -> None:
         """The capacity now: a node that leaves takes its share with it, so the queue waits
@@ -221,144 +198,109 @@ class Supervisor:
                      self.capacity["CPU"], self.capacity["GPU"])
             self.capacity = capacity
 
-    def _next(self) -> WorkItem:
-        """The first queued item whose candidate has a warm worker, else the head of the queue."""
-        for item in self.queue:
-            if self.pool.has(item.name, self._need(item)):
-                return item
-        return self.queue[0]
-
     def _launch_what_fits(self) -> None:
-        while self.queue:
-            if self.max_concurrent is not None and len(self.running) >= self.max_concurrent:
+        """Launch queued items while `scheduling.choose` says so, ending the idle workers it names
+        to make room; a data-parallel item launches once its reservation has found its nodes."""
+        while queued := self.items.queued():
+            running = self.items.running()
+            choice = choose(
+                [Queued(r.name, self._need(r.item), r.item.workers > 1 and self.placement.bundle is None)
+                 for r in queued],
+                [r.worker.resources for r in running if r.worker is not None], list(self.pool.idle.values()),
+                self.capacity, max_concurrent=self.max_concurrent, placing=self._placing(),
+            )
+            for name in choice.release:
+                self.pool.release(name)
+            if choice.item is None:
                 return
-            if self._placing():
-                return
-            item = self._next()
-            need = self._need(item)
-            wanted = {queued.name for queued in self.queue}
-            while not self._fits(need, item.name) and self.pool.release(item.name, wanted):
-                pass
-            if self.running and not self._fits(need, item.name):
-                return
-            launched = item
-            if item.workers > 1 and self.placement.bundle is None:
-                nodes = self._reserved_nodes(item)
+            record = self.items[choice.item.name]
+            item = record.item
+            if choice.verdict is Verdict.RESERVE:
+                nodes = self._reserved_nodes(record)
                 if nodes is None:
                     return
-                launched = item.with_job(dataclasses.replace(item.job, nodes=nodes))
-            self.queue.remove(item)
-            self._launch(launched, need)
+                item = item.with_job(dataclasses.replace(item.job, nodes=nodes))
+            self._launch(record, item, choice.item.need)
 
-    def _no_node_for(self, item: WorkItem) -> str | None:
-        """With storage, a data-parallel training's workers share its node's copy of the run
-        directory: why no node can hold them all, or None."""
-        if self.storage is None or item.workers == 1 or self.placement.bundle is not None:
-            return None
-        per_worker = worker_group_scaling(item.job)["resources_per_worker"]
-        if fits_one_node(per_worker, item.workers):
-            return None
-        each = ", ".join(f"{v:g} {k}" for k, v in per_worker.items() if k != "memory")
-        return (f"with storage, its {item.workers} workers share one node's copy of the run directory, and no node "
-                f"has room for {item.workers} x ({each})")
-
-    def _reserved_nodes(self, item: WorkItem) -> tuple[str, ...] | None:
+    def _reserved_nodes(self, record: ItemRecord) -> tuple[str, ...] | None:
         """The nodes a data-parallel item's workers fit on now (see `GroupReservation`); None
         while Ray has not found room, and the queue waits, in order, as for any item."""
-        reservation = self.reservations.get(item.name)
-        if reservation is None:
+        item = record.item
+        if record.reservation is None:
             per_worker = worker_group_scaling(item.job)["resources_per_worker"]
-            reservation = self.reservations[item.name] = GroupReservation(per_worker, item.workers,
-                                                                          one_node=self.storage is not None)
-        nodes = reservation.nodes()
+            record.reserve(GroupReservation(per_worker, item.workers, one_node=self.storage is not None))
+        assert record.reservation is not None
+        nodes = record.reservation.nodes()
         if nodes is not None:
-            del self.reservations[item.name]
             log.info("%s: room for its %d workers on %d node(s) (%s)", item.label, item.workers, len(set(nodes)),
-                     reservation.strategy)
+                     record.reservation.strategy)
         return nodes
 
     def _placing(self) -> bool:
         """Whether a launched worker group has yet to take the room its reservation found: until
         it has (its placement group on the board), nothing else launches, so nothing takes that room."""
-        running = {entry.item.name for entry in self.running.values()}
-        for name, before in list(self.placing.items()):
-            group = self.snapshot.get(name, {}).get("placement_group")
-            if name not in running or (group is not None and group != before):
-                del self.placing[name]
-        return bool(self.placing)
+        for record in self.items.in_state(ItemState.PLACING):
+            group = self.watch.state(record.name).get("placement_group")
+            if group is not None and group != record.group_before:
+                record.placed()
+        return bool(self.items.in_state(ItemState.PLACING))
 
-    def _launch(self, item: WorkItem, need: dict[str, float]) -> None:
+    def _launch(self, record: ItemRecord, item: WorkItem, need: dict[str, float]) -> None:
         job = item.job
         job.output_dir.mkdir(parents=True, exist_ok=True)
         worker = self.pool.take(item.name, need)
         warm = worker is not None
         if worker is None:
             self.workers_started += 1
-            # A data-parallel training's actor only drives Ray Train, whose worker group holds `need`.
-            own = need if item.workers == 1 else {"CPU": 0.0, "GPU": 0.0}
-            options: dict[str, Any] = {"name": item.actor_name, "num_cpus": own["CPU"], "num_gpus": own["GPU"],
-                                       **self.placement.options()}
-            if job.settings.resources.memory_gb and item.workers == 1:
-                options["memory"] = int(job.settings.resources.memory_gb * 2**30)
-            if item.workers > 1 and self.storage is not None and job.nodes:  # beside its workers, in one node's copy
-                from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-                options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(job.nodes[0], soft=False)
+            options = actor_options(item, need, self.placement, self.storage)
             actor = StageWorker.options(**options).remote(self.storage)  # type: ignore[attr-defined]
             worker = Worker(actor, item.name, need)
-        if item.workers > 1 and item.job.nodes:
-            self.placing[item.name] = self.snapshot.get(item.name, {}).get("placement_group")
+        placing = item.workers > 1 and bool(item.job.nodes)
+        group_before = self.watch.state(item.name).get("placement_group") if placing else None
         ref = worker.actor.run.remote(item, self.board)
-        now = time.time()
-        self.running[ref] = _Running(item, worker, ref, now)
-        self.first_launch.setdefault(item.name, now)
+        record.launch(item, worker, ref, time.time(), self.items.last(), placing=placing, group_before=group_before)
         if self.tracker is not None:
             self.tracker.started(item)
         self.on_event(item.label, "launched", {"resources": need, "attempt": job.attempt, "warm": warm})
 
     # ------------------------------------------------------------------ results
 
-    def _collect(self, entry: _Running) -> None:
+    def _collect(self, record: ItemRecord) -> None:
+        item, worker = record.item, record.worker
+        assert worker is not None
         try:
-            result = ray.get(entry.ref)
+            result = ray.get(record.ref)
         except (RayTaskError, RayActorError) as exc:
-            self._kill(entry)
-            self._bring_back(entry.item, required=False)
-            failure, phase = self._unwrap(exc, entry.item)
-            self._handle_failure(entry, failure, str(exc), phase=phase)
+            self._kill(record)
+            self._bring_back(item, required=False)
+            failure, phase = self._unwrap(exc, item)
+            self._handle_failure(record, failure, str(exc), phase=phase)
             return
         try:
-            self._bring_back(entry.item, required=True)
+            self._bring_back(item, required=True)
         except Exception as exc:  # noqa: BLE001 - storage unreachable: this item fails, the run goes on
-            ray.kill(entry.worker.actor, no_restart=True)
+            ray.kill(worker.actor, no_restart=True)
             where = self.storage.location if self.storage else "storage"
-            self._handle_failure(entry, classify(exc), f"fetching its outputs from {where}: {exc}")
+            self._handle_failure(record, classify(exc), f"fetching its outputs from {where}: {exc}")
             return
-        if entry.item.workers == 1:
-            self.pool.put(entry.worker)
+        if item.workers == 1:
+            self.pool.put(worker)
         else:  # its worker group is gone with its resources; the candidate's next step starts its own actor
-            ray.kill(entry.worker.actor, no_restart=True)
+            ray.kill(worker.actor, no_restart=True)
         details = result_dict(result)
         self._record(
-            entry.item, Status.SUCCEEDED, Phase.DONE, None, metrics=details.get("metrics", {}),
+            record, Status.SUCCEEDED, Phase.DONE, None, metrics=details.get("metrics", {}),
             checkpoint=details.get("checkpoint"), details=details, result=result,
         )
 
-    def _kill(self, entry: _Running) -> None:
+    def _kill(self, record: ItemRecord) -> None:
         """End an item's actor; for a data-parallel training, also the placement group its Ray
         Train worker group holds (noted on the board), which would outlive the actor."""
-        ray.kill(entry.worker.actor, no_restart=True)
-        group = self.snapshot.get(entry.item.name, {}).get("placement_group") if entry.item.workers > 1 else None
-        if group is None:
-            return
-        from ray.util.placement_group import PlacementGroup, remove_placement_group
-
-        try:
-            remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(group))))
-        except Exception as exc:  # noqa: BLE001 - removed already (Ray Train ended it first)
-            log.debug("placement group %s of %s: %s", group, entry.item.label, one_line(exc))
-        else:
-            log.info("%s: removed its worker group's placement group %s", entry.item.label, group)
+        assert record.worker is not None
+        ray.kill(record.worker.actor, no_restart=True)
+        group = self.watch.state(record.name).get("placement_group") if record.item.workers > 1 else None
+        if group is not None:
+            remove_worker_group(group, record.item.label)
 
     def _unwrap(self, exc: BaseException, item: WorkItem) -> tuple[Failure, Phase | None]:
         """The failure behind what Ray raised, and the phase it happened in: an exception raised
@@ -369,34 +311,33 @@ class Supervisor:
             return classify(cause, log_tail=tail), read_phase(getattr(cause, "phase", None), f"{item.label}'s error")
         return classify(exc, died=True, log_tail=tail), last_logged_phase(tail)
 
-    def _handle_failure(self, entry: _Running, failure: Failure, detail: str, phase: Phase | None = None) -> None:
+    def _handle_failure(self, record: ItemRecord, failure: Failure, detail: str, phase: Phase | None = None) -> None:
         """Log the failure, then retry (at the head of the queue) or record it, as the policy says."""
-        item, job = entry.item, entry.item.job
-        phase = phase or self._board_phase(job.name)
+        item, job = record.item, record.item.job
+        phase = phase or self.watch.phase(job.name)
         log_path = self._write_error_log(item, failure, detail)
         decision = self.policy.decide(failure, job)
         log.info("%s: %s -> %s", item.label, failure.reason, decision.why)
         if decision.retry and decision.job is not None and not self.stopping:
-            self.retry_notes.setdefault(job.name, []).append(f"attempt {job.attempt}: {failure.reason}; {decision.why}")
-            self.queue.appendleft(item.with_job(decision.job))
-            self.board.reset.remote(job.name)
-            self.snapshot.pop(job.name, None)
+            record.retry(item.with_job(decision.job), f"attempt {job.attempt}: {failure.reason}; {decision.why}",
+                         self.items.first())
+            self.watch.forget(job.name)
             if self.tracker is not None:
                 self.tracker.retrying(item, failure.reason)
             self.on_event(item.label, "retrying", {"reason": failure.reason, "why": decision.why})
             return
-        self._record(item, failure.status, phase, failure.reason, hint=failure.hint, log=str(log_path),
+        self._record(record, failure.status, phase, failure.reason, hint=failure.hint, log=str(log_path),
                      failure_kind=failure.kind.value)
 
-    def _record(self, item: WorkItem, status: Status, phase: Phase, error: str | None, **extra: Any) -> None:
-        job = item.job
-        started = self.first_launch.get(job.name, time.time())
+    def _record(self, record: ItemRecord, status: Status, phase: Phase, error: str | None, **extra: Any) -> None:
+        item, job = record.item, record.item.job
+        started = record.first_launched if record.first_launched is not None else time.time()
         outcome = Outcome(
             name=job.name, status=status, phase=phase, error=error,
             wall_s=round(time.time() - started, 2), attempts=job.attempt, finished_at=time.time(),
-            retries=self.retry_notes.get(job.name, []), **extra,
+            retries=record.retries, **extra,
         )
-        self.outcomes[job.name] = outcome
+        record.end(outcome, self.items.last())
         if self.tracker is not None:
             self.tracker.ended(item, outcome)
         self.on_event(item.label, status, outcome.to_dict())
@@ -433,64 +374,25 @@ class Supervisor:
 
     # ------------------------------------------------------------------ watching
 
-    def _poll_board(self) -> None:
-        try:
-            snapshot = ray.get(self.board.snapshot.remote(), timeout=10)
-        except GetTimeoutError:
-            log.warning("the status board did not answer within 10 s; keeping the last snapshot")
-            return
-        except (RayActorError, ActorUnavailableError) as exc:  # phases and stalls go unseen; results still arrive
-            log.warning("the status board is unavailable (%s); keeping the last snapshot", one_line(exc))
-            return
-        if self.tracker is not None:
-            self._pass_logged()
-        for name, state in snapshot.items():
-            before = self.snapshot.get(name, {})
-            label = f"{self.stage}/{name}"
-            if state.get("phase") != before.get("phase"):
-                self.on_event(label, "phase", state)
-            elif state.get("last_heartbeat") != before.get("last_heartbeat"):
-                self.on_event(label, "heartbeat", state)
-        self.snapshot = snapshot
-
-    def _pass_logged(self) -> None:
-        """The Trainer log lines the running items reported since the last poll, to the tracker."""
-        try:
-            logged = ray.get(self.board.take_logged.remote(), timeout=10)
-        except (GetTimeoutError, RayActorError, ActorUnavailableError) as exc:
-            log.warning("the status board did not hand over the logged steps (%s); the trackers miss them",
-                        one_line(exc))
-            return
-        running = {entry.item.name: entry.item for entry in self.running.values()}
-        for name, entries in logged.items():
-            if name in running:
-                self.tracker.logged(running[name], entries)  # type: ignore[union-attr]
-
-    def _board_phase(self, name: str) -> Phase:
-        """The item's phase on the board (queued before its first report). Every reporter sends
-        a `Phase`, so a name that is none here is a bug, and fails loudly."""
-        return Phase(self.snapshot.get(name, {}).get("phase", Phase.QUEUED))
-
     def _enforce_limits(self) -> None:
         now = time.time()
-        for ref, entry in list(self.running.items()):
-            state = self.snapshot.get(entry.item.name, {})
-            clock = Clock(entry.launched, state.get("phase_since"), state.get("last_report"))
-            passed = limit_passed(self._board_phase(entry.item.name), entry.item.job.settings.timeouts, clock, now)
+        for record in self.items.running():
+            state = self.watch.state(record.name)
+            clock = Clock(record.launched, state.get("phase_since"), state.get("last_report"))
+            passed = limit_passed(self.watch.phase(record.name), record.item.job.settings.timeouts, clock, now)
             if passed is None:
                 continue
-            self.running.pop(ref)
-            self._kill(entry)
-            failure = timeout_failure(passed.limit, passed.phase, passed.seconds, entry.item.name)
-            detail = f"{failure.reason}; killed {now - entry.launched:.1f} s after launch"
-            self._handle_failure(entry, failure, detail)
+            self._kill(record)
+            failure = timeout_failure(passed.limit, passed.phase, passed.seconds, record.name)
+            detail = f"{failure.reason}; killed {now - record.launched:.1f} s after launch"
+            self._handle_failure(record, failure, detail)
 
     def _write_status(self) -> None:
         self.status_file.write({
-            "running": {e.item.name: {"launched": e.launched, "attempt": e.item.job.attempt}
-                        for e in self.running.values()},
-            "queued": [item.name for item in self.queue],
-            "live": self.snapshot,
-            "finished": {name: o.to_dict() for name, o in self.outcomes.items()},
+            "running": {r.name: {"launched": r.launched, "attempt": r.item.job.attempt} for r in self.items.running()},
+            "queued": [record.name for record in self.items.queued()],
+            "live": self.watch.snapshot,
+            "finished": {**{name: o.to_dict() for name, o in self.decided.items()},
+                         **{r.name: r.outcome.to_dict() for r in self.items.ended() if r.outcome is not None}},
             "workers_started": self.workers_started,
         })

@@ -3,8 +3,9 @@
 A candidate's actor imports the training code once and serves its steps one after the other:
 training, then the ensemble's proposing and scoring, then optimize, where resources allow. Between
 steps it sits idle in the `WorkerPool` with its resources held; the supervisor hands its resources
-to queued work at once when that work needs them (`WorkerPool.release`). A worker whose step
-failed, crashed or timed out is killed, never reused.
+to queued work at once when that work needs them (`scheduling.choose` decides which, and
+`WorkerPool.release` ends it). A worker whose step failed, crashed or timed out is killed, never
+reused.
 """
 
 from __future__ import annotations
@@ -177,26 +178,12 @@ class WorkerPool:
         worker.idle_since = time.time()
         self.idle[worker.name] = worker
 
-    def held(self, keep: str | None = None) -> dict[str, float]:
-        """Resources the idle workers hold (leaving out `keep`'s, which the next item reuses)."""
-        held = {"CPU": 0.0, "GPU": 0.0}
-        for worker in self.idle.values():
-            if worker.name != keep:
-                for key, value in worker.resources.items():
-                    held[key] = held.get(key, 0.0) + value
-        return held
-
-    def release(self, keep: str | None, wanted: set[str]) -> bool:
-        """Kill one idle worker (not `keep`'s) so queued work can have its resources: first one
-        whose candidate no queued item is for (`wanted`), oldest first. False when none is left."""
-        others = [w for w in self.idle.values() if w.name != keep]
-        if not others:
-            return False
-        worker = min(others, key=lambda w: (w.name in wanted, w.idle_since))
-        del self.idle[worker.name]
+    def release(self, name: str) -> None:
+        """Kill `name`'s idle worker so queued work can have its resources (which one goes is
+        `scheduling.choose`'s decision)."""
+        worker = self.idle.pop(name)
         ray.kill(worker.actor, no_restart=True)
         log.info("released the idle worker of %s: queued work needs its resources", worker.name)
-        return True
 
     def close(self) -> None:
         for worker in self.idle.values():

@@ -62,10 +62,11 @@ from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig, TrainingSettings, TuneConfig
 from orchestrator.failures import classify
 from orchestrator.interrupts import RunInterrupted, StopRequest
-from orchestrator.placement import Placement, actor_resources, shortfall
+from orchestrator.placement import Placement, actor_resources
 from orchestrator.preflight import CandidatePreflight
 from orchestrator.report.numbers import fmt_number
 from orchestrator.report.tune import fmt_rate
+from orchestrator.scheduling import shortfall
 from orchestrator.stages.train import candidate_job
 from orchestrator.stages.tuned import ASHA_METRIC, SEARCHED, TIME_ATTR, describe, sweep_fingerprint
 from orchestrator.stop_broadcast import StopBroadcast, listen
