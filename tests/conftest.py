@@ -1,4 +1,4 @@
-"""Shared fixtures: offline hub, one torch thread per process, tiny configs and data on disk."""
+"""Shared fixtures: offline hub, one thread per process, tiny configs and data on disk."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported: hub ids fail at once
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One thread per process for OpenMP, BLAS and LightGBM too (before numpy or torch load them): tests
+# run in several processes at once (pytest-xdist), and threads of each fighting over the same cores
+# made the numpy and scikit-learn tests several times slower. Children and Ray's workers inherit it.
+for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 import json
 import subprocess
@@ -20,6 +25,52 @@ import torch
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
+RAY_GUARD = Path(__file__).resolve().parent / "ray_guard"  # its sitecustomize refuses ray.init in unit tests
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child `python` a test starts: offline hub, this checkout ahead of the
+    installed one (for the child and Ray's workers), and the Ray guard of unit tests."""
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join((str(REPO), str(RAY_GUARD))), **extra}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import ray
+
+    from tests.ray_guard.sitecustomize import refusing
+
+    if not hasattr(ray.init, "refuses_in_unit_tests"):
+        ray.init = refusing(ray.init)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pyproject's addopts): one worker more than the machine has cores, since much of an
+    integration test is waiting, and no more than its memory holds (a worker's Ray cluster and
+    actors take up to about 4 GiB); ORCHESTRATOR_TEST_WORKERS overrides it."""
+    if "ORCHESTRATOR_TEST_WORKERS" in os.environ:
+        return int(os.environ["ORCHESTRATOR_TEST_WORKERS"])
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(cores + 1, psutil.virtual_memory().total // 4 // 2**30))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The integration tests first: they are the long ones, so the workers start on them and the
+    short unit tests fill the gaps at the end instead of a long test running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Ray only in tests marked `integration`: while any other test runs (its fixtures included),
+    ray.init raises, in this process and in the children it starts (tests/ray_guard)."""
+    from tests.ray_guard.sitecustomize import REFUSE_RAY
+
+    if item.get_closest_marker("integration") is None:
+        os.environ[REFUSE_RAY] = item.nodeid
+    try:
+        return (yield)
+    finally:
+        os.environ.pop(REFUSE_RAY, None)
 
 
 def requires_gpu(reason: str = "needs a CUDA GPU") -> pytest.MarkDecorator:
@@ -68,11 +119,25 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "runs" / "tiny"
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Seconds per test module (setup, call and teardown together), slowest first: where a session's
+    time went, so the suite's time never creeps up unseen."""
+    per_module: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if isinstance(report, pytest.TestReport):
+                module = report.nodeid.split("::")[0]
+                per_module[module] = per_module.get(module, 0.0) + report.duration
+    if len(per_module) > 1:
+        terminalreporter.write_sep("=", f"seconds per test module ({sum(per_module.values()):.0f} s in all)")
+        for module, seconds in sorted(per_module.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{seconds:8.1f} s  {module}")
+
+
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """`python -m orchestrator ARGS` in a child process, offline, with this checkout importable."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, env=env,
+        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, env=child_env(),
         capture_output=True, text=True, timeout=900,
     )
 

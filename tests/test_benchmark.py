@@ -40,16 +40,36 @@ def test_a_point_has_warmup_repeats_and_statistics() -> None:
     assert Point.from_dict(point.to_dict()).median_ms == pytest.approx(point.median_ms, abs=0.01)
 
 
-def test_auto_doubles_until_throughput_stops_improving() -> None:
+class VirtualClock:
+    """The benchmark's clock, advanced only by what a batch says it cost: a throughput curve whose
+    shape no other process on the machine can bend (tests run several at once)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_auto_doubles_until_throughput_stops_improving(monkeypatch: pytest.MonkeyPatch) -> None:
     # A batch costs at least 16 ms, then 4 ms per sample: throughput stops growing after batch 4.
+    import models.optimize.benchmark as benchmark
+
+    clock = VirtualClock()
+    monkeypatch.setattr(benchmark, "time", clock)
+
     def run(size: int) -> list[str]:
-        time.sleep(max(0.016, 0.004 * size))
+        clock.sleep(max(0.016, 0.004 * size))
         return ["a"] * size
 
     points = sweep(run, "auto", max_batch_size=256, warmup=0, repeats=2, timeout_s=10)
     assert [p.batch_size for p in points] == [1, 2, 4, 8, 16], [p.to_dict() for p in points]
     assert all(p.status == "ok" for p in points)
     assert doubling(64) == [1, 2, 4, 8, 16, 32, 64]
+    monkeypatch.undo()
     explicit = sweep(sleeper(0.0), [8, 2, 2], max_batch_size=64, warmup=0, repeats=1, timeout_s=10)
     assert [p.batch_size for p in explicit] == [2, 8]
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from orchestrator.config import load_config
-from tests.conftest import REPO, tiny_experiment, write_yaml
+from tests.conftest import child_env, tiny_experiment, write_yaml
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ def test_dashboard_lists_named_actors_and_status_works_from_another_process(tmp_
     raw["defaults"].update(max_steps=80, resources={"cpus": 1})
     config_path = write_yaml(tmp_path / "exp.yaml", raw)
     run_dir = load_config(config_path).run_dir
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    env = child_env()
     run = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", str(config_path)], cwd=tmp_path, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

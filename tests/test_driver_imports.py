@@ -14,7 +14,7 @@ import pytest
 from orchestrator import preflight
 from orchestrator.config import validate_raw
 from orchestrator.preflight import local_probe, run_preflight
-from tests.conftest import REPO, tiny_experiment
+from tests.conftest import REPO, child_env, tiny_experiment
 
 HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "optimum", "onnxruntime")
 
@@ -32,7 +32,7 @@ print(json.dumps({{"codes": codes, "after_import": after_import, "output": out.g
 
 
 def test_validate_with_preflight_keeps_torch_out_of_the_driver() -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    env = child_env()
     run = subprocess.run(
         [sys.executable, "-c", DRIVER.format(heavy=HEAVY)], cwd=REPO, env=env, capture_output=True, text=True,
         timeout=600,
@@ -87,7 +87,7 @@ def test_a_whole_run_keeps_torch_out_of_the_driver_and_still_scores_the_lead_bas
     raw = tiny_experiment(tmp_path, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"}],
                           defaults={"max_steps": 4})
     config = write_yaml(tmp_path / "tiny.yaml", raw)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    env = child_env()
     run = subprocess.run([sys.executable, "-c", RUN_DRIVER.format(config=str(config), heavy=HEAVY)], cwd=REPO,
                          env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]

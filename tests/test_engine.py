@@ -65,6 +65,7 @@ def supervise(tmp_path: Path, work: list[WorkItem], **options: Any) -> list[Any]
     return Supervisor(work, CLUSTER, tmp_path / "run", lambda *_: None, poll_s=0.1, **options).run()
 
 
+@pytest.mark.integration
 def test_out_of_memory_trains_again_smaller_and_other_errors_follow_max_retries(tmp_path: Path, local_ray: None) -> None:
     [outcome] = supervise(tmp_path, items(tmp_path, ["oom"], SimulatedRequest(0.2, 2, fail_attempts=2),
                                           batch_size=8, gradient_accumulation=1))
@@ -90,12 +91,14 @@ class GiveUp:
         return Decision(Action.GIVE_UP, "this policy never retries")
 
 
+@pytest.mark.integration
 def test_the_supervisor_follows_the_policy_it_is_given(tmp_path: Path, local_ray: None) -> None:
     policy = GiveUp()
     [outcome] = supervise(tmp_path, items(tmp_path, ["oom"], SimulatedRequest(0.2, 2, fail_attempts=1)), policy=policy)
     assert outcome.status == Status.FAILED and outcome.attempts == 1 and policy.asked == ["out_of_memory"]
 
 
+@pytest.mark.integration
 def test_a_hang_while_loading_ends_at_the_load_limit(tmp_path: Path, local_ray: None) -> None:
     hang = SimulatedRequest(0.2, 2, hang_in_loading_s=60)
     [outcome] = supervise(tmp_path, items(tmp_path, ["hangs"], hang,
@@ -104,6 +107,7 @@ def test_a_hang_while_loading_ends_at_the_load_limit(tmp_path: Path, local_ray: 
     assert outcome.wall_s < 30
 
 
+@pytest.mark.integration
 def test_a_warm_worker_serves_its_candidate_again_and_yields_to_queued_work(tmp_path: Path, local_ray: None) -> None:
     pool = WorkerPool()
     try:
@@ -123,6 +127,7 @@ def test_a_warm_worker_serves_its_candidate_again_and_yields_to_queued_work(tmp_
     assert alone[0].details["pid"] != pids["a"]  # without a shared pool, a supervisor's workers end with it
 
 
+@pytest.mark.integration
 def test_a_phase_overtaken_on_its_way_to_the_board_does_not_undo_the_later_one(local_ray: None) -> None:
     """Ray may run an async actor's calls out of order: `loading` arriving after `scoring` (a
     warm worker sends both within a millisecond) must not put the item back in `loading`, where

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FINISHED_RUN_DEFAULTS, REPO, read_json, run_cli, tiny_experiment, write_yaml
+from tests.conftest import FINISHED_RUN_DEFAULTS, child_env, read_json, run_cli, tiny_experiment, write_yaml
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +71,7 @@ def test_an_export_loads_with_plain_transformers_and_predicts_as_the_run_did(tmp
     offline = subprocess.run(
         [sys.executable, "-m", "orchestrator", "export", str(run_dir), "--model", "t5", "--push-to-hub", "me/tiny"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)},
+        env=child_env(),
     )
     assert offline.returncode == 1 and "Traceback" not in offline.stderr
     assert "could not push to the Hugging Face Hub" in offline.stderr and str(run_dir / "export" / "t5") in offline.stderr

@@ -16,7 +16,7 @@ from contract.atomic import read_json as read_note  # None while missing or half
 from models.checkpoint import verify_checkpoint
 from models.resume import PROGRESS, TRAINER_DIR
 from orchestrator.config import load_config
-from tests.conftest import REPO, process_name, read_json, tiny_experiment, wait_for_all_but_agents, write_yaml
+from tests.conftest import child_env, process_name, read_json, tiny_experiment, wait_for_all_but_agents, write_yaml
 from tests.faults import faulty_bart, tiny_bart
 
 pytestmark = pytest.mark.integration
@@ -24,10 +24,6 @@ pytestmark = pytest.mark.integration
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "orchestrator", *args]
-
-
-def env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
 
 
 def test_each_fault_costs_only_its_candidate(tmp_path: Path) -> None:
@@ -48,7 +44,7 @@ def test_each_fault_costs_only_its_candidate(tmp_path: Path) -> None:
     raw["defaults"].update(max_steps=8, resources={"cpus": 0.3}, max_retries=1)
     path = write_yaml(tmp_path / "faults.yaml", raw)
 
-    proc = subprocess.run(cli("run", str(path)), env=env(), capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(cli("run", str(path)), env=child_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     run_dir = load_config(path).run_dir
     models = read_json(run_dir / "summary.json")["models"]
@@ -98,7 +94,7 @@ def test_killed_driver_leaves_no_orphans_and_resumes(tmp_path: Path) -> None:
     run_dir = load_config(path).run_dir
     quick_checkpoint = run_dir / "models" / "quick" / "checkpoint"
 
-    driver = subprocess.Popen(cli("run", str(path)), env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = subprocess.Popen(cli("run", str(path)), env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 300
         progress = run_dir / "models" / "slow" / TRAINER_DIR / PROGRESS
@@ -120,7 +116,7 @@ def test_killed_driver_leaves_no_orphans_and_resumes(tmp_path: Path) -> None:
     assert not (run_dir / "models" / "slow" / "checkpoint").exists()
     written = quick_checkpoint.stat().st_mtime
 
-    again = subprocess.run(cli("run", str(path)), env=env(), capture_output=True, text=True, timeout=600)
+    again = subprocess.run(cli("run", str(path)), env=child_env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
     models = read_json(run_dir / "summary.json")["models"]
     assert models["quick"]["resumed"] and not models["slow"]["resumed"]
@@ -133,7 +129,7 @@ def test_killed_driver_leaves_no_orphans_and_resumes(tmp_path: Path) -> None:
     assert verify_checkpoint(Path(slow["checkpoint"]), hashes=True) is None
 
     fresh = subprocess.run(
-        cli("run", str(path), "--set", "models.slow.max_steps=4", "--fresh"), env=env(), capture_output=True, text=True, timeout=600,
+        cli("run", str(path), "--set", "models.slow.max_steps=4", "--fresh"), env=child_env(), capture_output=True, text=True, timeout=600,
     )
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
     assert not read_json(run_dir / "summary.json")["models"]["quick"]["resumed"]

@@ -21,7 +21,7 @@ from models.reporting import RecordingReporter
 from models.resume import PROGRESS, TRAINER_DIR, find_resume_point
 from models.training import train_candidate
 from orchestrator.interrupts import catch_interrupts
-from tests.conftest import REPO, tiny_experiment, write_yaml
+from tests.conftest import REPO, child_env, tiny_experiment, write_yaml
 from tests.test_families import make_job
 from tests.test_resume import BART, LONG
 
@@ -65,7 +65,7 @@ def test_the_first_signal_requests_a_stop_and_a_second_ctrl_c_interrupts_at_once
 def start_run(tmp_path: Path, raw: dict[str, Any]) -> tuple[list[str], dict[str, str], subprocess.Popen[str]]:
     config = write_yaml(tmp_path / "tiny.yaml", raw)
     command = [sys.executable, "-m", "orchestrator", "run", "--quiet", str(config)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    env = child_env()
     return command, env, subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
                                           stderr=subprocess.STDOUT, text=True)
 

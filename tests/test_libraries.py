@@ -5,13 +5,12 @@ leaves out the integrations no training uses; a LoRA candidate's process keeps p
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO, tiny_experiment
+from tests.conftest import REPO, child_env, tiny_experiment
 
 OPTIONAL = ("peft", "bitsandbytes", "optimum", "onnxruntime", "sklearn", "scipy")
 
@@ -58,7 +57,7 @@ def child(tmp_path: Path, first: str, train: bool) -> dict[str, Any]:
         raw["defaults"]["max_steps"] = 2
         paths.append(tmp_path / f"{name}.yaml")
         paths[-1].write_text(json.dumps(raw), encoding="utf-8")  # JSON is YAML
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    env = child_env()
     script = CHILD.format(first=first, train=train, optional=OPTIONAL)
     run = subprocess.run([sys.executable, "-c", script, *map(str, paths), str(tmp_path / "data")],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

@@ -143,6 +143,7 @@ def stopped_cleanly() -> Iterator[None]:
 
 
 @pytest.mark.integration
+@pytest.mark.xdist_group("serve")  # stopped_cleanly looks at every Serve process on the machine
 def test_the_ensemble_answers_as_predict_does_and_bad_requests_get_clear_errors(
         run_dir: Path, stopped_cleanly: None, tmp_path: Path) -> None:
     copy = shutil.copytree(run_dir, tmp_path / "tiny")  # predict writes status.json into its run directory
@@ -185,6 +186,7 @@ def test_the_ensemble_answers_as_predict_does_and_bad_requests_get_clear_errors(
 
 
 @pytest.mark.integration
+@pytest.mark.xdist_group("serve")
 def test_one_model_is_batched_and_a_killed_replica_fails_its_requests_then_recovers(
         run_dir: Path, stopped_cleanly: None) -> None:
     server = Server(run_dir, "--model", "bart", "--max-inputs", "2000")

@@ -385,7 +385,6 @@ def test_a_stopped_then_killed_sweep_resumes_with_its_finished_trial_kept_and_th
     that rerun and its node's scratch copy lost, then a third `tune`: the trial continues from
     the checkpoints it pushed to `storage` as it trained, and the first trial never ran again."""
     import contextlib
-    import os
     import shutil
     import signal
     import subprocess
@@ -395,7 +394,7 @@ def test_a_stopped_then_killed_sweep_resumes_with_its_finished_trial_kept_and_th
     import psutil
 
     from contract.atomic import read_json as read_note
-    from tests.conftest import REPO, wait_for_all_but_agents
+    from tests.conftest import child_env, wait_for_all_but_agents
 
     scratch = tmp_path / "scratch"
     raw = tiny_experiment(tmp_path, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"}],
@@ -407,7 +406,7 @@ def test_a_stopped_then_killed_sweep_resumes_with_its_finished_trial_kept_and_th
     run_dir = load_config(path).run_dir
     trials_dir = run_dir / "tune" / "trials" / "bart"
     command = [sys.executable, "-m", "orchestrator", "tune", str(path)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    env = child_env()
 
     def running() -> tuple[Path | None, int]:  # the trial training in the node's copy, and its step
         for progress in sorted(scratch.glob("*/*/tune/trials/bart/*/trainer/progress.json")):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 from models.data.builtin import generate_summarization
@@ -12,8 +13,20 @@ from models.tokenization import train_bpe_tokenizer
 HERE = Path(__file__).parent
 
 
+_BUILT: dict[str, Path] = {}  # one saved copy per configuration, for the whole test session
+
+
 def tiny_bart(directory: Path, **config_values: object) -> Path:
-    """A saved tiny BART with its tokenizer: a stand-in for a downloaded checkpoint."""
+    """A saved tiny BART with its tokenizer: a stand-in for a downloaded checkpoint. Built once per
+    test process and configuration (a tokenizer trained, a model saved), then copied."""
+    key = json.dumps(config_values, sort_keys=True)
+    if key not in _BUILT:
+        _BUILT[key] = _build_tiny_bart(Path(tempfile.mkdtemp(prefix="tiny-bart-")) / "model", **config_values)
+    shutil.copytree(_BUILT[key], directory, dirs_exist_ok=True)
+    return directory
+
+
+def _build_tiny_bart(directory: Path, **config_values: object) -> Path:
     from transformers import BartConfig, BartForConditionalGeneration
 
     rows = generate_summarization(64, seed=3)
