@@ -2,187 +2,32 @@
 and a training actor receives them inside a `TrainingJob`. Only pydantic is imported here, so an
 actor can hold these types without the driver's code, and the driver without torch.
 
-Every name table (families, task types, metrics) lives here once; the schema, the model registry
-and the cross-field checks all read it from here.
+The fields' value types and the name tables they check against are `contract.fields`.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import typing
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, model_validator
 
-from contract.names import canonical_name, suggestion_text
-
-# --------------------------------------------------------------------------- name tables
-
-FamilyName = Literal["seq2seq", "causal", "classifier"]
-FAMILIES: tuple[str, ...] = typing.get_args(FamilyName)
-TaskName = Literal["summarization", "classification"]
-TASK_TYPES: tuple[str, ...] = typing.get_args(TaskName)
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-SUMMARIZATION_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "rouge_mean")
-CLASSIFICATION_METRICS = ("accuracy", "macro_f1")
-DEFAULT_PROMPTS = {"ko": "{input}\n요약:", "en": "{input}\nSummary:"}  # per task.language, for causal models
-TASK_FAMILIES: dict[str, tuple[str, ...]] = {"summarization": ("seq2seq", "causal"), "classification": ("classifier",)}
-
-# --------------------------------------------------------------------------- value types
-
-
-def _choice_validator(allowed: tuple[str, ...]) -> BeforeValidator:
-    """Matches a string case-, hyphen- and underscore-insensitively against `allowed`."""
-
-    def match(value: Any) -> Any:
-        if value is None:
-            return None  # optional fields; a required one still fails on its type
-        if isinstance(value, str):
-            for option in allowed:
-                if canonical_name(option) == canonical_name(value):
-                    return option
-        raise PydanticCustomError(
-            "choice",
-            "{value} is not allowed; use one of: {allowed}{hint}",
-            {
-                "value": repr(value),
-                "allowed": ", ".join(allowed),
-                "hint": suggestion_text(str(value), allowed),
-            },
-        )
-
-    return BeforeValidator(match)
-
-
-def _choice(*allowed: str, optional: bool = False) -> Any:
-    """A string field that must be one of `allowed` (spelled loosely). `optional` admits None inside
-    the same validator: a `T | None` union would report a bad value once per branch."""
-    options = Literal[allowed]  # type: ignore[valid-type]
-    return Annotated[options | None if optional else options, _choice_validator(allowed)]
-
-
-def _auto_or_number(value: Any) -> Any:
-    """'auto' becomes None (decided at run time); anything else must be a number."""
-    if isinstance(value, str) and canonical_name(value) == "auto":
-        return None
-    return value
-
-
-AutoFloat = Annotated[float | None, BeforeValidator(_auto_or_number)]
-
-
-def _gpu_request(value: Any) -> Any:
-    """'auto' becomes None and 'share' stays (both decided when the cluster is known); anything else
-    must be a number of GPUs."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if canonical_name(value) == "share":
-            return "share"
-        if canonical_name(value) == "auto":
-            return None
-        raise PydanticCustomError("gpus", "{value} is not a number of GPUs; use a number, auto or share{hint}",
-                                  {"value": repr(value), "hint": suggestion_text(value, ("auto", "share"))})
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PydanticCustomError("gpus", "{value} is not a number of GPUs; use a number, auto or share",
-                                  {"value": repr(value)})
-    if value < 0:
-        raise PydanticCustomError("gpus", "gpus must be 0 or more, not {value}", {"value": value})
-    return float(value)
-
-
-GpuRequest = Annotated[float | Literal["share"] | None, BeforeValidator(_gpu_request)]
-
-
-def _rate_or_tuned(value: Any) -> Any:
-    """A learning rate: a number > 0, or 'tuned' (the best rate of the last `tune` sweep, put in
-    its place before anything trains)."""
-    if value is None:
-        return None  # per-candidate overrides are optional
-    if isinstance(value, str):
-        if canonical_name(value) == "tuned":
-            return "tuned"
-        try:
-            value = float(value)  # YAML reads 1e-3 (no dot) as a string
-        except ValueError:
-            raise PydanticCustomError(
-                "choice",
-                "{value} is not a learning rate; use a number greater than 0, or tuned (the best rate of the "
-                "last `tune` sweep){hint}",
-                {"value": repr(value), "hint": suggestion_text(value, ["tuned"])},
-            ) from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise PydanticCustomError(
-            "choice", "{value} is invalid: use a number greater than 0, or tuned", {"value": repr(value)}
-        )
-    return float(value)
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
-
-
-def _interval(value: Any) -> Any:
-    """A checkpoint interval: a number of optimizer steps (500) or a duration (90s, 15m, 2h)."""
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    if isinstance(value, str) and (match := _DURATION.match(value.lower())) and float(match.group(1)) > 0:
-        return f"{match.group(1)}{match.group(2)}"
-    raise PydanticCustomError(
-        "interval", "{value} is not a checkpoint interval; use a number of steps (500) or a duration (90s, 15m, 2h)",
-        {"value": repr(value)},
-    )
-
-
-def interval_seconds(every: int | str) -> float | None:
-    """A duration's seconds; None for an interval in steps."""
-    if isinstance(every, int):
-        return None
-    match = _DURATION.match(every)
-    assert match, f"{every!r} was not validated as an interval"
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-CheckpointEvery = Annotated[int | str, BeforeValidator(_interval)]
-OptionalCheckpointEvery = Annotated[int | str | None, BeforeValidator(_interval)]
-
-LearningRate = Annotated[float | Literal["tuned"], BeforeValidator(_rate_or_tuned)]
-OptionalLearningRate = Annotated[float | Literal["tuned"] | None, BeforeValidator(_rate_or_tuned)]
-
-Precision = _choice(*PRECISIONS)
-OptionalPrecision = _choice(*PRECISIONS, optional=True)
-Family = Annotated[FamilyName, _choice_validator(FAMILIES)]
-TaskType = Annotated[TaskName, _choice_validator(TASK_TYPES)]
-Language = _choice("ko", "en")
-Quantization = _choice("4bit", "8bit")
-Strategy = _choice("ddp", "fsdp")
-
-
-def expand_home(value: str) -> str:
-    """`~` and `~user` as the shell expands them; a user with no home here is an error, never a
-    folder named `~user` in the current directory."""
-    if not value.startswith("~"):
-        return value
-    expanded = os.path.expanduser(value)
-    if expanded.startswith("~"):
-        raise PydanticCustomError("choice", "{value}: {user} is no user's home directory here; give the full path",
-                                  {"value": repr(value), "user": repr(value.split("/", 1)[0])})
-    return expanded
-
-
-HomePath = Annotated[str, AfterValidator(expand_home)]  # a path from a config: `~` expanded once, here
-
-
-class Strict(BaseModel):
-    """Unknown keys are errors: a typo must not silently fall back to a default; so is an
-    infinite or NaN number anywhere."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
-
+from contract.fields import (
+    DEFAULT_PROMPTS,
+    CheckpointEvery,
+    Family,
+    GpuRequest,
+    Language,
+    LearningRate,
+    OptionalCheckpointEvery,
+    OptionalLearningRate,
+    OptionalPrecision,
+    Precision,
+    Quantization,
+    Strategy,
+    Strict,
+    TaskType,
+    one_of,
+)
 
 # --------------------------------------------------------------------------- sections
 
@@ -194,7 +39,7 @@ class TaskConfig(Strict):
     target_column: str | None = Field(None, description="Default: summary (summarization), label.")
     metric: str | None = Field(None, description="Default: rougeL, or accuracy. rouge_mean: the mean of ROUGE-1, "
                                                  "ROUGE-2 and ROUGE-L F1 (the Korean contest's score).")
-    multi_reference: _choice("mean", "max") = Field(
+    multi_reference: one_of("mean", "max") = Field(
         "mean", description="Rows with several references (a list in the target column, or columns <target>1, "
                             "<target>2, ...): ROUGE against each, combined by their mean (as the Korean contest) or max."
     )
@@ -415,71 +260,13 @@ class CandidateConfig(CandidateBase):
 
 
 __all__ = [
-    "CLASSIFICATION_METRICS",
-    "FAMILIES",
-    "SUMMARIZATION_METRICS",
-    "TASK_FAMILIES",
-    "TASK_TYPES",
-    "AutoFloat",
     "CandidateBase",
     "CandidateConfig",
-    "Family",
-    "FamilyName",
     "EarlyStopping",
     "GenerationConfig",
-    "Language",
-    "LearningRate",
     "LoraConfig",
-    "Precision",
-    "Quantization",
     "Resources",
-    "Strict",
     "TaskConfig",
-    "TaskName",
-    "TaskType",
     "Timeouts",
     "TrainingSettings",
-    "out_of_bounds",
 ]
-
-
-class OptimizeConfig(Strict):
-    """The experiment's `optimize:` section; the optimize step in the actor reads it as it is."""
-
-    enabled: bool = Field(True, description="false leaves the optimize stage out.")
-    backends: list[_choice("torch_dynamic", "onnxruntime", "bitsandbytes")] = Field(
-        ["torch_dynamic", "onnxruntime"], description="The INT8 backends tried; bitsandbytes is meant for GPUs."
-    )
-    models: list[str] | None = Field(None, description="Candidates to optimize; default: every survivor.")
-    batch_sizes: list[Annotated[int, Field(gt=0)]] | Literal["auto"] = Field(
-        "auto", description="Batch sizes benchmarked; auto: doubling from 1 to max_batch_size until out of memory, "
-                            "the time bound, or two doublings that gain under 5% throughput."
-    )
-    max_batch_size: int = Field(64, gt=0, description="Where batch_sizes: auto stops doubling.")
-    warmup: int = Field(1, ge=0, description="Untimed batches before each batch size's timed ones.")
-    repeats: int = Field(3, ge=1, description="Timed batches per batch size.")
-    point_timeout_s: float = Field(
-        60, gt=0, description="Time bound of one batch size; past it the point is recorded as timeout."
-    )
-    max_quality_drop: float = Field(1.0, ge=0, description="Metric points (e.g. ROUGE-L x100).")
-    memory_budget_mb: float | None = Field(
-        None, gt=0, description="Peak memory the recommended variant and batch size must fit; also bounds serve's "
-                                "batches."
-    )
-    latency_slo_ms: float | None = Field(
-        None, gt=0, description="p95 latency per batch the recommendation must fit; also bounds serve's batches."
-    )
-
-
-def out_of_bounds(status: str, peak_memory_mb: float, p95_ms: float | None, memory_budget_mb: float | None,
-                  latency_slo_ms: float | None) -> str | None:
-    """Why a measured batch-size point is not usable under `optimize.memory_budget_mb` and
-    `optimize.latency_slo_ms` (None when it is): the one rule the optimize stage recommends by and
-    `serve` batches by."""
-    if status != "ok":
-        return status
-    if memory_budget_mb is not None and peak_memory_mb > memory_budget_mb:
-        return f"peak memory {peak_memory_mb:.0f} MB over the {memory_budget_mb:g} MB budget"
-    if latency_slo_ms is not None and (p95_ms or 0) > latency_slo_ms:
-        return f"p95 latency {p95_ms:.0f} ms over the {latency_slo_ms:g} ms SLO"
-    return None

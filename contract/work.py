@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from contract.settings import OptimizeConfig
+from contract.optimize import OptimizeConfig
 
 Row = dict[str, Any]
 

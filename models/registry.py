@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
+from contract.fields import FamilyName
 from contract.names import UnknownNameError, canonical_name
-from contract.settings import FamilyName
 
 T = TypeVar("T")
 

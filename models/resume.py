@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.atomic import read_json, write_json
-from contract.settings import interval_seconds
+from contract.fields import interval_seconds
 from models.checkpoint import MANIFEST, read_manifest, verify_checkpoint
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import Literal
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from contract.settings import FamilyName
+from contract.fields import FamilyName
 
 SPECIAL_TOKENS = {
     "pad_token": "<pad>",

@@ -203,7 +203,7 @@ def test_candidate_overrides_reject_what_the_defaults_reject(tmp_path: Path) -> 
 
 
 def test_family_names_are_the_contracts() -> None:
-    from contract.settings import FAMILIES, TASK_FAMILIES
+    from contract.fields import FAMILIES, TASK_FAMILIES
     from models.registry import FAMILIES as FAMILY_CLASSES
     from models.registry import PRESETS
 

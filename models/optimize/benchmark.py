@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from contract.settings import out_of_bounds
+from contract.optimize import out_of_bounds
 from models.memory import PeakMemory, is_out_of_memory
 
 # Runs one batch of the given size and returns its outputs; a TokenCounter, applied outside the

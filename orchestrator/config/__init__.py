@@ -12,20 +12,16 @@ and `loader` (path, YAML, overrides, validation). The per-candidate types come f
 
 from __future__ import annotations
 
+from contract.fields import CLASSIFICATION_METRICS, FAMILIES, SUMMARIZATION_METRICS, TASK_FAMILIES, Strict
 from contract.names import did_you_mean
+from contract.optimize import OptimizeConfig
 from contract.settings import (
-    CLASSIFICATION_METRICS,
-    FAMILIES,
-    SUMMARIZATION_METRICS,
-    TASK_FAMILIES,
     CandidateBase,
     CandidateConfig,
     EarlyStopping,
     GenerationConfig,
     LoraConfig,
-    OptimizeConfig,
     Resources,
-    Strict,
     TaskConfig,
     Timeouts,
     TrainingSettings,

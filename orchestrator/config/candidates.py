@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.fields import CLASSIFICATION_METRICS, FAMILIES, SUMMARIZATION_METRICS
 from contract.names import canonical_name, suggestion_text
-from contract.settings import CLASSIFICATION_METRICS, FAMILIES, SUMMARIZATION_METRICS
 from orchestrator.config.errors import ConfigIssue
 from orchestrator.config.raw import RawContext, section
 

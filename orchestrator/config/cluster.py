@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from contract.settings import HomePath, Strict
+from contract.fields import HomePath, Strict
 from orchestrator.config.errors import ConfigIssue
 from orchestrator.config.raw import RawContext
 

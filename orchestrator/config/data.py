@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import Field
 
+from contract.fields import CLASSIFICATION_METRICS, SUMMARIZATION_METRICS, HomePath, Language, Strict
 from contract.names import suggestion_text
-from contract.settings import CLASSIFICATION_METRICS, SUMMARIZATION_METRICS, HomePath, Language, Strict
 from orchestrator.config.errors import ConfigIssue
 from orchestrator.config.raw import RawContext, section
 

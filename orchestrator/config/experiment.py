@@ -10,9 +10,11 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, PrivateAttr
 
+from contract.fields import HomePath, Strict
 from contract.job import DataFiles
 from contract.names import canonical_name
-from contract.settings import CandidateConfig, HomePath, OptimizeConfig, Strict, TaskConfig, TrainingSettings
+from contract.optimize import OptimizeConfig
+from contract.settings import CandidateConfig, TaskConfig, TrainingSettings
 from orchestrator.config.candidates import check_defaults_raw, check_models_raw
 from orchestrator.config.cluster import RayConfig, StorageConfig, _uri_shorthand, check_storage_raw
 from orchestrator.config.data import BuiltinData, DataConfig, check_data_raw, check_task_raw

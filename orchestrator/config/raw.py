@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from contract.fields import TASK_FAMILIES
 from contract.names import canonical_name
-from contract.settings import TASK_FAMILIES
 
 
 def section(raw: Any) -> dict[str, Any]:

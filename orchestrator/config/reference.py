@@ -27,7 +27,8 @@ import annotated_types
 from pydantic import AfterValidator, BaseModel
 from pydantic.fields import FieldInfo
 
-from contract.settings import CandidateConfig, expand_home
+from contract.fields import expand_home
+from contract.settings import CandidateConfig
 from orchestrator.config.experiment import ExperimentConfig
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "config.md"

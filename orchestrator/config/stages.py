@@ -7,19 +7,19 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from contract.fields import Strict, one_of
 from contract.names import canonical_name, suggestion_text
-from contract.settings import Strict, _choice
 from orchestrator.config.errors import ConfigIssue
 from orchestrator.config.raw import RawContext, number_or_none, section
 
 
 class EnsembleConfig(Strict):
-    strategy: _choice("auto", "none", "mbr", "stacking", "average") = Field(
+    strategy: one_of("auto", "none", "mbr", "stacking", "average") = Field(
         "auto", description="auto: the best single member, MBR or averaging, and stacking with each meta-learner, "
                             "one chosen on validation by the one-standard-error rule; another name forces that method."
     )
     min_models: int = Field(2, ge=1, description="Survivors needed for the stage to run (members that drop out count).")
-    meta_learner: _choice("auto", "linear", "gradient_boosting", "pairwise", "lambdarank") = Field(
+    meta_learner: one_of("auto", "linear", "gradient_boosting", "pairwise", "lambdarank") = Field(
         "auto", description="linear: logistic regression (classification) or ridge (summarization); pairwise and "
                             "lambdarank rank a pool's summaries (summarization); auto: each, chosen on validation."
     )
@@ -46,7 +46,7 @@ class TuneConfig(Strict):
         LearningRateSpace(min=1e-5, max=1e-2), description="Where rates are drawn from: min and max, or values."
     )
     samples: int = Field(4, ge=1, description="Draws from a min/max range; a list of values is tried whole.")
-    scheduler: _choice("asha", "none") = Field(
+    scheduler: one_of("asha", "none") = Field(
         "asha", description="asha stops weak trials after each epoch; none runs every trial to the end."
     )
     max_concurrent: int | None = Field(None, ge=1, description="Default: as many trials as the cluster fits.")

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
+from contract.fields import Strict, one_of
 from contract.names import suggestion_text
-from contract.settings import Strict, _choice
 
 BACKENDS = ("tensorboard", "mlflow", "wandb")
 
@@ -30,7 +30,7 @@ class MlflowConfig(Strict):
 class WandbConfig(Strict):
     project: str = Field("orchestrator", description="The W&B project.")
     entity: str | None = Field(None, description="The W&B team or user; default: your default entity.")
-    mode: _choice("auto", "online", "offline") = Field(
+    mode: one_of("auto", "online", "offline") = Field(
         "auto", description="auto: online when an API key is set (WANDB_API_KEY or `wandb login`), else offline: "
                             "files under <run dir>/tracking/wandb, uploaded later with `wandb sync`.",
     )

@@ -20,8 +20,8 @@ from typing import Any
 
 from contract.atomic import read_json_or_warn
 from contract.names import suggestion_text
+from contract.optimize import out_of_bounds
 from contract.serving import ServedVariant
-from contract.settings import out_of_bounds
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, load_run_config
 from orchestrator.data import label_order, run_data_files
 from orchestrator.export import best_on_validation
