@@ -24,7 +24,7 @@ import pyarrow.fs
 import pytest
 
 from models.checkpoint import verify_checkpoint
-from orchestrator.storage import open_uri
+from orchestrator.filesystems import open_uri
 from tests.conftest import REPO, read_json, tiny_experiment, write_yaml
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,10 @@ import pytest
 from contract.job import DataFiles
 from contract.work import OPTIMIZE, OptimizeRequest
 from orchestrator.config import ConfigError, StorageConfig, validate_raw
+from orchestrator.filesystems import open_uri
 from orchestrator.stages.folds import FOLDS_DIR, fold_job, split_for
 from orchestrator.stages.train import build_jobs
-from orchestrator.storage import MARKER, RunStorage, open_run_storage, open_uri, run_storage
+from orchestrator.storage import MARKER, RunStorage, open_run_storage, run_storage
 from orchestrator.work import WorkItem
 from tests.conftest import tiny_experiment
 

@@ -11,6 +11,7 @@ from pydantic import Field
 from contract.fields import HomePath, Strict
 from orchestrator.config.errors import ConfigIssue
 from orchestrator.config.raw import RawContext
+from orchestrator.filesystems import storage_problem
 
 
 class RayConfig(Strict):
@@ -44,13 +45,10 @@ class StorageConfig(Strict):
 
 
 def check_storage_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
-    """The URI must name a filesystem pyarrow can open. `orchestrator.storage` (and with it pyarrow)
-    is imported only when a URI is given, so loading a config stays light."""
+    """The URI must name a filesystem pyarrow can open."""
     storage = _uri_shorthand(raw)
     if not (isinstance(storage, dict) and isinstance(storage.get("uri"), str)):
         return []
-    from orchestrator.storage import storage_problem
-
     if (problem := storage_problem(storage["uri"])) is None:
         return []
     return [ConfigIssue("storage.uri", f"{storage['uri']!r}: {problem}")]
