@@ -13,7 +13,7 @@ from models.registry import parse_source
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
 
-    from orchestrator.export import ExportPlan
+    from orchestrator.export_plan import ExportPlan
 
 PIPELINE = {"summarization": {"seq2seq": "summarization", "causal": "text-generation"},
             "classification": {"classifier": "text-classification"}}

@@ -20,7 +20,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestrator.export import ExportError, export, plan_export, push_to_hub
+    from orchestrator.export import export, push_to_hub
+    from orchestrator.export_plan import ExportError, plan_export
 
     try:
         plan = plan_export(args.run_dir, args.model, args.variant, args.out)

@@ -24,7 +24,7 @@ from contract.optimize import out_of_bounds
 from contract.serving import ServedVariant
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, load_run_config
 from orchestrator.data import label_order, run_data_files
-from orchestrator.export import best_on_validation
+from orchestrator.export_plan import best_on_validation
 from orchestrator.placement import placed_config
 from orchestrator.predict import ChosenEnsemble, load_run
 from orchestrator.stages.train import member_job
@@ -155,7 +155,7 @@ def _survivor(config: ExperimentConfig, summary: dict[str, Any], wanted: str) ->
 
 
 def _best_by_validation(config: ExperimentConfig, summary: dict[str, Any]) -> str:
-    """The survivor `export --best` would pick (`orchestrator.export.best_on_validation`); one
+    """The survivor `export --best` would pick (`orchestrator.export_plan.best_on_validation`); one
     with a validation score is needed."""
     metric = config.task.resolved_metric()
     survivors = _survivors(summary)
