@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config.tracking import MlflowConfig
-from orchestrator.tracking import EXPERIMENT_KEY, RunEnding, TrackedRun, TrackingTarget
+from orchestrator.tracking.backend import EXPERIMENT_KEY, RunEnding, TrackedRun, TrackingTarget
 
 STATUSES = {"succeeded": "FINISHED", "stopped_early": "FINISHED", "ok": "FINISHED", "partial": "FINISHED",
             "interrupted": "KILLED"}  # any other ending: FAILED

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from orchestrator.tracking import RunEnding, TrackedRun, TrackingTarget
+from orchestrator.tracking.backend import RunEnding, TrackedRun, TrackingTarget
 
 FLUSH_S = 10
 EVENT_FILES = "events.out.tfevents.*"

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from orchestrator.config.tracking import WandbConfig
-from orchestrator.tracking import EXPERIMENT_KEY, RunEnding, TrackedRun, TrackingTarget
+from orchestrator.tracking.backend import EXPERIMENT_KEY, RunEnding, TrackedRun, TrackingTarget
 
 log = logging.getLogger(__name__)
 STEP = "step"
