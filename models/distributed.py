@@ -27,7 +27,7 @@ from contract.hardware import limit_memory
 from contract.job import TrainingJob, worker_group_scaling
 from contract.phases import Phase, reported
 from contract.preflight import gpu_share
-from contract.work import TrainRequest, TrainResult
+from contract.work import TRAIN, TrainRequest, TrainResult, resolve
 from models.hardware import limit_gpu_share
 from models.worker_group import fit
 
@@ -135,12 +135,11 @@ def first_failure(failures: dict[int, BaseException], workers: int) -> BaseExcep
 
 
 def _worker_loop(config: dict[str, Any]) -> TrainResult | None:
-    """One Ray Train worker: the candidate's own training code, on this rank's share."""
-    from contract.work import resolve
-
+    """One Ray Train worker: the candidate's own training code (the train step's function, named
+    by the contract as the actor's steps are), on this rank's share."""
     job: TrainingJob = config["job"]
     resolve("models.libraries:declare")(job)  # before transformers is imported, as in the actor
-    from models.training import train_candidate
+    train_candidate = TRAIN.resolve()
 
     reporter = config["reporter"] if rank() == 0 else None
     _log_to(job)

@@ -2,6 +2,8 @@
 
 `train_candidate` is plain Python (no Ray), so tests and benchmarks can call it directly; the
 actor in `orchestrator.workers` only wraps it. Results travel back as paths and small metrics.
+The Trainer it trains with is set up in `models.trainer`, and reports through
+`models.trainer_callbacks`.
 """
 
 from __future__ import annotations
@@ -18,202 +20,30 @@ from models import libraries
 libraries.apply()  # before transformers is imported: a full fine-tune's process never imports peft
 
 import torch  # noqa: E402
-from transformers import (
-    AutoConfig,
-    EarlyStoppingCallback,
-    PrinterCallback,
-    Trainer,
-    TrainerCallback,
-    TrainingArguments,
-    set_seed,
-)
+from transformers import AutoConfig, set_seed
 
 from contract.atomic import read_json, write_json
 from contract.errors import TrainingStopped
 from contract.job import TrainingJob
 from contract.phases import Phase
-from contract.settings import TrainingSettings
 from contract.work import WEIGHT_DIRS, TrainRequest, TrainResult
-from models.checkpoint import seal_checkpoint, write_checkpoint
+from models.checkpoint import write_checkpoint
 from models.data.files import read_rows, write_jsonl
-from models.distributed import agree, barrier, rank, world_size
-from models.errors import NonFiniteLossError
+from models.distributed import barrier, rank, train_data_parallel, world_size
 from models.families.base import ModelFamily
 from models.precision import PrecisionPlan, decide_precision, detect_hardware, saved_dtype
 from models.registry import PRESETS, load_family, parse_source
 from models.reporting import Reporter, prediction_progress
-from models.resume import TRAINER_DIR, CheckpointClock, find_resume_point, record_progress
-from models.schedule import training_schedule
+from models.resume import TRAINER_DIR, find_resume_point
 from models.sources import ResolvedSource, hub_commit, resolve_source
+from models.trainer import GuardedTrainer, build_trainer, gathered_model, shards_model
+from models.trainer_callbacks import CheckpointCallback
 
 log = logging.getLogger(__name__)
 
 
-class GuardedTrainer(Trainer):
-    """A Trainer whose non-finite losses skip their optimizer step instead of poisoning the
-    weights, up to a bound; past it the candidate fails with the step numbers in the message."""
-
-    def __init__(self, *args: Any, max_nonfinite_steps: int, fingerprint: str, identity: dict[str, Any],
-                 **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.max_nonfinite_steps = max_nonfinite_steps
-        self.nonfinite_steps: list[int] = []
-        self.fingerprint = fingerprint
-        self.identity = identity  # recorded in each checkpoint, so a rerun can say what changed
-
-    def _save_checkpoint(self, model: Any, trial: Any) -> None:
-        """The Trainer's save, sealed (`models.resume`) before older checkpoints are rotated away:
-        at every moment the newest sealed checkpoint is complete."""
-        limit, self.args.save_total_limit = self.args.save_total_limit, None
-        try:
-            super()._save_checkpoint(model, trial)
-        finally:
-            self.args.save_total_limit = limit
-        if not self.args.should_save:  # data-parallel: rank 0 writes, seals and rotates
-            return
-        run_dir = Path(self._get_output_dir(trial=trial))
-        seal_checkpoint(run_dir / f"checkpoint-{self.state.global_step}", self.fingerprint,
-                        step=self.state.global_step, identity=self.identity)
-        self._rotate_checkpoints(use_mtime=True, output_dir=str(run_dir))
-
-    def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> torch.Tensor:
-        loss = super().training_step(model, inputs, num_items_in_batch)
-        if torch.isfinite(loss).all():
-            return loss
-        step = self.state.global_step + 1
-        if not self.nonfinite_steps or self.nonfinite_steps[-1] != step:
-            self.nonfinite_steps.append(step)
-        log.warning("non-finite loss at step %d; its update is skipped", step)
-        if len(self.nonfinite_steps) > self.max_nonfinite_steps:
-            raise NonFiniteLossError(
-                f"loss was NaN/inf on {len(self.nonfinite_steps)} steps (first at step "
-                f"{self.nonfinite_steps[0]}), more than max_nonfinite_steps={self.max_nonfinite_steps}"
-            )
-        model.zero_grad(set_to_none=True)  # the optimizer then skips every parameter this step
-        return torch.zeros_like(loss)
-
-
-class HeartbeatCallback(TrainerCallback):
-    """Turns Trainer events into phase changes and (throttled) heartbeats."""
-
-    def __init__(self, reporter: Reporter, examples_per_step: int, interval_s: float = 0.5):
-        self.reporter = reporter
-        self.examples_per_step = examples_per_step
-        self.interval_s = interval_s
-        self.loss: float | None = None
-        self.evaluations = 0
-        self._training = False
-        self._started = 0.0
-        self._last_sent = 0.0
-        self._last_logged: tuple[int, float] | None = None  # (step, time) of the last training log line
-
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._started = time.monotonic()
-        self._training = True
-        self._last_logged = (state.global_step, self._started)
-
-    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._training = False
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
-        if not logs:
-            return
-        log.info("step %d: %s", state.global_step, ", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
-        values = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        if "loss" in logs:
-            self.loss = float(logs["loss"])
-            now = time.monotonic()
-            if self._last_logged is not None and state.global_step > self._last_logged[0]:
-                steps, seconds = state.global_step - self._last_logged[0], now - self._last_logged[1]
-                values["examples_per_s"] = round(steps * self.examples_per_step / max(seconds, 1e-9), 2)
-            self._last_logged = (state.global_step, now)
-        self.reporter.logged(state.global_step, values)
-
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
-                    **kwargs: Any) -> None:
-        """Each evaluation during training, with its loss and number (the final evaluation after
-        training is not one of them): a learning-rate sweep's early stopping decides on these."""
-        if not self._training or not metrics or "eval_loss" not in metrics:
-            return
-        # counted from the Trainer's history, which a resumed training restores: numbering continues
-        self.evaluations = sum("eval_loss" in entry for entry in state.log_history) or self.evaluations + 1
-        self.reporter.heartbeat(
-            step=state.global_step, total_steps=state.max_steps, epoch=round(state.epoch or 0.0, 3),
-            eval_loss=round(float(metrics["eval_loss"]), 5), evaluation=self.evaluations,
-        )
-
-    def on_prediction_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        """Evaluation batches count as signs of life too (a long eval is not a stall)."""
-        now = time.monotonic()
-        if now - self._last_sent >= self.interval_s:
-            self._last_sent = now
-            self.reporter.heartbeat(step=state.global_step, total_steps=state.max_steps, evaluating=True)
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if state.global_step == 1:
-            self.reporter.phase(Phase.TRAINING)
-        now = time.monotonic()
-        if now - self._last_sent < self.interval_s and state.global_step < state.max_steps:
-            return
-        self._last_sent = now
-        elapsed = max(now - self._started, 1e-9)
-        self.reporter.heartbeat(
-            step=state.global_step,
-            total_steps=state.max_steps,
-            epoch=round(state.epoch or 0.0, 3),
-            loss=self.loss,
-            examples_per_s=round(state.global_step * self.examples_per_step / elapsed, 2),
-        )
-
-
-class CheckpointCallback(TrainerCallback):
-    """Saves between evaluations on the `checkpoint_every` clock, and notes the furthest step."""
-
-    def __init__(self, trainer_dir: Path, every: int | str, reporter: Reporter, progress_interval_s: float = 2.0):
-        self.trainer_dir = trainer_dir
-        self.clock = CheckpointClock(every)
-        self.reporter = reporter
-        self.progress_interval_s = progress_interval_s
-        self.stopped_at: int | None = None  # the step at which a stop request was honoured
-        self._last_note = 0.0
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        due, stop = agree(self.clock.due(state.global_step), self.reporter.stop_requested())  # rank 0 decides
-        if due and state.global_step < state.max_steps:
-            control.should_save = True
-        if stop and state.global_step < state.max_steps:
-            control.should_save = control.should_training_stop = True
-            self.stopped_at = state.global_step
-        now = time.monotonic()
-        if state.is_world_process_zero and (now - self._last_note >= self.progress_interval_s or control.should_save):
-            self._last_note = now
-            record_progress(self.trainer_dir, state.global_step)
-
-    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.clock.saved()  # called once the checkpoint is sealed and older ones rotated away
-        self.reporter.checkpoint_saved(str(self.trainer_dir / f"checkpoint-{state.global_step}"))
-
-
-class ValidationMetricCallback(TrainerCallback):
-    """At every evaluation, the task's metric on the validation split, predicted as the run
-    predicts (`eval_<metric>` beside eval_loss): what early stopping on a task metric watches and
-    what then picks the best checkpoint. It costs a prediction of validation per evaluation."""
-
-    def __init__(self, family: ModelFamily, tokenizer: Any, rows: list[dict[str, Any]], metric: str,
-                 reporter: Reporter):
-        self.family, self.tokenizer, self.rows, self.metric, self.reporter = family, tokenizer, rows, metric, reporter
-
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
-                    model: Any = None, **kwargs: Any) -> None:
-        if metrics is None or model is None or not self.rows:
-            return
-        predictions = self.family.predict(model, self.tokenizer, self.rows)
-        metrics[f"eval_{self.metric}"] = self.family.score(predictions, self.rows)[self.metric]
-        log.info("step %d: validation %s %.3f", state.global_step, self.metric, metrics[f"eval_{self.metric}"])
-        model.train()
-
-
-def _stopped_early(job: TrainingJob, trainer: Any, train_output: Any, resumed_at: int) -> dict[str, Any] | None:
+def _stopped_early(job: TrainingJob, trainer: GuardedTrainer, train_output: Any,
+                   resumed_at: int) -> dict[str, Any] | None:
     """Where early stopping ended training before its configured steps, the best step (the
     checkpoint kept) and the training time it saved (the steps not trained, at this run's pace)."""
     state = trainer.state
@@ -239,8 +69,6 @@ def train_candidate(job: TrainingJob, reporter: Reporter, request: TrainRequest 
     With several processes (`resources.workers`, or `gpus` above 1) it trains data-parallel (`models.distributed`); inside one of
     those workers this is the worker's share, and only rank 0 returns a result."""
     if job.settings.resources.processes > 1 and world_size() == 1:
-        from models.distributed import train_data_parallel
-
         return train_data_parallel(job, reporter, request)
     if rank() != 0:
         return _train(job, reporter, request.predict)
@@ -287,7 +115,7 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
 
     reporter.phase(Phase.FIRST_STEP, parameters=parameters, resumed_from_step=resume.step,
                    **({"workers": world_size()} if world_size() > 1 else {}))  # the live table shows them
-    trainer = _build_trainer(job, family, model, tokenizer, plan, train_features, eval_features, reporter,
+    trainer = build_trainer(job, family, model, tokenizer, plan, train_features, eval_features, reporter,
                              rows.get("validation"))
     if world_size() > 1:
         log.info("rank %d of %d: %d training batches of %d per epoch", rank(), world_size(),
@@ -306,7 +134,7 @@ def _train(job: TrainingJob, reporter: Reporter, predict: bool = True) -> TrainR
     if shards_model(settings, plan):  # every rank takes part in the gathering
         held = sum((p.to_local() if hasattr(p, "to_local") else p).numel() for p in model.parameters())  # DTensor shards
         log.info("fsdp: rank %d holds %d of the %d parameters", rank(), held, parameters["total"])
-        model = _gathered(trainer, family, source, tokenizer, plan, pad_added)
+        model = gathered_model(trainer, family, source, tokenizer, plan, pad_added)
 
     reporter.phase(Phase.EVALUATING)
     metrics: dict[str, Any] = {"train_loss": round(train_output.training_loss, 5)}
@@ -435,115 +263,6 @@ def _count_parameters(model: Any) -> dict[str, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable}
-
-
-def _build_trainer(
-    job: TrainingJob,
-    family: ModelFamily,
-    model: Any,
-    tokenizer: Any,
-    plan: PrecisionPlan,
-    train_features: list[dict[str, Any]],
-    eval_features: list[dict[str, Any]] | None,
-    reporter: Reporter,
-    validation_rows: list[dict[str, Any]] | None = None,
-) -> Any:
-    s = job.settings
-    examples_per_step = s.batch_size * s.gradient_accumulation
-    schedule = training_schedule(s, len(train_features))
-    total_steps, eval_every = schedule.total_steps, schedule.eval_every
-    has_eval = bool(eval_features)
-    stopping = s.early_stopping if has_eval and s.early_stopping and s.early_stopping.patience > 0 else None
-    watched = stopping.metric if stopping else "eval_loss"  # what picks the best checkpoint, and what stops
-    callbacks: list[TrainerCallback] = [HeartbeatCallback(reporter, examples_per_step),
-                                        CheckpointCallback(job.output_dir / TRAINER_DIR, s.checkpoint_every, reporter)]
-    if stopping is not None:
-        if watched != "eval_loss":
-            callbacks.append(ValidationMetricCallback(family, tokenizer, validation_rows or [], watched, reporter))
-        callbacks.append(EarlyStoppingCallback(stopping.patience, stopping.min_delta))
-    args = TrainingArguments(
-        output_dir=str(job.output_dir / TRAINER_DIR),
-        max_steps=total_steps,
-        per_device_train_batch_size=s.per_process_batch_size(world_size()),
-        per_device_eval_batch_size=s.per_process_eval_batch_size(world_size()),
-        gradient_accumulation_steps=s.gradient_accumulation,
-        learning_rate=s.learning_rate,
-        weight_decay=s.weight_decay,
-        warmup_ratio=s.warmup_ratio,
-        logging_steps=s.logging_steps,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=eval_every,
-        save_strategy="steps",  # at every evaluation; CheckpointCallback adds the saves in between
-        save_steps=eval_every,
-        save_total_limit=2,  # the best and the latest (with 1, the Trainer deletes the latest when training ends)
-        load_best_model_at_end=has_eval,
-        metric_for_best_model=watched if watched == "eval_loss" else f"eval_{watched}",
-        greater_is_better=watched != "eval_loss",
-        seed=s.seed,
-        data_seed=s.seed,
-        report_to=[],
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        remove_unused_columns=False,
-        save_safetensors=True,
-        **({"ddp_backend": "gloo"} if world_size() > 1 and plan.device == "cpu" else {}),
-        **(sharding_arguments(model) if shards_model(s, plan) else {}),
-        **plan.trainer_arguments(),
-    )
-    trainer = GuardedTrainer(
-        max_nonfinite_steps=s.max_nonfinite_steps,
-        fingerprint=job.fingerprint,
-        identity=job.identity.get("training", {}),
-        model=model,
-        args=args,
-        train_dataset=train_features,
-        eval_dataset=eval_features,
-        data_collator=family.collator(tokenizer, model),
-        processing_class=tokenizer,
-        callbacks=callbacks,
-    )
-    trainer.remove_callback(PrinterCallback)  # the heartbeat callback logs instead
-    return trainer
-
-
-def shards_model(settings: TrainingSettings, plan: PrecisionPlan) -> bool:
-    """Whether this data-parallel worker shards the model (`strategy: fsdp`): on GPUs only, as
-    accelerate's FSDP shards over accelerator devices; on CPUs the workers train with ddp (said
-    once, by rank 0, and by preflight)."""
-    if world_size() == 1 or settings.resources.strategy != "fsdp":
-        return False
-    return plan.device != "cpu"
-
-
-def sharding_arguments(model: Any) -> dict[str, Any]:
-    """TrainingArguments for FSDP (`resources.strategy: fsdp`): parameters, gradients and optimizer
-    state fully sharded over the workers, wrapped per transformer layer (the model's own
-    `_no_split_modules`); checkpoints hold the full state dict, written by rank 0, so they resume
-    and load like any other."""
-    layers = getattr(model, "_no_split_modules", None) or []
-    return {"fsdp": "full_shard auto_wrap", "fsdp_config": {
-        "transformer_layer_cls_to_wrap": list(layers), "use_orig_params": True, "state_dict_type": "FULL_STATE_DICT",
-        "sync_module_states": False,  # every rank loads the same weights from disk (rank 0 builds a scratch preset)
-    }}
-
-
-def _gathered(trainer: Any, family: ModelFamily, source: ResolvedSource, tokenizer: Any, plan: PrecisionPlan,
-              pad_added: bool) -> Any:
-    """The trained model whole, on rank 0 (None elsewhere): its full state dict gathered from the
-    shards (every rank takes part) into a fresh copy of the architecture, so saving, merging and
-    predicting work on it as on any one-process model."""
-    state = trainer.accelerator.get_state_dict(trainer.model)
-    if rank() != 0:
-        return None
-    model = family.load_model(source, tokenizer, plan, pad_added)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or [k for k in missing if not k.endswith(TIED_SUFFIXES)]:
-        raise RuntimeError(f"the gathered state does not fit the model: missing {missing[:5]}, unexpected "
-                           f"{unexpected[:5]}")
-    return model
-
-
-TIED_SUFFIXES = ("lm_head.weight", "embed_tokens.weight", "shared.weight")  # tied to another weight, saved once
 
 
 def _save(

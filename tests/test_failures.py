@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from models.errors import NonFiniteLossError
 from models.precision import PrecisionError
 from models.sources import SourceError
-from models.training import NonFiniteLossError
 from orchestrator.failures import DETERMINISTIC, FailureKind, classify, decide, timeout_failure
 from tests.test_families import make_job, run
 

@@ -112,7 +112,7 @@ def test_best_rate_is_the_finished_trial_with_the_highest_task_metric() -> None:
 
 
 def test_eval_heartbeats_number_the_evaluations_during_training_only() -> None:
-    from models.training import HeartbeatCallback
+    from models.trainer_callbacks import HeartbeatCallback
 
     reporter = RecordingReporter()
     callback = HeartbeatCallback(reporter, examples_per_step=8)
