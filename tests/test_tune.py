@@ -22,7 +22,8 @@ from orchestrator.data import run_data_files
 from orchestrator.pipeline import save_resolved_config
 from orchestrator.report.summary import render_markdown
 from orchestrator.report.tune import tune_markdown
-from orchestrator.stages.tune import best_trial, make_scheduler, num_samples, search_space, trial_settings
+from orchestrator.stages.tune_results import best_trial
+from orchestrator.stages.tune_search import make_scheduler, num_samples, search_space, trial_settings
 from orchestrator.stages.tuned import resolve_learning_rates, sweep_fingerprint, write_tune
 from tests.conftest import read_json, tiny_experiment, write_yaml
 
@@ -477,7 +478,7 @@ def test_a_stopped_then_killed_sweep_resumes_with_its_finished_trial_kept_and_th
 
 def test_a_data_parallel_candidate_sweeps_in_one_process_at_the_same_effective_batch() -> None:
     from contract.settings import Resources, TrainingSettings
-    from orchestrator.stages.tune import one_process
+    from orchestrator.stages.tune_search import one_process
 
     settings = TrainingSettings(batch_size=16, gradient_accumulation=2, resources=Resources(cpus=1, workers=4))
     trial = one_process(settings)
