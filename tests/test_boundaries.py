@@ -5,12 +5,16 @@ inside functions too, as import-linter counts them):
 - `contract/` imports only the standard library, pydantic, yaml and psutil;
 - `orchestrator/` (the control plane) imports no ML library, directly or through a `models`
   module it imports: it names what runs in actors by dotted path (`contract.work.Step`).
+
+And two rules of shape: no first-party modules import each other in a circle, and no module
+passes 400 lines except the data tables named here.
 """
 
 from __future__ import annotations
 
 import ast
 import sys
+from collections import deque
 from functools import cache
 from pathlib import Path
 
@@ -18,6 +22,8 @@ from tests.conftest import REPO
 
 HEAVY = {"torch", "transformers", "peft", "bitsandbytes", "optimum", "onnxruntime", "accelerate", "datasets"}
 PACKAGES = ("contract", "models", "orchestrator")
+MAX_LINES = 400
+DATA_TABLES = {"models/data/builtin.py"}  # rows of data written as Python, not code to read through
 
 
 def modules(package: str) -> dict[str, Path]:
@@ -93,3 +99,55 @@ def test_the_checker_sees_what_it_should() -> None:
     """The rule above can fail: the training code does reach torch through this analysis."""
     assert {"torch", "transformers"} <= reaches("models.training")
     assert "orchestrator.supervisor" in {first_party(n) for n in imports("orchestrator.stages.context")}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """First-party module -> the first-party modules it imports (inside functions and under
+    TYPE_CHECKING too). A submodule's parent packages are left out: a package whose `__init__`
+    imports its own modules is no circle."""
+    return {module: {target for name in imports(module) if name.split(".")[0] in PACKAGES
+                     and (target := first_party(name)) is not None and target != module}
+            for module in ALL}
+
+
+def circles(graph: dict[str, set[str]]) -> list[str]:
+    """The import circles of `graph`, each as one path back to where it starts ("a -> b -> a");
+    a module already shown on one is not started from again."""
+    found: list[str] = []
+    shown: set[str] = set()
+    for start in sorted(graph):
+        if start in shown:
+            continue
+        came_from: dict[str, str] = {}
+        todo = deque([start])
+        while todo:
+            current = todo.popleft()
+            if start in graph[current]:
+                path = [current]
+                while path[-1] != start:
+                    path.append(came_from[path[-1]])
+                path.reverse()
+                found.append(" -> ".join([*path, start]))
+                shown.update(path)
+                break
+            for target in sorted(graph[current] - came_from.keys() - {start}):
+                came_from[target] = current
+                todo.append(target)
+    return found
+
+
+def test_no_first_party_modules_import_each_other_in_a_circle() -> None:
+    """A circle hides which of two modules is the lower one, and only a function-level import
+    keeps it from failing at import time. Break one with a module both can import, or by naming
+    the other side by dotted path (`contract.work.Step`)."""
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a -> b -> c -> a"]  # the checker works
+    assert circles(import_graph()) == []
+
+
+def test_no_module_passes_400_lines_except_the_data_tables() -> None:
+    """A module past 400 lines holds more than one job; split it by job. Data tables are the
+    exception, and are named here."""
+    assert all((REPO / table).is_file() for table in DATA_TABLES), "a data table listed here no longer exists"
+    lengths = {path.relative_to(REPO).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+               for path in ALL.values()}
+    assert {path: n for path, n in lengths.items() if n > MAX_LINES and path not in DATA_TABLES} == {}
