@@ -86,7 +86,9 @@ def build_trainer(
     eval_features: list[dict[str, Any]] | None,
     reporter: Reporter,
     validation_rows: list[dict[str, Any]] | None = None,
-) -> Any:
+) -> GuardedTrainer:
+    """The candidate's Trainer: arguments from its settings (schedule, per-process batches,
+    precision, FSDP), and the callbacks that report, checkpoint, stop and stop early."""
     s = job.settings
     examples_per_step = s.batch_size * s.gradient_accumulation
     schedule = training_schedule(s, len(train_features))
@@ -167,7 +169,7 @@ def sharding_arguments(model: Any) -> dict[str, Any]:
 
 
 def gathered_model(trainer: Any, family: ModelFamily, source: ResolvedSource, tokenizer: Any, plan: PrecisionPlan,
-              pad_added: bool) -> Any:
+                   pad_added: bool) -> Any:
     """The trained model whole, on rank 0 (None elsewhere): its full state dict gathered from the
     shards (every rank takes part) into a fresh copy of the architecture, so saving, merging and
     predicting work on it as on any one-process model."""
