@@ -13,8 +13,10 @@ for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_threads, "1")
 
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +46,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto` (pyproject's addopts): one worker more than the machine has cores, since much of an
-    integration test is waiting, and no more than its memory holds (a worker's Ray cluster and
-    actors take up to about 4 GiB); ORCHESTRATOR_TEST_WORKERS overrides it."""
+    """`-n auto` (pyproject's addopts): one worker per core, and no more than the memory holds (a
+    worker's Ray cluster and actors take up to about 4 GiB); ORCHESTRATOR_TEST_WORKERS overrides it.
+    On 2 cores, 2 workers took the suite from 37 to 25 minutes; a third kept both cores busy all the
+    time and made it slower (27 minutes), every test stretched by the others."""
     if "ORCHESTRATOR_TEST_WORKERS" in os.environ:
         return int(os.environ["ORCHESTRATOR_TEST_WORKERS"])
     cores = len(os.sched_getaffinity(0))
-    return max(1, min(cores + 1, psutil.virtual_memory().total // 4 // 2**30))
+    return max(1, min(cores, psutil.virtual_memory().total // 4 // 2**30))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -101,22 +104,41 @@ def tiny_experiment(tmp_path: Path, models: list[dict[str, Any]], **sections: An
 
 FINISHED_RUN_DEFAULTS = {"max_steps": 30, "eval_batch_size": 16, "max_source_length": 192}
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """`build(folder)` once per test session, whatever the number of pytest-xdist workers: the first
+    worker to ask builds it under a file lock, the others wait and get the same folder."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder, done = shared / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
 
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One finished tiny run for the tests that only read a run directory (export, serve): bart
-    and t5 trained 30 steps, a stacking ensemble, and bart's optimize results (fp32 and
-    torch_dynamic at batch sizes 1 and 4). Its run directory; tests must not change what it holds."""
-    root = tmp_path_factory.mktemp("finished")
-    raw = tiny_experiment(root, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
-                                 {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq"}])
-    raw["defaults"].update(FINISHED_RUN_DEFAULTS)
-    raw["ensemble"] = {"strategy": "stacking"}
-    raw["optimize"] = {"enabled": True, "models": ["bart"], "backends": ["torch_dynamic"], "batch_sizes": [1, 4],
-                       "warmup": 1, "repeats": 2}
-    done = run_cli("run", "--quiet", str(write_yaml(root / "exp.yaml", raw)), cwd=root)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return root / "runs" / "tiny"
+    """One finished tiny run for the tests that only read a run directory (export, serve): bart and
+    t5 trained 30 steps, a stacking ensemble, and bart's optimize results (fp32 and torch_dynamic at
+    batch sizes 1 and 4), built once for all workers. Its run directory; tests must not change what
+    it holds (copy it first)."""
+
+    def build(root: Path) -> None:
+        raw = tiny_experiment(root, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
+                                     {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq"}])
+        raw["defaults"].update(FINISHED_RUN_DEFAULTS)
+        raw["ensemble"] = {"strategy": "stacking"}
+        raw["optimize"] = {"enabled": True, "models": ["bart"], "backends": ["torch_dynamic"], "batch_sizes": [1, 4],
+                           "warmup": 1, "repeats": 2}
+        done = run_cli("run", "--quiet", str(write_yaml(root / "exp.yaml", raw)), cwd=root)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    return built_once(tmp_path_factory, "finished", build) / "runs" / "tiny"
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

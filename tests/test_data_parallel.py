@@ -156,7 +156,7 @@ def test_a_data_parallel_candidate_past_its_limit_leaves_no_worker_group_behind(
     job = candidate_job(config, config.models[0], data, (), tmp_path / "run")
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        with caplog.at_level(logging.INFO, logger="orchestrator.supervisor"):
+        with caplog.at_level(logging.INFO, logger="orchestrator"):  # the supervisor and placement.py
             [outcome] = Supervisor([training_item(job)], ClusterInfo("local", None, 2, 0, True), tmp_path / "run",
                                    lambda *_: None).run()
         assert outcome.status == "timed_out" and "stall" in outcome.error, outcome

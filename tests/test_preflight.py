@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +11,25 @@ import pytest
 from contract.hardware import Hardware, cpu_hardware
 from contract.preflight import GiB
 from orchestrator.config import validate_raw
-from orchestrator.preflight import local_probe, run_preflight
+from orchestrator.preflight import InspectionChild, local_probe, run_preflight
 from tests.conftest import tiny_experiment
 from tests.faults import corrupt_weights, drop_tokenizer, faulty_bart, tiny_bart
 
 
-def verdicts(tmp_path: Path, models: list[dict[str, Any]], **defaults: Any) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def child() -> Iterator[InspectionChild]:
+    """One inspection process for the module's preflights, as a run keeps one for all its
+    candidates: each new one spends seconds importing torch and transformers."""
+    with InspectionChild() as inspection:
+        yield inspection
+
+
+def verdicts(tmp_path: Path, child: InspectionChild | None, models: list[dict[str, Any]],
+             **defaults: Any) -> dict[str, Any]:
     raw = tiny_experiment(tmp_path, models)
     raw["defaults"].update(defaults)
     config = validate_raw(raw)
-    return run_preflight(config, config.run_dir, local_probe, 0.0)
+    return run_preflight(config, config.run_dir, local_probe, 0.0, child)
 
 
 def failed_check(verdict: Any) -> tuple[str, str, str]:
@@ -28,8 +37,8 @@ def failed_check(verdict: Any) -> tuple[str, str, str]:
     return check.name, check.detail, check.fix or ""
 
 
-def test_healthy_candidates_pass(tmp_path: Path) -> None:
-    result = verdicts(tmp_path, [
+def test_healthy_candidates_pass(tmp_path: Path, child: InspectionChild) -> None:
+    result = verdicts(tmp_path, child, [
         {"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
         {"name": "local", "source": str(tiny_bart(tmp_path / "local")), "family": "seq2seq"},
         {"name": "qlora", "source": "scratch:llama-tiny", "family": "causal", "lora": {}, "quantization": "4bit"},
@@ -38,8 +47,8 @@ def test_healthy_candidates_pass(tmp_path: Path) -> None:
     assert result["bart"].estimate_bytes and result["bart"].estimate_bytes > 0
 
 
-def test_each_broken_candidate_is_failed_alone_with_its_fix(tmp_path: Path) -> None:
-    result = verdicts(tmp_path, [
+def test_each_broken_candidate_is_failed_alone_with_its_fix(tmp_path: Path, child: InspectionChild) -> None:
+    result = verdicts(tmp_path, child, [
         {"name": "ok", "source": "scratch:bart-tiny", "family": "seq2seq"},
         {"name": "gone", "source": str(tmp_path / "does-not-exist"), "family": "seq2seq"},
         {"name": "no-tokenizer", "source": str(drop_tokenizer(tiny_bart(tmp_path / "nt"))), "family": "seq2seq"},
@@ -65,9 +74,9 @@ def test_each_broken_candidate_is_failed_alone_with_its_fix(tmp_path: Path) -> N
         assert got[0] == check and detail in got[1] and fix in got[2], (name, got)
 
 
-def test_memory_estimate_against_the_actors_memory(tmp_path: Path) -> None:
+def test_memory_estimate_against_the_actors_memory(tmp_path: Path, child: InspectionChild) -> None:
     result = verdicts(
-        tmp_path,
+        tmp_path, child,
         [{"name": "big", "source": "scratch:bart-small", "family": "seq2seq"}],
         resources={"cpus": 1, "memory_gb": 0.01},
     )
@@ -75,7 +84,7 @@ def test_memory_estimate_against_the_actors_memory(tmp_path: Path) -> None:
     assert name == "memory" and "0.0 GiB of host memory" in detail and "lora" in fix
 
 
-def test_a_fraction_of_a_gpu_is_checked_against_that_fraction_of_its_memory(tmp_path: Path) -> None:
+def test_a_fraction_of_a_gpu_is_checked_against_that_fraction_of_its_memory(tmp_path: Path, child: InspectionChild) -> None:
     """`resources.gpus: 0.5` shares a GPU: the memory check counts half the device. A stand-in
     80 GiB-class probe answers as a GPU machine would; the checks run on the meta device."""
     model = [{"name": "small", "source": "scratch:bart-small", "family": "seq2seq"}]
@@ -84,21 +93,22 @@ def test_a_fraction_of_a_gpu_is_checked_against_that_fraction_of_its_memory(tmp_
         return lambda wants_gpu: Hardware("cuda", True, "stand-in GPU", memory) if wants_gpu else cpu_hardware()
 
     config = validate_raw(tiny_experiment(tmp_path, model))
-    estimate = run_preflight(config, config.run_dir, gpu(80 * GiB), 1.0)["small"].estimate_bytes
+    estimate = run_preflight(config, config.run_dir, gpu(80 * GiB), 1.0, child)["small"].estimate_bytes
     assert estimate
     device = int(estimate * 1.5)  # a whole GPU holds it, half of one does not
     for share, fits in ((1, True), (0.5, False)):
         raw = tiny_experiment(tmp_path, model)
         raw["defaults"]["resources"] = {"cpus": 1, "gpus": share}
         config = validate_raw(raw)
-        verdict = run_preflight(config, config.run_dir, gpu(device), 1.0)["small"]
+        verdict = run_preflight(config, config.run_dir, gpu(device), 1.0, child)["small"]
         assert verdict.ok is fits, verdict.reason
     name, detail, fix = failed_check(verdict)
     assert name == "memory" and f"gets {device * 0.5 / GiB:.1f} GiB of GPU memory (resources.gpus 0.5 of a" in detail
     assert "raise resources.gpus" in fix
 
 
-def test_each_worker_is_checked_for_what_it_holds_whole_with_ddp_a_share_with_fsdp(tmp_path: Path) -> None:
+def test_each_worker_is_checked_for_what_it_holds_whole_with_ddp_a_share_with_fsdp(
+        tmp_path: Path, child: InspectionChild) -> None:
     """Four workers of one GPU each: with ddp every worker holds the model, its gradients and its
     optimizer state, with fsdp a quarter of them. On a stand-in GPU sized between the two, ddp
     fails (with fsdp as the fix) and fsdp fits; on CPUs, fsdp is said to train as ddp."""
@@ -111,7 +121,7 @@ def test_each_worker_is_checked_for_what_it_holds_whole_with_ddp_a_share_with_fs
         raw = tiny_experiment(tmp_path, model)
         raw["defaults"].update(batch_size=8, resources={"cpus": 1, "gpus": 4, "strategy": strategy})
         config = validate_raw(raw)
-        return run_preflight(config, config.run_dir, probe, cluster_gpus)["small"]
+        return run_preflight(config, config.run_dir, probe, cluster_gpus, child)["small"]
 
     whole = preflight("ddp", gpu(80 * GiB), 4.0).estimate_bytes
     quarter = preflight("fsdp", gpu(80 * GiB), 4.0).estimate_bytes
@@ -129,7 +139,7 @@ def test_each_worker_is_checked_for_what_it_holds_whole_with_ddp_a_share_with_fs
 
 def test_granted_remote_code_is_not_built_in_the_driver(tmp_path: Path) -> None:
     """A checkpoint whose code hangs in __init__ must not hang preflight."""
-    result = verdicts(tmp_path, [{
+    result = verdicts(tmp_path, None, [{  # its own inspection process: this code hangs if it is ever built
         "name": "hangs", "source": str(faulty_bart(tmp_path / "h", "hang_init")),
         "family": "seq2seq", "trust_remote_code": True,
     }])
