@@ -134,7 +134,7 @@ def load_meta_learner(run_dir: Path, ensemble: dict[str, Any]) -> Any:
     """The stacking meta-learner, unpickled only from the file the ensemble stage wrote: named
     relative to `RUN_DIR/ensemble`, inside the run directory, with the sha256 recorded beside it.
     Unpickling runs code, so anything else is refused with the reason (a run directory from
-    elsewhere is as trusted as its author; see the README's Security section)."""
+    elsewhere is as trusted as its author; see docs/guide/security.md)."""
     name = ensemble.get("meta_learner_file")
     folder = (run_dir / "ensemble").resolve()
     if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
