@@ -148,20 +148,21 @@ def _default(field: FieldInfo, override_of: str | None) -> str:
     return f"`{_value(value)}`"
 
 
+_COMPARISONS: dict[type, tuple[str, str]] = {  # a bound's type: its attribute and its sign
+    annotated_types.Gt: ("gt", ">"), annotated_types.Ge: ("ge", ">="),
+    annotated_types.Lt: ("lt", "<"), annotated_types.Le: ("le", "<="),
+}
+
+
 def _bounds(metadata: list[Any], text_kind: str) -> list[str]:
     """ge/gt/le/lt, lengths and patterns from a field's (or a list item's) metadata."""
     out: list[str] = []
     for item in metadata:
         if isinstance(item, FieldInfo):
             out += _bounds(item.metadata, text_kind)
-        elif isinstance(item, annotated_types.Gt):
-            out.append(f"`> {_value(item.gt)}`")
-        elif isinstance(item, annotated_types.Ge):
-            out.append(f"`>= {_value(item.ge)}`")
-        elif isinstance(item, annotated_types.Lt):
-            out.append(f"`< {_value(item.lt)}`")
-        elif isinstance(item, annotated_types.Le):
-            out.append(f"`<= {_value(item.le)}`")
+        elif comparison := _COMPARISONS.get(type(item)):
+            attribute, sign = comparison
+            out.append(f"`{sign} {_value(getattr(item, attribute))}`")
         elif isinstance(item, annotated_types.MinLen):
             out.append(f"at least {_count(item.min_length, text_kind)}")
         elif isinstance(item, annotated_types.MaxLen):
