@@ -30,10 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 RAY_GUARD = Path(__file__).resolve().parent / "ray_guard"  # its sitecustomize refuses ray.init in unit tests
 
 
-def child_env(**extra: str) -> dict[str, str]:
+def child_env() -> dict[str, str]:
     """The environment of a child `python` a test starts: offline hub, this checkout ahead of the
     installed one (for the child and Ray's workers), and the Ray guard of unit tests."""
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join((str(REPO), str(RAY_GUARD))), **extra}
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join((str(REPO), str(RAY_GUARD)))}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -103,6 +103,7 @@ def tiny_experiment(tmp_path: Path, models: list[dict[str, Any]], **sections: An
 
 
 FINISHED_RUN_DEFAULTS = {"max_steps": 30, "eval_batch_size": 16, "max_source_length": 192}
+
 
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
     """`build(folder)` once per test session, whatever the number of pytest-xdist workers: the first
