@@ -3,8 +3,9 @@ matched however they are spelled (with "did you mean"), `auto` numbers, GPU requ
 rates that may be `tuned`, checkpoint intervals, home paths, and `Strict`, the base of every
 section. Only pydantic is imported here, as in `contract.settings`.
 
-Every name table (families, task types, metrics) lives here once; the schema, the model registry
-and the cross-field checks all read it from here.
+Every name table (task types, metrics) lives here once; the schema, the model registry and the
+cross-field checks all read it from here. The families are rows of `contract.families`, read
+when a value is validated.
 """
 
 from __future__ import annotations
@@ -12,49 +13,72 @@ from __future__ import annotations
 import os
 import re
 import typing
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic_core import PydanticCustomError
 
+from contract.families import family_names
 from contract.names import canonical_name, suggestion_text
 
 # --------------------------------------------------------------------------- name tables
 
-FamilyName = Literal["seq2seq", "causal", "classifier"]
-FAMILIES: tuple[str, ...] = typing.get_args(FamilyName)
 TaskName = Literal["summarization", "classification"]
 TASK_TYPES: tuple[str, ...] = typing.get_args(TaskName)
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 SUMMARIZATION_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "rouge_mean")
 CLASSIFICATION_METRICS = ("accuracy", "macro_f1")
 DEFAULT_PROMPTS = {"ko": "{input}\n요약:", "en": "{input}\nSummary:"}  # per task.language, for causal models
-TASK_FAMILIES: dict[str, tuple[str, ...]] = {"summarization": ("seq2seq", "causal"), "classification": ("classifier",)}
 
 # --------------------------------------------------------------------------- value types
+
+
+def _matched(value: Any, allowed: tuple[str, ...]) -> Any:
+    """`value` as the option of `allowed` it spells (case-, hyphen- and underscore-insensitively);
+    a choice error with "did you mean" when it spells none."""
+    if value is None:
+        return None  # optional fields; a required one still fails on its type
+    if isinstance(value, str):
+        for option in allowed:
+            if canonical_name(option) == canonical_name(value):
+                return option
+    raise PydanticCustomError(
+        "choice",
+        "{value} is not allowed; use one of: {allowed}{hint}",
+        {
+            "value": repr(value),
+            "allowed": ", ".join(allowed),
+            "hint": suggestion_text(str(value), allowed),
+        },
+    )
 
 
 def _choice_validator(allowed: tuple[str, ...]) -> BeforeValidator:
     """Matches a string case-, hyphen- and underscore-insensitively against `allowed`."""
 
     def match(value: Any) -> Any:
-        if value is None:
-            return None  # optional fields; a required one still fails on its type
-        if isinstance(value, str):
-            for option in allowed:
-                if canonical_name(option) == canonical_name(value):
-                    return option
-        raise PydanticCustomError(
-            "choice",
-            "{value} is not allowed; use one of: {allowed}{hint}",
-            {
-                "value": repr(value),
-                "allowed": ", ".join(allowed),
-                "hint": suggestion_text(str(value), allowed),
-            },
-        )
+        return _matched(value, allowed)
 
     return BeforeValidator(match)
+
+
+class TableChoice:
+    """A required string matched like `one_of` against the names of a table, read at each
+    validation: a row a plugin or a test adds (`contract.families`) is allowed from then on. The
+    configuration reference lists `allowed()`. None is refused in the words of pydantic's Literal
+    check, as for a field typed by a fixed Literal."""
+
+    def __init__(self, allowed: Callable[[], tuple[str, ...]]):
+        self.allowed = allowed
+
+    def __call__(self, value: Any) -> Any:
+        allowed = self.allowed()
+        if value is None:
+            quoted = [repr(option) for option in allowed]
+            expected = ", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else quoted[0]
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return _matched(value, allowed)
 
 
 def one_of(*allowed: str, optional: bool = False) -> Any:
@@ -156,7 +180,7 @@ OptionalLearningRate = Annotated[float | Literal["tuned"] | None, BeforeValidato
 
 Precision = one_of(*PRECISIONS)
 OptionalPrecision = one_of(*PRECISIONS, optional=True)
-Family = Annotated[FamilyName, _choice_validator(FAMILIES)]
+FamilyName = Annotated[str, BeforeValidator(TableChoice(family_names))]
 TaskType = Annotated[TaskName, _choice_validator(TASK_TYPES)]
 Language = one_of("ko", "en")
 Quantization = one_of("4bit", "8bit")

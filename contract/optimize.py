@@ -1,10 +1,15 @@
-"""The experiment's `optimize:` section, and the rule that says whether a measured batch-size
-point is usable under its memory budget and latency SLO: the optimize step in the actor reads the
-section as it is, and `serve` batches by the same rule. Only pydantic is imported here.
+"""The INT8 quantization backends (one row each), the experiment's `optimize:` section, and the rule
+that says whether a measured batch-size point is usable under its memory budget and latency SLO:
+the optimize step in the actor reads the section as it is, and `serve` batches by the same rule.
+Only pydantic is imported here.
+
+A new backend is its module under `models/optimize/backends/` plus one row in `BACKENDS`: the
+schema's allowed `optimize.backends`, their default and the lookup by name all read the table.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -12,12 +17,37 @@ from pydantic import Field
 from contract.fields import Strict, one_of
 
 
+@dataclass(frozen=True)
+class Int8Backend:
+    """One quantization backend: its name in `optimize.backends`, where it runs, whether it is tried
+    by default, and its `models.optimize.backends.base.QuantizationBackend` subclass (`module:class`,
+    imported in the actor only). Which families it takes is its own to say: the onnxruntime backend
+    takes those whose row in `contract.families` names an `ort_class`."""
+
+    name: str
+    implementation: str
+    runs_on: Literal["cpu", "gpu"]  # cpu: always on the CPU, so a GPU machine has it too; gpu: meant for GPUs
+    default: bool = False  # tried when the experiment does not list `optimize.backends`
+
+
+BACKENDS: dict[str, Int8Backend] = {backend.name: backend for backend in (
+    Int8Backend("torch_dynamic", "models.optimize.backends.torch_dynamic:TorchDynamic", "cpu", default=True),
+    Int8Backend("onnxruntime", "models.optimize.backends.ort:OnnxRuntime", "cpu", default=True),
+    Int8Backend("bitsandbytes", "models.optimize.backends.llm_int8:BitsAndBytes", "gpu"),
+)}
+
+
+def _backends_description() -> str:
+    return "; ".join(["The INT8 backends tried",
+                      *(f"{b.name} is meant for GPUs" for b in BACKENDS.values() if b.runs_on == "gpu")]) + "."
+
+
 class OptimizeConfig(Strict):
     """The experiment's `optimize:` section; the optimize step in the actor reads it as it is."""
 
     enabled: bool = Field(True, description="false leaves the optimize stage out.")
-    backends: list[one_of("torch_dynamic", "onnxruntime", "bitsandbytes")] = Field(
-        ["torch_dynamic", "onnxruntime"], description="The INT8 backends tried; bitsandbytes is meant for GPUs."
+    backends: list[one_of(*BACKENDS)] = Field(
+        [b.name for b in BACKENDS.values() if b.default], description=_backends_description()
     )
     models: list[str] | None = Field(None, description="Candidates to optimize; default: every survivor.")
     batch_sizes: list[Annotated[int, Field(gt=0)]] | Literal["auto"] = Field(

@@ -11,10 +11,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from contract.families import described
 from contract.fields import (
     DEFAULT_PROMPTS,
     CheckpointEvery,
-    Family,
+    FamilyName,
     GpuRequest,
     Language,
     LearningRate,
@@ -224,7 +225,7 @@ class CandidateBase(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80,
                       description="Names the candidate's actor, directory and rows; unique, ignoring case, - and _.")
     source: str = Field(description="scratch:<preset>, a local save_pretrained directory, or a hub id.")
-    family: Family = Field(description="seq2seq (BART, T5), causal (GPT-2, Llama, Qwen) or classifier.")
+    family: FamilyName = Field(description=described())
     lora: LoraConfig | None = Field(None, description="Train LoRA adapters instead of every weight.")
     quantization: Quantization | None = Field(None, description="QLoRA: needs lora.")
     trust_remote_code: bool = Field(False, description="Allow the source's custom model code to run.")

@@ -205,12 +205,12 @@ def _meta_model(candidate: Any, model_config: Any) -> Any:
     """The architecture with no memory behind it: for parameter counts and module names."""
     from accelerate import init_empty_weights
 
-    from models.registry import load_family
+    from models.registry import auto_model_class
 
-    family = load_family(candidate.family)
+    auto_class = auto_model_class(candidate.family)
     try:
         with init_empty_weights():
-            return family.auto_class.from_config(model_config, trust_remote_code=candidate.trust_remote_code)
+            return auto_class.from_config(model_config, trust_remote_code=candidate.trust_remote_code)
     except (ValueError, KeyError, TypeError, OSError) as exc:
         log.warning("%s: cannot build %s on the meta device (%s)", candidate.name, candidate.family, exc)
         return None

@@ -1,18 +1,19 @@
 """Name -> builder tables for model families and `scratch:` presets, importable without torch.
 
 Presets are tiny models of real architectures, built from a transformers config, so the default
-run and the tests work with no model hub. Families are imported only when a candidate needs one.
+run and the tests work with no model hub. A family's classes are the ones its row in
+`contract.families` names, imported only when a candidate needs them.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
-from contract.fields import FamilyName
+from contract.families import family
 from contract.names import UnknownNameError, canonical_name
+from contract.work import resolve
 
 T = TypeVar("T")
 
@@ -42,7 +43,7 @@ class Registry(Generic[T]):
 class Preset:
     """A tiny model: a transformers `model_type`, its config values, and the tokenizer size."""
 
-    family: FamilyName
+    family: str  # a row of contract.families
     model_type: str
     config: dict[str, Any] = field(default_factory=dict)
     vocab_size: int = 3000
@@ -78,17 +79,14 @@ PRESETS: Registry[Preset] = Registry("preset", {
 })
 
 
-FAMILIES: Registry[str] = Registry("family", {
-    "seq2seq": "models.families.seq2seq:Seq2SeqFamily",
-    "causal": "models.families.causal:CausalFamily",
-    "classifier": "models.families.classifier:ClassifierFamily",
-})
-
-
 def load_family(name: str) -> Any:
-    """The family class for `name`, imported on first use."""
-    module_name, _, attr = FAMILIES.get(name).partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    """The family class for `name` (its row's `implementation`), imported on first use."""
+    return resolve(family(name).implementation)
+
+
+def auto_model_class(name: str) -> Any:
+    """The transformers Auto class that builds and loads family `name`'s models."""
+    return resolve(family(name).auto_class)
 
 
 @dataclass(frozen=True)

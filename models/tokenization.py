@@ -6,7 +6,8 @@
   `<pad>` is added and the embeddings grow, rather than reusing EOS: a causal LM trained with
   pad == EOS learns to ignore EOS and never stops generating.
 - Padding is on the right for training; decoder-only generation pads on the left so every
-  prompt ends where generation starts.
+  prompt ends where generation starts. Which families are decoder-only is their row's
+  `decoder_only` in `contract.families`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Literal
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from contract.fields import FamilyName
+from contract.families import family
 
 SPECIAL_TOKENS = {
     "pad_token": "<pad>",
@@ -26,10 +27,9 @@ SPECIAL_TOKENS = {
     "unk_token": "<unk>",
     "mask_token": "<mask>",
 }
-Family = FamilyName
 
 
-def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, family: Family) -> PreTrainedTokenizerFast:
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, family_name: str) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer fitted to `texts`, with the specials each family expects:
     `<s> text </s>` for encoders and classifiers, `<s> text` for decoder-only prompts."""
     specials = list(SPECIAL_TOKENS.values())
@@ -44,10 +44,11 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, family: Family) -
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     bos, eos = SPECIAL_TOKENS["bos_token"], SPECIAL_TOKENS["eos_token"]
-    template = f"{bos} $A" if family == "causal" else f"{bos} $A {eos}"
+    decoder_only = family(family_name).decoder_only
+    template = f"{bos} $A" if decoder_only else f"{bos} $A {eos}"
     tokenizer.post_processor = processors.TemplateProcessing(
         single=template,
-        pair=f"{template} $B {eos}" if family != "causal" else f"{template} $B",
+        pair=f"{template} $B" if decoder_only else f"{template} $B {eos}",
         special_tokens=[(bos, tokenizer.token_to_id(bos)), (eos, tokenizer.token_to_id(eos))],
     )
     return PreTrainedTokenizerFast(
@@ -66,5 +67,5 @@ def ensure_pad_token(tokenizer: PreTrainedTokenizerBase) -> bool:
     return True
 
 
-def padding_side_for(family: Family, purpose: Literal["train", "generate"]) -> Literal["left", "right"]:
-    return "left" if family == "causal" and purpose == "generate" else "right"
+def padding_side_for(family_name: str, purpose: Literal["train", "generate"]) -> Literal["left", "right"]:
+    return "left" if family(family_name).decoder_only and purpose == "generate" else "right"

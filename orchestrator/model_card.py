@@ -8,17 +8,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from contract.atomic import read_json
+from contract.families import family
 from models.registry import parse_source
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
 
     from orchestrator.export_plan import ExportPlan
-
-PIPELINE = {"summarization": {"seq2seq": "summarization", "causal": "text-generation"},
-            "classification": {"classifier": "text-classification"}}
-AUTO_CLASS = {"seq2seq": "AutoModelForSeq2SeqLM", "causal": "AutoModelForCausalLM",
-              "classifier": "AutoModelForSequenceClassification"}
 
 
 def model_card(plan: ExportPlan, directory: Any) -> ModelCard:
@@ -29,7 +25,7 @@ def model_card(plan: ExportPlan, directory: Any) -> ModelCard:
     source = parse_source(candidate.source)
     data = ModelCardData(
         language=[config.task.language], library_name="transformers",
-        pipeline_tag=PIPELINE[config.task.type].get(candidate.family),
+        pipeline_tag=family(candidate.family).pipeline_tag,
         tags=["orchestrator", config.task.type, candidate.family] + ([f"int8-{plan.variant}"]
                                                                        if plan.variant != "fp32" else []),
         base_model=source.value if source.kind == "hub" else None,
@@ -138,7 +134,7 @@ def _optimize(plan: ExportPlan) -> list[str]:
 
 def _usage(plan: ExportPlan, candidate: Any) -> list[str]:
     settings = plan.config.settings_for(candidate)
-    auto = AUTO_CLASS[candidate.family]
+    auto = family(candidate.family).auto_class_name
     if plan.variant != "fp32":
         return ["## How to use", "", f"This directory is the `{plan.variant}` INT8 artefact; `quantization.json` says "
                 "how it loads (its backend and files).", ""]
@@ -147,7 +143,7 @@ def _usage(plan: ExportPlan, candidate: Any) -> list[str]:
     if plan.config.task.type == "classification":
         code += [f'inputs = tokenizer(["..."], truncation=True, max_length={settings.max_source_length}, '
                  'return_tensors="pt")', "label = model.config.id2label[model(**inputs).logits.argmax(-1).item()]"]
-    elif candidate.family == "causal":
+    elif family(candidate.family).decoder_only:
         template = plan.config.task.resolved_prompt()
         code += [f"prompt = {template!r}.format(input=dialogue)  # the run cuts the dialogue to "
                  f"{settings.max_source_length} tokens, never the cue",

@@ -202,16 +202,6 @@ def test_candidate_overrides_reject_what_the_defaults_reject(tmp_path: Path) -> 
         assert by_path[f"models[0].{key}"] == by_path[f"defaults.{key}"], key
 
 
-def test_family_names_are_the_contracts() -> None:
-    from contract.fields import FAMILIES, TASK_FAMILIES
-    from models.registry import FAMILIES as FAMILY_CLASSES
-    from models.registry import PRESETS
-
-    assert FAMILY_CLASSES.names() == sorted(FAMILIES)
-    assert {f for families in TASK_FAMILIES.values() for f in families} == set(FAMILIES)
-    assert {PRESETS.get(name).family for name in PRESETS.names()} <= set(FAMILIES)
-
-
 def test_contract_settings_import_nothing_heavy() -> None:
     import subprocess
     import sys

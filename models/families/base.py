@@ -1,8 +1,9 @@
 """What every model family does the same way: build scratch models, load tokenizer and
 weights (optionally 4/8-bit), wrap in LoRA, and hand the pieces to the training loop.
 
-A family subclass says only what differs: which Auto class, how rows become features, how a
-trained model predicts, and how predictions are scored.
+A family subclass says only what differs: how rows become features, how a trained model
+predicts, and how predictions are scored. What the rest of the project needs to know about a
+family (its name, tasks, Auto class, whether it is decoder-only) is its row in `contract.families`.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from contract.families import Family, family
 from contract.job import TrainingJob
 from models.precision import PrecisionPlan, decide_precision, detect_hardware
-from models.registry import Preset
+from models.registry import Preset, auto_model_class
 from models.sources import ResolvedSource
 from models.tokenization import ensure_pad_token, train_bpe_tokenizer
 
@@ -46,18 +48,19 @@ class CheckpointMismatch(ValueError):
 
 
 class ModelFamily(ABC):
-    """Base class: one instance serves one candidate inside its actor."""
+    """Base class: one instance serves one candidate inside its actor, as the family its job names."""
 
-    name: ClassVar[str]
-    auto_class: ClassVar[Any]
     peft_task_type: ClassVar[str]
-    predicts_next_token: ClassVar[bool] = False  # causal LMs: logits at t score the token at t+1
     cuts_special_tokens: ClassVar[bool] = True  # max_source_length counts the tokenizer's special tokens
 
     def __init__(self, job: TrainingJob):
         self.job = job
         self.settings = job.settings
         self.task = job.task
+        self.spec: Family = family(job.family)
+        self.name = self.spec.name
+        self.auto_class = auto_model_class(self.name)
+        self.predicts_next_token = self.spec.decoder_only  # logits at t score the token at t+1
 
     # ----------------------------------------------------------------- scratch models
 
@@ -73,7 +76,7 @@ class ModelFamily(ABC):
     def materialize(self, preset: Preset, texts: list[str], directory: Path) -> Path:
         """Build a preset's model and a tokenizer trained on `texts`, saved with save_pretrained,
         so a scratch model is then loaded exactly like a real local checkpoint."""
-        tokenizer = train_bpe_tokenizer(texts, preset.vocab_size, self.name)  # type: ignore[arg-type]
+        tokenizer = train_bpe_tokenizer(texts, preset.vocab_size, self.name)
         values = {**preset.config, **self.scratch_config_values(tokenizer, preset)}
         config = AutoConfig.for_model(preset.model_type, **values)
         torch.manual_seed(self.settings.seed)

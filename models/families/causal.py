@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from models.families.base import ModelFamily, Progress, Row, batches
 from models.metrics import summary_scores
@@ -18,10 +18,7 @@ from models.tokenization import padding_side_for
 
 
 class CausalFamily(ModelFamily):
-    name = "causal"
-    auto_class = AutoModelForCausalLM
     peft_task_type = "CAUSAL_LM"
-    predicts_next_token = True
     cuts_special_tokens = False  # only the input's own tokens are cut (see `_prompt_ids`)
 
     def _prompt_ids(self, tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
@@ -63,7 +60,7 @@ class CausalFamily(ModelFamily):
         generation = self.settings.generation
         beams = max(num_beams or generation.num_beams, candidates)
         source_col = self.task.resolved_input_column()
-        tokenizer.padding_side = padding_side_for("causal", "generate")
+        tokenizer.padding_side = padding_side_for(self.name, "generate")
         out: list[Row] = []
         try:
             for batch in batches(rows, self.settings.eval_batch_size, progress):
@@ -81,7 +78,7 @@ class CausalFamily(ModelFamily):
                 texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
                 out += self.records(batch, texts, candidates)
         finally:
-            tokenizer.padding_side = padding_side_for("causal", "train")
+            tokenizer.padding_side = padding_side_for(self.name, "train")
         return out
 
     def score(self, predictions: list[Row], rows: list[Row]) -> dict[str, float]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from models.families.base import ModelFamily, Progress, Row, batches
 from models.metrics import classification_scores
@@ -14,8 +14,6 @@ from models.registry import Preset
 
 
 class ClassifierFamily(ModelFamily):
-    name = "classifier"
-    auto_class = AutoModelForSequenceClassification
     peft_task_type = "SEQ_CLS"
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoModelForSeq2SeqLM, PreTrainedTokenizerBase
+from transformers import AutoConfig, PreTrainedTokenizerBase
 
 from models.families.base import ModelFamily, Progress, Row, batches
 from models.metrics import summary_scores
@@ -13,8 +13,6 @@ from models.registry import Preset
 
 
 class Seq2SeqFamily(ModelFamily):
-    name = "seq2seq"
-    auto_class = AutoModelForSeq2SeqLM
     peft_task_type = "SEQ_2_SEQ_LM"
 
     def scratch_config_values(self, tokenizer: PreTrainedTokenizerBase, preset: Preset) -> dict[str, Any]:

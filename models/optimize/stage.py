@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from contract.atomic import write_json
+from contract.families import family as family_row
 from contract.job import TrainingJob
 from contract.phases import Phase
 from contract.work import OptimizeRequest, OptimizeResult
@@ -70,7 +71,7 @@ def optimize_member(job: TrainingJob, reporter: Reporter, request: OptimizeReque
             _batch_runner(job, model, tokenizer, rows), settings.batch_sizes,
             max_batch_size=settings.max_batch_size, warmup=settings.warmup, repeats=settings.repeats,
             timeout_s=settings.point_timeout_s, device=getattr(model, "device", "cpu"),
-            count_tokens=None if job.family == "classifier" else _token_counter(tokenizer),
+            count_tokens=_token_counter(job, tokenizer),
             progress=lambda point, name=name: reporter.heartbeat(detail=_point_text(name, point)),
         )
         entry["sweep_s"] = round(time.perf_counter() - sweep_started, 2)
@@ -89,7 +90,7 @@ def optimize_member(job: TrainingJob, reporter: Reporter, request: OptimizeReque
         extra = measure(
             _batch_runner(job, model, tokenizer, rows), recommendation["batch_size"], warmup=settings.warmup,
             repeats=settings.repeats, timeout_s=settings.point_timeout_s, device=getattr(model, "device", "cpu"),
-            count_tokens=None if job.family == "classifier" else _token_counter(tokenizer),
+            count_tokens=_token_counter(job, tokenizer),
         )
         del model
         sweeps["fp32"] = sorted([*sweeps["fp32"], extra], key=lambda p: p.batch_size)
@@ -154,7 +155,11 @@ def _batch_runner(job: TrainingJob, model: Any, tokenizer: Any, rows: list[Row])
     return run
 
 
-def _token_counter(tokenizer: Any) -> Any:
+def _token_counter(job: TrainingJob, tokenizer: Any) -> Any:
+    """Counts the tokens of a batch's generated predictions; None for a family that predicts labels."""
+    if not family_row(job.family).generates:
+        return None
+
     def count(records: list[Row]) -> int:
         texts = [r["prediction"] for r in records]
         return sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])

@@ -12,7 +12,7 @@ and `loader` (path, YAML, overrides, validation). The per-candidate types come f
 
 from __future__ import annotations
 
-from contract.fields import CLASSIFICATION_METRICS, FAMILIES, SUMMARIZATION_METRICS, TASK_FAMILIES, Strict
+from contract.fields import CLASSIFICATION_METRICS, SUMMARIZATION_METRICS, Strict
 from contract.names import did_you_mean
 from contract.optimize import OptimizeConfig
 from contract.settings import (
@@ -42,9 +42,7 @@ from orchestrator.config.stages import EnsembleConfig, LearningRateSpace, TuneCo
 
 __all__ = [
     "CLASSIFICATION_METRICS",
-    "FAMILIES",
     "SUMMARIZATION_METRICS",
-    "TASK_FAMILIES",
     "BuiltinData",
     "CandidateBase",
     "CandidateConfig",

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from contract.fields import CLASSIFICATION_METRICS, FAMILIES, SUMMARIZATION_METRICS
+from contract.families import FAMILIES
+from contract.fields import CLASSIFICATION_METRICS, SUMMARIZATION_METRICS
 from contract.names import canonical_name, suggestion_text
 from orchestrator.config.errors import ConfigIssue
 from orchestrator.config.raw import RawContext, section

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from contract.fields import TASK_FAMILIES
+from contract.families import families_for
+from contract.fields import TASK_TYPES
 from contract.names import canonical_name
 
 
@@ -45,9 +46,9 @@ class RawContext:
     @property
     def task_known(self) -> bool:
         """False for a misspelled task type: its own error is enough, checks against it are skipped."""
-        return self.task_type in TASK_FAMILIES
+        return self.task_type in TASK_TYPES
 
     @property
     def families(self) -> tuple[str, ...]:
         """The families that can do this task (empty when the task type is unknown)."""
-        return TASK_FAMILIES.get(self.task_type, ())
+        return families_for(self.task_type)

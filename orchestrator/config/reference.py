@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import annotated_types
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
-from contract.fields import expand_home
+from contract.fields import TableChoice, expand_home
 from contract.settings import CandidateConfig
 from orchestrator.config.experiment import ExperimentConfig
 
@@ -191,7 +191,7 @@ class _Types:
         nullable = len(present) < len(members)
         is_list = len(present) == 1 and typing.get_origin(_unwrap(present[0])[0]) in (list, tuple, set)
         allowed = _bounds(metadata, "items" if is_list else "characters")
-        if len(present) == 1 and (choices := _choices(present[0])) is not None:
+        if len(present) == 1 and (choices := _choices(present[0], metadata)) is not None:
             text = _choice_type(choices)
             allowed = [", ".join(f"`{_value(c)}`" for c in choices), *allowed]
         else:
@@ -233,9 +233,14 @@ def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) in (typing.Union, types.UnionType)
 
 
-def _choices(tp: Any) -> list[Any] | None:
-    """The allowed values of a Literal or an Enum (also one made optional inside Annotated)."""
-    tp, _ = _unwrap(tp)
+def _choices(tp: Any, metadata: list[Any] | None = None) -> list[Any] | None:
+    """The allowed values of a Literal or an Enum (also one made optional inside Annotated), or of
+    a string a `TableChoice` in its metadata matches against a table (`contract.families`)."""
+    tp, inner = _unwrap(tp)
+    tables = [m.func.allowed for m in [*(metadata or []), *inner]
+              if isinstance(m, BeforeValidator) and isinstance(m.func, TableChoice)]
+    if tp is str and tables:
+        return list(tables[0]())
     if typing.get_origin(tp) is typing.Literal:
         return list(typing.get_args(tp))
     if isinstance(tp, type) and issubclass(tp, enum.Enum):

@@ -5,10 +5,14 @@
     tracking:                           # TensorBoard stays on unless `tensorboard: false`
       mlflow: {tracking_uri: http://mlflow.internal:5000}
       wandb: {project: contest, mode: auto}
+
+A new tracker is its backend's module under `orchestrator/tracking/` plus, here, one row in
+`TRACKERS`, its settings model and its field of `TrackingConfig` (named as the row).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
@@ -16,7 +20,22 @@ from pydantic import BeforeValidator, Field
 from contract.fields import Strict, one_of
 from contract.names import suggestion_text
 
-BACKENDS = ("tensorboard", "mlflow", "wandb")
+
+@dataclass(frozen=True)
+class TrackerBackend:
+    """One tracker: its name (in the shorthand, and its field of `TrackingConfig`) and the class
+    that writes it (`module:class`, imported when a run opens its trackers), built with the run's
+    `TrackingTarget` and the field's value."""
+
+    name: str
+    implementation: str
+
+
+TRACKERS: dict[str, TrackerBackend] = {tracker.name: tracker for tracker in (
+    TrackerBackend("tensorboard", "orchestrator.tracking.tensorboard:TensorBoardBackend"),
+    TrackerBackend("mlflow", "orchestrator.tracking.mlflow:MlflowBackend"),
+    TrackerBackend("wandb", "orchestrator.tracking.wandb:WandbBackend"),
+)}
 
 
 class MlflowConfig(Strict):
@@ -45,11 +64,11 @@ def _shorthand(value: Any) -> Any:
     if not isinstance(value, list):
         return value
     names = [str(v).strip().lower() for v in value]
-    unknown = [n for n in names if n not in BACKENDS]
+    unknown = [n for n in names if n not in TRACKERS]
     if unknown:
-        raise ValueError(f"unknown tracker {unknown[0]!r}{suggestion_text(unknown[0], BACKENDS)}; "
-                         f"choose from {', '.join(BACKENDS)} or none")
-    return {"tensorboard": "tensorboard" in names, **{n: {} for n in names if n != "tensorboard"}}
+        raise ValueError(f"unknown tracker {unknown[0]!r}{suggestion_text(unknown[0], TRACKERS)}; "
+                         f"choose from {', '.join(TRACKERS)} or none")
+    return {name: name in names for name in TRACKERS}
 
 
 def _enabled(value: Any) -> Any:
@@ -70,7 +89,7 @@ class TrackingConfig(Strict):
 
     @property
     def enabled(self) -> list[str]:
-        return [name for name in BACKENDS if getattr(self, name)]
+        return [name for name in TRACKERS if getattr(self, name)]
 
 
 TrackingSection = Annotated[TrackingConfig, BeforeValidator(_shorthand)]

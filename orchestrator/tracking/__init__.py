@@ -22,6 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contract.job import TrainingJob
+from contract.work import resolve
+from orchestrator.config.tracking import TRACKERS
 from orchestrator.failures import one_line
 from orchestrator.outcome import Outcome
 from orchestrator.tracking.backend import Backend, RunEnding, TrackedRun, TrackingTarget
@@ -77,21 +80,10 @@ class Lane:
 
 
 def open_backends(target: TrackingTarget) -> list[Backend]:
-    """The configured trackers; each library is imported on its own lane, when it begins."""
-    backends: list[Backend] = []
-    if target.config.tensorboard:
-        from orchestrator.tracking.tensorboard import TensorBoardBackend
-
-        backends.append(TensorBoardBackend(target))
-    if target.config.mlflow is not None:
-        from orchestrator.tracking.mlflow import MlflowBackend
-
-        backends.append(MlflowBackend(target, target.config.mlflow))
-    if target.config.wandb is not None:
-        from orchestrator.tracking.wandb import WandbBackend
-
-        backends.append(WandbBackend(target, target.config.wandb))
-    return backends
+    """The configured trackers, each the class its row in `TRACKERS` names, given its field of the
+    `tracking` section; each library is imported on its own lane, when it begins."""
+    return [resolve(TRACKERS[name].implementation)(target, getattr(target.config, name))
+            for name in target.config.enabled]
 
 
 class Tracker:
@@ -124,7 +116,7 @@ class Tracker:
     @staticmethod
     def tracked_run(item: WorkItem) -> TrackedRun:
         name = item.name + (f"/{item.tag}" if item.tag else "")
-        return TrackedRun(key=f"{item.label}@{item.job.fingerprint[:12]}", name=name, stage=item.stage)
+        return TrackedRun(key=f"{item.label}@{candidate_job(item).fingerprint[:12]}", name=name, stage=item.stage)
 
     def started(self, item: WorkItem) -> None:
         """An attempt of `item` was launched: its tracked run opens, or goes on (a retry)."""
@@ -211,9 +203,16 @@ def tracked_values(logs: dict[str, Any]) -> dict[str, float]:
     return values
 
 
+def candidate_job(item: WorkItem) -> TrainingJob:
+    """A tracked item's job: only a candidate's trainings and trials are tracked."""
+    if not isinstance(item.job, TrainingJob):
+        raise TypeError(f"{item.label} is no candidate's work; only {', '.join(TRACKED_STAGES)} are tracked")
+    return item.job
+
+
 def item_params(item: WorkItem) -> dict[str, str]:
     """The item's resolved settings and candidate, flattened (`generation.num_beams`), as strings."""
-    job = item.job
+    job = candidate_job(item)
     candidate = job.candidate.model_dump(mode="json", exclude_none=True,
                                          include={"source", "family", "lora", "quantization", "trust_remote_code"})
     flat = _flatten({"candidate": candidate, "task": job.task.model_dump(mode="json", exclude_none=True),

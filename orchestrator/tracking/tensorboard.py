@@ -72,7 +72,7 @@ def _after_newest(logdir: Path) -> None:
 class TensorBoardBackend:
     name = "tensorboard"
 
-    def __init__(self, target: TrackingTarget):
+    def __init__(self, target: TrackingTarget, enabled: bool = True):  # `tracking.tensorboard` has no settings
         self.target = target
         self.root = target.directory / "tensorboard"
         self.files: dict[str, EventFile] = {}

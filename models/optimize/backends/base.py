@@ -31,8 +31,12 @@ class QuantizedModel:
 
 
 class QuantizationBackend(ABC):
-    name: ClassVar[str]
+    """One backend, named by its row in `contract.optimize.BACKENDS`."""
+
     packages: ClassVar[tuple[str, ...]]  # whose versions quantization.json records
+
+    def __init__(self, name: str):
+        self.name = name
 
     def unavailable_reason(self, hardware: Hardware) -> str | None:
         """Why this backend cannot run here with the installed packages; None when it can."""

@@ -11,7 +11,7 @@ import torch
 from models.families.base import ModelFamily
 from models.optimize.backends.base import QuantizationBackend, QuantizedModel, nbytes, one_line
 from models.precision import Hardware, detect_hardware
-from models.registry import load_family
+from models.registry import auto_model_class
 
 
 class BitsAndBytes(QuantizationBackend):
@@ -19,7 +19,6 @@ class BitsAndBytes(QuantizationBackend):
     (SCB), saved with int8 serialization. transformers leaves the output head unconverted. The
     rest of the model stays fp32, so only the int8 layers differ from the fp32 checkpoint."""
 
-    name = "bitsandbytes"
     packages = ("bitsandbytes",)
 
     def unavailable_reason(self, hardware: Hardware) -> str | None:
@@ -46,7 +45,7 @@ class BitsAndBytes(QuantizationBackend):
 def _bnb_model(family_name: str, location: Path, trust_remote_code: bool, quantization_config: Any) -> Any:
     """From fp32 weights with `quantization_config`, or from an int8 save (its config says how)."""
     quantization = {"quantization_config": quantization_config} if quantization_config is not None else {}
-    model = load_family(family_name).auto_class.from_pretrained(
+    model = auto_model_class(family_name).from_pretrained(
         location, device_map=detect_hardware().device, dtype=torch.float32, local_files_only=True,
         trust_remote_code=trust_remote_code, **quantization,
     )

@@ -16,8 +16,16 @@ from typing import Any
 
 import torch
 
+from contract.families import family
+from contract.work import resolve
 from models.families.base import ModelFamily
-from models.optimize.backends.base import QuantizationBackend, QuantizedModel, copy_if_present, one_line
+from models.optimize.backends.base import (
+    QuantizationBackend,
+    QuantizationSkipped,
+    QuantizedModel,
+    copy_if_present,
+    one_line,
+)
 from models.precision import Hardware
 
 # optimum's names for the exported graphs -> the from_pretrained argument that loads each one
@@ -34,7 +42,6 @@ class OnnxRuntime(QuantizationBackend):
     (MatMul and Gather weights to int8 with per-channel scales, activations quantized on the fly),
     configured for this CPU's instruction set. The fp32 ONNX files are not kept. Runs on the CPU."""
 
-    name = "onnxruntime"
     packages = ("onnxruntime", "onnx", "optimum", "optimum-onnx")
 
     def unavailable_reason(self, hardware: Hardware) -> str | None:
@@ -125,13 +132,12 @@ class _NoTrainingMode:
 
 @lru_cache
 def _ort_class(family_name: str) -> Any:
-    from optimum.onnxruntime import ORTModelForCausalLM, ORTModelForSeq2SeqLM, ORTModelForSequenceClassification
-
-    base = {
-        "seq2seq": ORTModelForSeq2SeqLM,
-        "causal": ORTModelForCausalLM,
-        "classifier": ORTModelForSequenceClassification,
-    }[family_name]
+    """optimum's ONNX Runtime class of the family (its row's `ort_class` in `contract.families`)."""
+    path = family(family_name).ort_class
+    if path is None:
+        raise QuantizationSkipped(f"the {family_name} family names no ONNX Runtime model class (its ort_class in "
+                                  "contract/families.py)")
+    base = resolve(path)
     return type(base.__name__, (_NoTrainingMode, base), {})
 
 

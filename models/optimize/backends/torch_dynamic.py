@@ -13,7 +13,7 @@ import torch
 from models.families.base import ModelFamily
 from models.optimize.backends.base import QuantizationBackend, QuantizedModel, copy_if_present, nbytes
 from models.precision import Hardware, cpu_hardware, decide_precision
-from models.registry import load_family
+from models.registry import auto_model_class
 
 
 class TorchDynamic(QuantizationBackend):
@@ -22,7 +22,6 @@ class TorchDynamic(QuantizationBackend):
     can hold, so the state dict goes through torch.save (and loads back with weights_only=True)
     into a model rebuilt from its config and quantized the same way. Runs on the CPU."""
 
-    name = "torch_dynamic"
     packages = ("torch",)
     weights_file = "model_int8.pt"
 
@@ -49,7 +48,7 @@ class TorchDynamic(QuantizationBackend):
 
         trust = descriptor["trust_remote_code"]
         config = AutoConfig.from_pretrained(directory, local_files_only=True, trust_remote_code=trust)
-        model = _dynamic_int8(load_family(descriptor["family"]).auto_class.from_config(config, trust_remote_code=trust))
+        model = _dynamic_int8(auto_model_class(descriptor["family"]).from_config(config, trust_remote_code=trust))
         with _quiet_torch_ao():
             model.load_state_dict(torch.load(directory / self.weights_file, weights_only=True))
         if (directory / "generation_config.json").is_file():
