@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.common import RESULTS_DIR, progress, run_record, write_json  # noqa: E402
 from benchmarks.machine import machine_details  # noqa: E402
 from benchmarks.report import ensemble_section, machine_lines  # noqa: E402
-from models.data.files import read_rows, write_jsonl  # noqa: E402
+from contract.rows import read_rows, write_jsonl  # noqa: E402
 from orchestrator.config import load_config  # noqa: E402
 from orchestrator.failures import one_line  # noqa: E402
 from orchestrator.logging_setup import setup_logging  # noqa: E402

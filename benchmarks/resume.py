@@ -36,10 +36,11 @@ sys.path.insert(0, str(REPO))
 from benchmarks.common import RESULTS_DIR, progress, write_json  # noqa: E402
 from benchmarks.report import resume_section  # noqa: E402
 from contract.atomic import read_json  # noqa: E402
+from contract.checkpoints import TRAINER_DIR  # noqa: E402
 from contract.job import TrainingJob  # noqa: E402
 from models import training  # noqa: E402
 from models.reporting import RecordingReporter  # noqa: E402
-from models.resume import PROGRESS, TRAINER_DIR  # noqa: E402
+from models.resume import PROGRESS  # noqa: E402
 from orchestrator.config import validate_raw  # noqa: E402
 from orchestrator.data import prepare_data  # noqa: E402
 from orchestrator.logging_setup import setup_logging  # noqa: E402

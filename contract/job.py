@@ -1,5 +1,6 @@
-"""The contract between the driver and a training actor: everything one candidate needs,
-as plain picklable data, with paths instead of payloads."""
+"""The contract between the driver and an actor: everything one piece of work needs, as plain
+picklable data, with paths instead of payloads. A `Job` is what the supervisor runs anything
+under (its settings carry the resources, limits and retries); a `TrainingJob` is one candidate's."""
 
 from __future__ import annotations
 
@@ -19,20 +20,30 @@ class DataFiles:
     test: Path | None
 
 
-@dataclass(frozen=True)
-class TrainingJob:
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """A piece of work the supervisor runs: its name (the actor's, the logs'), the settings whose
+    `resources`, `timeouts` and `max_retries` govern it, the run's data and its own directory.
+    Work that belongs to no candidate (the ensemble's meta-learner) runs under one of these."""
+
     name: str
-    candidate: CandidateConfig
     settings: TrainingSettings
     task: TaskConfig
     data: DataFiles
     output_dir: Path
+    attempt: int = 1
+    nodes: tuple[str, ...] = ()  # data-parallel: the node of each worker, where the supervisor found room for them
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingJob(Job):
+    """One candidate's job: its model, and the identities its checkpoint and metrics are kept under."""
+
+    candidate: CandidateConfig
     fingerprint: str  # the training identity's: a checkpoint is resumed or kept only under the same one
     labels: tuple[str, ...] = ()
-    attempt: int = 1
     evaluation_fingerprint: str = ""  # the evaluation identity's: metrics are kept only under the same one
     identity: dict[str, Any] = field(default_factory=dict)  # both identities' parts, recorded with what they decide
-    nodes: tuple[str, ...] = ()  # data-parallel: the node of each worker, where the supervisor found room for them
 
     @property
     def family(self) -> str:
@@ -42,7 +53,7 @@ class TrainingJob:
 NODE_LABEL = "ray.io/node-id"  # the label Ray gives every node: its id
 
 
-def worker_group_scaling(job: TrainingJob) -> dict[str, Any]:
+def worker_group_scaling(job: Job) -> dict[str, Any]:
     """The arguments of Ray Train's `ScalingConfig` for a data-parallel candidate: its processes,
     each with its `resources`; with `job.nodes` (the supervisor's reservation), each worker
     pinned to its node, all on one node when they fit there."""

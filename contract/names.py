@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -56,3 +56,24 @@ def lookup(kind: str, name: str, table: Mapping[str, T]) -> T:
         if canonical_name(key) == wanted:
             return value
     raise UnknownNameError(kind, name, table.keys())
+
+
+class Registry(Generic[T]):
+    """A name table with case/hyphen-insensitive lookup and 'did you mean' on a miss."""
+
+    def __init__(self, kind: str, entries: dict[str, T]):
+        self.kind = kind
+        self._entries = {canonical_name(k): (k, v) for k, v in entries.items()}
+
+    def names(self) -> list[str]:
+        return sorted(name for name, _ in self._entries.values())
+
+    def get_or_none(self, name: str) -> T | None:
+        hit = self._entries.get(canonical_name(name))
+        return hit[1] if hit else None
+
+    def get(self, name: str) -> T:
+        hit = self.get_or_none(name)
+        if hit is None:
+            raise UnknownNameError(self.kind, name, self.names())
+        return hit

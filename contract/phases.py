@@ -32,6 +32,7 @@ class Phase(StrEnum):
     PREDICTING = "predicting"
     PROPOSING = "proposing"  # the ensemble's members
     SCORING = "scoring"
+    FITTING = "fitting"  # the ensemble's meta-learner, and the methods it is chosen among
     QUANTIZING = "quantizing"  # the optimize stage
     BENCHMARKING = "benchmarking"
     DONE = "done"

@@ -25,7 +25,7 @@ Row = dict[str, Any]
 class Step:
     """One kind of work: the stage it belongs to and the function that does it."""
 
-    stage: str  # train | ensemble-propose | ensemble-score | optimize | tune | ...
+    stage: str  # train | ensemble-propose | ensemble-score | ensemble-fit | optimize | tune | ...
     target: str  # "package.module:function", imported in the actor only
     reads_checkpoint: bool = True  # it needs the candidate's trained directory (every step after training)
     log_name: str | None = None  # its log in the candidate's directory; default: <stage before any '-'>.log
@@ -157,6 +157,12 @@ FOLD_TRAIN = Step("ensemble-folds", "models.training:train_candidate", reads_che
 # a sweep's trial trains as `run` does, and saves on Ctrl-C like it
 TRIAL = Step("tune", "models.training:train_candidate", reads_checkpoint=False, saves_on_stop=True, trains=True,
              log_name="train.log")
+# The ensemble's own computing, under a `contract.job.Job` of its own (`ensemble`, a CPU), requests and results
+# in `contract.ensemble`: the folds of cross-fitted members, the meta-learner's fit and choice (writing ensemble/),
+# and `predict` applying what was chosen (it reads the meta-learner in ensemble/).
+ENSEMBLE_SPLIT = Step("ensemble-split", "models.ensemble.folds:split_folds", reads_checkpoint=False)
+ENSEMBLE_FIT = Step("ensemble-fit", "models.ensemble.fit:fit_ensemble", reads_checkpoint=False)
+ENSEMBLE_APPLY = Step("ensemble-apply", "models.ensemble.apply:apply_ensemble")
 
 
 def result_dict(result: Any) -> dict[str, Any]:

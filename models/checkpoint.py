@@ -6,7 +6,8 @@ point leaves at most a `.partial` directory, which is never taken for a finished
 
 The Trainer's resumable checkpoints (`checkpoint-<step>` folders it writes in place) are sealed
 instead: their manifest is written, atomically, after the last of their files, so a folder
-without a manifest that verifies is a save that never finished (`seal_checkpoint`).
+without a manifest that verifies is a save that never finished (`seal_checkpoint`). Reading and
+verifying them is `contract.checkpoints`, shared with the driver.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from contract.atomic import file_sha256, read_json, write_json
+from contract.atomic import file_sha256, write_json
+from contract.checkpoints import MANIFEST, read_manifest, verify_checkpoint
 
-MANIFEST = "manifest.json"
+# the readers live in the contract, which the driver reads too; the data plane takes them from here with the writers
+__all__ = ["MANIFEST", "read_manifest", "seal_checkpoint", "verify_checkpoint", "write_checkpoint"]
 
 
 def write_checkpoint(directory: Path, save: Callable[[Path], None], fingerprint: str, **info: Any) -> Path:
@@ -46,25 +49,3 @@ def seal_checkpoint(directory: Path, fingerprint: str, **info: Any) -> Path:
     }
     write_json(directory / MANIFEST, {"fingerprint": fingerprint, "created": time.time(), "files": files, **info})
     return directory
-
-
-def read_manifest(directory: Path) -> dict[str, Any] | None:
-    manifest = read_json(Path(directory) / MANIFEST)
-    return manifest if isinstance(manifest, dict) else None
-
-
-def verify_checkpoint(directory: Path, fingerprint: str | None = None, *, hashes: bool = False) -> str | None:
-    """None when `directory` is a complete checkpoint (of `fingerprint`, when given); otherwise
-    the reason it is not."""
-    manifest = read_manifest(directory)
-    if manifest is None:
-        return f"{directory} has no readable {MANIFEST}"
-    if fingerprint is not None and manifest.get("fingerprint") != fingerprint:
-        return "the config changed since this checkpoint was written"
-    for name, meta in manifest.get("files", {}).items():
-        path = Path(directory) / name
-        if not path.is_file() or path.stat().st_size != meta["bytes"]:
-            return f"{path} is missing or has the wrong size"
-        if hashes and file_sha256(path) != meta["sha256"]:
-            return f"{path} does not match its sha256"
-    return None

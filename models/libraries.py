@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 
-from contract.job import TrainingJob
+from contract.job import Job, TrainingJob
 
 # library -> the flag in transformers.utils.import_utils that says it is installed
 NEVER_USED_BY_TRAINING = {"sklearn": "_sklearn_available", "scipy": "_scipy_available",
@@ -31,12 +31,13 @@ PEFT_FLAG = "_peft_available"
 _hidden: frozenset[str] | None = None  # what this process keeps from transformers; None: nothing declared
 
 
-def needs_peft(job: TrainingJob) -> bool:
-    """LoRA and QLoRA train and load adapters through peft; a full fine-tune never does."""
-    return job.candidate.lora is not None
+def needs_peft(job: Job) -> bool:
+    """LoRA and QLoRA train and load adapters through peft; a full fine-tune, or work that is no
+    candidate's (the ensemble's fit), never does."""
+    return isinstance(job, TrainingJob) and job.candidate.lora is not None
 
 
-def declare(job: TrainingJob) -> None:
+def declare(job: Job) -> None:
     """Called by the worker for each item, before the item's step is imported; the first call decides."""
     global _hidden
     if _hidden is None:

@@ -17,9 +17,9 @@ from typing import Any
 from contract.hardware import Hardware
 from contract.names import suggestion_text
 from contract.preflight import Check, GiB, Inspection, InspectionRequest, actor_memory_bytes, gets_gpu, gpu_share
+from contract.sources import PRESETS, parse_source
 from models.hardware import cpu_hardware, detect_hardware, gpu_count
 from models.precision import PrecisionError, decide_precision, saved_dtype
-from models.registry import PRESETS, parse_source
 from models.sources import SourceError, resolve_source
 
 log = logging.getLogger(__name__)

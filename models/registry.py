@@ -1,82 +1,14 @@
-"""Name -> builder tables for model families and `scratch:` presets, importable without torch.
-
-Presets are tiny models of real architectures, built from a transformers config, so the default
-run and the tests work with no model hub. A family's classes are the ones its row in
-`contract.families` names, imported only when a candidate needs them.
+"""A family's classes, importable without torch: the ones its row in `contract.families` names,
+imported only when a candidate needs them. Sources and `scratch:` presets are
+`contract.sources`, which the driver reads too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any
 
 from contract.families import family
-from contract.names import UnknownNameError, canonical_name
 from contract.work import resolve
-
-T = TypeVar("T")
-
-
-class Registry(Generic[T]):
-    """A name table with case/hyphen-insensitive lookup and 'did you mean' on a miss."""
-
-    def __init__(self, kind: str, entries: dict[str, T]):
-        self.kind = kind
-        self._entries = {canonical_name(k): (k, v) for k, v in entries.items()}
-
-    def names(self) -> list[str]:
-        return sorted(name for name, _ in self._entries.values())
-
-    def get_or_none(self, name: str) -> T | None:
-        hit = self._entries.get(canonical_name(name))
-        return hit[1] if hit else None
-
-    def get(self, name: str) -> T:
-        hit = self.get_or_none(name)
-        if hit is None:
-            raise UnknownNameError(self.kind, name, self.names())
-        return hit
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A tiny model: a transformers `model_type`, its config values, and the tokenizer size."""
-
-    family: str  # a row of contract.families
-    model_type: str
-    config: dict[str, Any] = field(default_factory=dict)
-    vocab_size: int = 3000
-
-
-# BART's defaults (embeddings initialised with std 0.02, unscaled) suit d_model 768+. At d_model
-# 128 the encoder's signal is so small next to the decoder's own language model that a
-# from-scratch BART learns to ignore its input (measured: the same summary for every dialogue);
-# a wider init and scaled embeddings let it learn to read the dialogue within a few hundred steps.
-_SMALL_BART = dict(init_std=0.1, scale_embedding=True, max_position_embeddings=512)
-
-PRESETS: Registry[Preset] = Registry("preset", {
-    "bart-tiny": Preset("seq2seq", "bart", dict(
-        d_model=128, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-        decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256, **_SMALL_BART)),
-    "bart-small": Preset("seq2seq", "bart", dict(
-        d_model=256, encoder_layers=3, decoder_layers=3, encoder_attention_heads=4,
-        decoder_attention_heads=4, encoder_ffn_dim=512, decoder_ffn_dim=512, **_SMALL_BART)),
-    "t5-tiny": Preset("seq2seq", "t5", dict(
-        d_model=128, d_ff=256, d_kv=32, num_layers=2, num_decoder_layers=2, num_heads=4,
-        feed_forward_proj="gated-gelu")),
-    "gpt2-tiny": Preset("causal", "gpt2", dict(
-        n_embd=128, n_layer=2, n_head=4, n_positions=768)),
-    "llama-tiny": Preset("causal", "llama", dict(
-        hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=768, tie_word_embeddings=True)),
-    "bert-tiny": Preset("classifier", "bert", dict(
-        hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-        max_position_embeddings=512)),
-    "bert-small": Preset("classifier", "bert", dict(
-        hidden_size=256, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
-        max_position_embeddings=512)),
-})
 
 
 def load_family(name: str) -> Any:
@@ -87,20 +19,3 @@ def load_family(name: str) -> Any:
 def auto_model_class(name: str) -> Any:
     """The transformers Auto class that builds and loads family `name`'s models."""
     return resolve(family(name).auto_class)
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a candidate's weights come from: a scratch preset, a local directory, or a hub id."""
-
-    kind: Literal["scratch", "local", "hub"]
-    value: str
-
-
-def parse_source(source: str) -> Source:
-    text = source.strip()
-    if text.lower().startswith("scratch:"):
-        return Source("scratch", text.split(":", 1)[1].strip())
-    if text.startswith(("/", "./", "../", "~")) or Path(text).expanduser().exists():
-        return Source("local", str(Path(text).expanduser()))
-    return Source("hub", text)

@@ -1,42 +1,22 @@
-"""How a stage's actor tells the driver where it is: phases and heartbeats.
-
-The actor never waits on the driver: reports are fire-and-forget, so a slow or busy driver
-cannot slow training down.
+"""How a stage's actor tells the driver where it is: phases and heartbeats, through the
+`contract.reporting.Reporter` each step is handed; here, the helpers the steps share and a
+reporter that keeps everything in memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from contract.phases import Phase, reported
+from contract.reporting import Reporter
+
+__all__ = ["TRAINING_PHASES", "RecordingReporter", "Reporter", "prediction_progress"]  # Reporter: the contract's
 
 TRAINING_PHASES: tuple[Phase, ...] = (
     Phase.QUEUED, Phase.LOADING, Phase.FIRST_STEP, Phase.TRAINING, Phase.EVALUATING, Phase.SAVING,
     Phase.PREDICTING, Phase.DONE,
 )
-
-
-class Reporter(Protocol):
-    def phase(self, phase: Phase, **info: Any) -> None:
-        """Where the work is now: a `Phase` only (anything else is a TypeError at the call,
-        `contract.phases.reported`); never blocks."""
-        ...
-
-    def heartbeat(self, **metrics: Any) -> None: ...
-
-    def logged(self, step: int, values: dict[str, float]) -> None:
-        """One Trainer log line (loss, learning rate, eval loss, examples/s, ...) at `step`: what
-        the run's experiment trackers record. Every line, unlike heartbeats; never blocks."""
-        ...
-
-    def stop_requested(self) -> bool:
-        """Whether the run asked its work to stop (a training then saves and stops); never blocks."""
-        ...
-
-    def checkpoint_saved(self, directory: str) -> None:
-        """A resumable checkpoint was sealed in `directory` (a run with storage pushes it); never blocks."""
-        ...
 
 
 def prediction_progress(reporter: Reporter, split: str, **context: Any) -> Callable[[int, int], None]:

@@ -4,10 +4,11 @@ A candidate's `trainer/` folder holds the Trainer's `checkpoint-<step>` folders 
 adapters, optimizer, scheduler, RNG states, the Trainer's state with its step; the data position
 follows from the step and the seed). They are written at every evaluation (the best one is kept
 for `load_best_model_at_end`) and every `checkpoint_every` (steps, or a duration) in between, and
-sealed with a manifest of sha256 hashes and the job's fingerprint (`models.checkpoint`). Any
-later attempt at the same job (a rerun after a crash of the driver, a retry after a crash of the
-actor, an out-of-memory retry with the same effective batch) resumes from the newest checkpoint
-that verifies, and the Trainer's `resume_from_checkpoint` does the rest.
+sealed with a manifest of sha256 hashes and the job's fingerprint (`models.checkpoint`; the
+driver reads them through `contract.checkpoints` too). Any later attempt at the same job (a rerun
+after a crash of the driver, a retry after a crash of the actor, an out-of-memory retry with the
+same effective batch) resumes from the newest checkpoint that verifies, and the Trainer's
+`resume_from_checkpoint` does the rest.
 
 `progress.json` beside them records the furthest step any attempt reached, so a resumed attempt
 knows how many steps it redoes.
@@ -16,21 +17,18 @@ knows how many steps it redoes.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from contract.atomic import read_json, write_json
+from contract.checkpoints import checkpoints, verify_checkpoint
 from contract.fields import interval_seconds
-from models.checkpoint import MANIFEST, read_manifest, verify_checkpoint
 
 log = logging.getLogger(__name__)
 
-TRAINER_DIR = "trainer"
 PROGRESS = "progress.json"
-_STEP = re.compile(r"^checkpoint-(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -47,20 +45,6 @@ class ResumePoint:
         return max(0, self.furthest_step - (self.step or 0))
 
 
-def step_of(name: str) -> int | None:
-    """The step of a `checkpoint-<step>` folder name; None for any other name."""
-    match = _STEP.match(name)
-    return int(match.group(1)) if match else None
-
-
-def checkpoints(trainer_dir: Path) -> list[tuple[int, Path]]:
-    """The Trainer's checkpoint folders, newest step first."""
-    if not trainer_dir.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in trainer_dir.iterdir() if p.is_dir() and (m := _STEP.match(p.name))]
-    return sorted(found, reverse=True)
-
-
 def find_resume_point(trainer_dir: Path, fingerprint: str) -> ResumePoint:
     """The newest checkpoint of this job whose files match their hashes; folders that do not
     (a save cut short, another config's, tampered with) are named in a warning and removed."""
@@ -73,17 +57,6 @@ def find_resume_point(trainer_dir: Path, fingerprint: str) -> ResumePoint:
         log.warning("not resuming from %s: %s; it is removed", folder, problem)
         shutil.rmtree(folder, ignore_errors=True)
     return ResumePoint(None, None, furthest)
-
-
-def latest_sealed_step(trainer_dir: Path, fingerprint: str | None = None) -> int | None:
-    """The step of the newest checkpoint that was sealed (of `fingerprint`, when given); its
-    hashes are checked when resuming, by `find_resume_point`."""
-    for step, folder in checkpoints(trainer_dir):
-        if fingerprint is None and (folder / MANIFEST).is_file():
-            return step
-        if fingerprint is not None and (read_manifest(folder) or {}).get("fingerprint") == fingerprint:
-            return step
-    return None
 
 
 def record_progress(trainer_dir: Path, step: int) -> None:

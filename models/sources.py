@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.registry import parse_source
+from contract.sources import parse_source
 
 
 class SourceError(FileNotFoundError):

@@ -16,16 +16,16 @@ from typing import Any
 import torch
 from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
+from contract.checkpoints import TRAINER_DIR
 from contract.job import TrainingJob
+from contract.reporting import Reporter
+from contract.schedule import training_schedule
 from contract.settings import TrainingSettings
 from models.checkpoint import seal_checkpoint
 from models.distributed import rank, world_size
 from models.errors import NonFiniteLossError
 from models.families.base import ModelFamily
 from models.precision import PrecisionPlan
-from models.reporting import Reporter
-from models.resume import TRAINER_DIR
-from models.schedule import training_schedule
 from models.sources import ResolvedSource
 from models.trainer_callbacks import CheckpointCallback, HeartbeatCallback, ValidationMetricCallback
 

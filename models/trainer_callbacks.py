@@ -19,9 +19,9 @@ from typing import Any
 from transformers import TrainerCallback
 
 from contract.phases import Phase
+from contract.reporting import Reporter
 from models.distributed import agree
 from models.families.base import ModelFamily
-from models.reporting import Reporter
 from models.resume import CheckpointClock, record_progress
 
 log = logging.getLogger(__name__)

@@ -23,18 +23,21 @@ import torch  # noqa: E402
 from transformers import AutoConfig, set_seed
 
 from contract.atomic import read_json, write_json
+from contract.checkpoints import TRAINER_DIR
 from contract.errors import TrainingStopped
 from contract.job import TrainingJob
 from contract.phases import Phase
+from contract.reporting import Reporter
+from contract.rows import read_rows, write_jsonl
+from contract.sources import PRESETS, parse_source
 from contract.work import WEIGHT_DIRS, TrainRequest, TrainResult
 from models.checkpoint import write_checkpoint
-from models.data.files import read_rows, write_jsonl
 from models.distributed import barrier, rank, train_data_parallel, world_size
 from models.families.base import ModelFamily
 from models.precision import PrecisionPlan, decide_precision, detect_hardware, saved_dtype
-from models.registry import PRESETS, load_family, parse_source
-from models.reporting import Reporter, prediction_progress
-from models.resume import TRAINER_DIR, find_resume_point
+from models.registry import load_family
+from models.reporting import prediction_progress
+from models.resume import find_resume_point
 from models.sources import ResolvedSource, hub_commit, resolve_source
 from models.trainer import GuardedTrainer, build_trainer, gathered_model, shards_model
 from models.trainer_callbacks import CheckpointCallback

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from contract.job import DataFiles
-from models.data.files import read_rows, write_jsonl
+from contract.rows import read_rows, write_jsonl
+from contract.work import resolve
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig
 from orchestrator.datacheck import check_configured_data, check_data, config_issues, with_references
 from orchestrator.failures import one_line
 
 log = logging.getLogger(__name__)
+WRITE_BUILTIN_SPLITS = "models.data.builtin:write_builtin_splits"  # pure Python; the data plane's generator
 
 
 def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tuple[str, ...]]:
@@ -28,11 +30,9 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> tuple[DataFiles, tu
     task, data = config.task, config.data
     lengths = {c.name: config.settings_for(c).max_source_length for c in config.models}
     if data.builtin is not None:
-        from models.data.builtin import write_builtin_splits
-
         b = data.builtin
         sizes = {"train": b.train_size, "validation": b.validation_size, "test": b.test_size}
-        paths = write_builtin_splits(
+        paths = resolve(WRITE_BUILTIN_SPLITS)(
             out, task=task.type, language=b.language or task.language,
             sizes={k: v for k, v in sizes.items() if v > 0}, seed=b.seed,
         )

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract.rows import REFERENCES
 from contract.settings import TaskConfig
-from models.metrics import REFERENCES
 from orchestrator.config.data import DataConfig
 from orchestrator.config.errors import ConfigIssue
 from orchestrator.config.stages import EnsembleConfig

@@ -21,7 +21,7 @@ import json
 import shutil
 from pathlib import Path
 
-from models.checkpoint import read_manifest
+from contract.checkpoints import read_manifest
 from orchestrator.export_plan import ExportError, ExportPlan, made_variants
 from orchestrator.failures import one_line
 from orchestrator.model_card import model_card

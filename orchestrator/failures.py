@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from contract.errors import OUT_OF_MEMORY, NonFiniteLossError, TrainingStopped, WorkerDied
-from contract.job import TrainingJob
+from contract.job import Job, TrainingJob
 from contract.phases import Status
 
 
@@ -168,7 +168,7 @@ class Action(StrEnum):
 class Decision:
     action: Action
     why: str
-    job: TrainingJob | None = None  # the job of the next attempt, unless giving up
+    job: Job | None = None  # the job of the next attempt, unless giving up
 
     @property
     def retry(self) -> bool:
@@ -178,18 +178,19 @@ class Decision:
 class RetryPolicy(Protocol):
     """Chooses between retrying and giving up; the supervisor is given one and asks it only."""
 
-    def decide(self, failure: Failure, job: TrainingJob) -> Decision: ...
+    def decide(self, failure: Failure, job: Job) -> Decision: ...
 
 
 class DefaultRetryPolicy:
-    """Deterministic errors are never retried; out of memory is retried smaller down to a batch
-    of 1, whatever `max_retries` says; other crashes up to the candidate's `max_retries`."""
+    """Deterministic errors are never retried; a candidate's out of memory is retried smaller down
+    to a batch of 1, whatever `max_retries` says; other crashes (and out of memory in work with no
+    batch, the ensemble's fit) up to the job's `max_retries`."""
 
-    def decide(self, failure: Failure, job: TrainingJob) -> Decision:
+    def decide(self, failure: Failure, job: Job) -> Decision:
         settings = job.settings
         if failure.kind in DETERMINISTIC:
             return Decision(Action.GIVE_UP, f"{failure.kind.value} errors are deterministic; not retried")
-        if failure.kind == FailureKind.OUT_OF_MEMORY:
+        if failure.kind == FailureKind.OUT_OF_MEMORY and isinstance(job, TrainingJob):
             workers = settings.resources.processes  # the batch is split over them: each worker's share halves
             if settings.batch_size <= workers:
                 return Decision(Action.GIVE_UP, "out of memory even at batch_size 1"
@@ -213,7 +214,7 @@ class DefaultRetryPolicy:
 DEFAULT_POLICY = DefaultRetryPolicy()
 
 
-def decide(failure: Failure, job: TrainingJob) -> Decision:
+def decide(failure: Failure, job: Job) -> Decision:
     """The default policy's decision (what `run`, `tune` and every stage use unless given another)."""
     return DEFAULT_POLICY.decide(failure, job)
 

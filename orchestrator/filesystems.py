@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.checkpoint import MANIFEST
+from contract.checkpoints import MANIFEST
 
 if TYPE_CHECKING:
     import pyarrow.fs

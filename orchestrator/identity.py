@@ -28,7 +28,7 @@ from typing import Any
 
 from contract.job import DataFiles
 from contract.settings import CandidateConfig, TaskConfig, TrainingSettings
-from models.registry import parse_source
+from contract.sources import parse_source
 
 # Settings that change how a candidate is supervised or logged, never what it learns or scores.
 SCHEDULING_ONLY = frozenset({"resources", "timeouts", "max_retries", "checkpoint_every", "max_nonfinite_steps",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from contract.atomic import read_json
 from contract.families import family
-from models.registry import parse_source
+from contract.sources import parse_source
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 
-from contract.job import TrainingJob, worker_group_scaling
+from contract.job import Job, worker_group_scaling
 from contract.settings import Resources
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def actor_resources(job: TrainingJob, cluster: ClusterInfo, workers: int = 1) -> dict[str, float]:
+def actor_resources(job: Job, cluster: ClusterInfo, workers: int = 1) -> dict[str, float]:
     """CPUs and GPUs one candidate asks for (times `workers`, training data-parallel); `gpus: auto`
     (and a share not yet placed) means one per process where the cluster has GPUs."""
     res = job.settings.resources

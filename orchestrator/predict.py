@@ -1,22 +1,22 @@
 """Apply a finished run's ensemble to new inputs with the method its ensemble stage chose on
 validation: the best single member alone, or every member predicting (and, for stacked summaries,
-proposing and scoring candidates) with the saved meta-learner (or MBR / averaging) combining,
-exactly as on the test split."""
+proposing and scoring candidates) and the `ensemble-apply` step combining what they made with the
+saved meta-learner (or MBR / averaging), exactly as on the test split. The driver checks which
+meta-learner file may be loaded; only the step's actor loads it."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
-import numpy as np
-
 from contract.atomic import file_sha256, read_json_or_warn
+from contract.ensemble import ApplyRequest, ApplyResult, ChosenEnsemble
 from contract.job import DataFiles
+from contract.rows import write_jsonl
 from contract.settings import TaskConfig
-from models.data.files import write_jsonl
+from contract.work import ENSEMBLE_APPLY
 from orchestrator.cluster import connect, disconnect
 from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, load_run_config
 from orchestrator.datacheck import check_rows
@@ -24,7 +24,7 @@ from orchestrator.datafiles import read_data_file
 from orchestrator.progress import EventPrinter
 from orchestrator.runlock import RunLock
 from orchestrator.stages.context import RunContext
-from orchestrator.stages.members import Members, TooFewMembers
+from orchestrator.stages.members import EnsembleStepFailed, Members, TooFewMembers, run_ensemble_step
 
 log = logging.getLogger(__name__)
 
@@ -49,51 +49,23 @@ def predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool =
         return _predict(run_dir, input_path, output_path, quiet=quiet)
 
 
-@dataclass(frozen=True)
-class ChosenEnsemble:
-    """What the ensemble stage chose on validation, as `predict` and `serve` apply it: the method,
-    the members it needs, the labels (classification) and the verified meta-learner (stacking)."""
-
-    method: str
-    members: list[str]
-    labels: tuple[str, ...]
-    meta: Any
-
-    @property
-    def stacking(self) -> bool:
-        return self.method.startswith("stacking")
-
-    @classmethod
-    def of_run(cls, run_dir: Path, ensemble: dict[str, Any]) -> ChosenEnsemble:
-        method = ensemble.get("chosen", ensemble["strategy"])
-        members = [ensemble["best_member"]] if method == "best_single" else list(ensemble["members"])
-        meta = load_meta_learner(run_dir, ensemble) if method.startswith("stacking") else None
-        return cls(method, members, tuple(ensemble.get("labels", ())), meta)
-
-    def classify(self, probabilities: dict[str, np.ndarray]) -> list[str]:
-        """Each input's label from the members' class probabilities."""
-        from models.ensemble.classification import features
-
-        chosen = self.meta.predict(features(probabilities, self.members)) if self.stacking else (
-            np.mean([probabilities[m] for m in self.members], axis=0).argmax(1))
-        return [self.labels[int(c)] for c in chosen]
-
-    def summarize(self, pool: Any, language: str) -> list[str]:
-        """Each input's summary, picked from its pool of candidates."""
-        from models.ensemble.summarization import candidate_features, consensus, pick
-
-        if self.stacking:
-            x, _ = candidate_features(pool, language)
-            chosen = pick(pool, self.meta.predict(x))
-        else:
-            chosen = pick(pool, consensus(pool, language))
-        return [pool.texts[i][c] for i, c in enumerate(chosen)]
+def chosen_ensemble(run_dir: Path, ensemble: dict[str, Any]) -> ChosenEnsemble:
+    """What the run's ensemble stage chose (its ensemble.json), with the meta-learner's file
+    checked (`meta_learner_file`) when the method needs one."""
+    method = ensemble.get("chosen", ensemble["strategy"])
+    members = [ensemble["best_member"]] if method == "best_single" else list(ensemble["members"])
+    chosen = ChosenEnsemble(method, members, tuple(ensemble.get("labels", ())))
+    if not chosen.stacking:
+        return chosen
+    meta_learner_file(run_dir, ensemble)  # refused unless it is the file the stage wrote
+    return dataclasses.replace(chosen, meta_learner_file=ensemble["meta_learner_file"],
+                               meta_learner_sha256=ensemble["meta_learner_sha256"])
 
 
 def _predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool) -> Path:
     config, ensemble = load_run(run_dir)
     rows = read_inputs(input_path, config.task)
-    chosen = ChosenEnsemble.of_run(run_dir, ensemble)
+    chosen = chosen_ensemble(run_dir, ensemble)
     members = chosen.members
     config.ensemble.min_models = len(members)  # the chosen method needs every one of these members
     printer = EventPrinter(quiet=quiet)
@@ -105,14 +77,19 @@ def _predict(run_dir: Path, input_path: Path, output_path: Path, *, quiet: bool)
         if chosen.method == "best_single":
             outputs = team.predictions({"input": rows})["input"][members[0]]
             predictions = [p["prediction"] for p in outputs]
-        elif config.task.type == "classification":
-            outputs = team.predictions({"input": rows})["input"]
-            predictions = chosen.classify({m: np.array([p["probabilities"] for p in outputs[m]]) for m in members})
         else:
-            pool = team.pools({"input": rows}, None, stacking=chosen.stacking)["input"]
-            predictions = chosen.summarize(pool, config.task.language)
+            if config.task.type == "classification":
+                outputs = team.predictions({"input": rows})["input"]
+                inputs: Any = {m: [p["probabilities"] for p in outputs[m]] for m in members}
+            else:
+                inputs = team.pools({"input": rows}, None, stacking=chosen.stacking)["input"]
+            applied: ApplyResult = run_ensemble_step(ctx, ENSEMBLE_APPLY, ApplyRequest(chosen, inputs,
+                                                                                         config.task.language))
+            predictions = applied.predictions
     except TooFewMembers as exc:
         raise PredictError(f"the ensemble needs all its members: {exc}") from None
+    except EnsembleStepFailed as exc:
+        raise PredictError(f"the ensemble could not combine its members' outputs: {exc} (log: {exc.log})") from None
     finally:
         ctx.close()
         disconnect()
@@ -130,11 +107,12 @@ def read_inputs(path: Path, task: TaskConfig) -> list[dict[str, Any]]:
     return read.with_ids()
 
 
-def load_meta_learner(run_dir: Path, ensemble: dict[str, Any]) -> Any:
-    """The stacking meta-learner, unpickled only from the file the ensemble stage wrote: named
-    relative to `RUN_DIR/ensemble`, inside the run directory, with the sha256 recorded beside it.
-    Unpickling runs code, so anything else is refused with the reason (a run directory from
-    elsewhere is as trusted as its author; see docs/guide/security.md)."""
+def meta_learner_file(run_dir: Path, ensemble: dict[str, Any]) -> Path:
+    """The stacking meta-learner's file, only the one the ensemble stage wrote: named relative to
+    `RUN_DIR/ensemble`, inside the run directory, with the sha256 recorded beside it. Unpickling
+    runs code, so anything else is refused with the reason (a run directory from elsewhere is as
+    trusted as its author; see docs/guide/security.md). The actor that loads it checks the sha256
+    again (`models.ensemble.apply.load_meta_learner`)."""
     name = ensemble.get("meta_learner_file")
     folder = (run_dir / "ensemble").resolve()
     if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
@@ -148,7 +126,7 @@ def load_meta_learner(run_dir: Path, ensemble: dict[str, Any]) -> Any:
         raise ConfigError([ConfigIssue("RUN_DIR", f"{path} is not the file the ensemble stage wrote (its sha256 "
                                                   "differs from ensemble.json's); it is not loaded. Rerun the run's "
                                                   "ensemble stage, or get the run directory again from its author")])
-    return joblib.load(path)
+    return path
 
 
 class PredictError(Exception):

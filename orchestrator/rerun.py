@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from contract.atomic import read_json
+from contract.checkpoints import TRAINER_DIR, checkpoints, latest_sealed_step, read_manifest, verify_checkpoint
 from contract.job import TrainingJob
-from models.checkpoint import read_manifest, verify_checkpoint
-from models.resume import TRAINER_DIR, checkpoints, latest_sealed_step
-from models.sources import hub_commit
+from contract.work import resolve
 from orchestrator.identity import changes
 
 Action = Literal["keep", "re-evaluate", "resume", "train"]
+HUB_COMMIT = "models.sources:hub_commit"  # imports huggingface_hub: only for a hub source with a recorded commit
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def decide(job: TrainingJob) -> RerunDecision:
 def _source_moved(job: TrainingJob, manifest: dict[str, Any]) -> str | None:
     """A hub source whose cached commit is no longer the one the checkpoint was trained from."""
     trained_from = manifest.get("source_revision")
-    now = hub_commit(job.candidate.source) if isinstance(trained_from, str) else None
+    now = resolve(HUB_COMMIT)(job.candidate.source) if isinstance(trained_from, str) else None
     if now is None or not isinstance(trained_from, str) or now == trained_from:
         return None
     return f"the hub's {job.candidate.source} moved from commit {trained_from[:12]} to {now[:12]}"

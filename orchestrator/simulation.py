@@ -21,8 +21,8 @@ import ray
 
 from contract.job import TrainingJob
 from contract.phases import Phase
-from contract.work import Step
-from models.reporting import Reporter
+from contract.reporting import Reporter
+from contract.work import Step, resolve
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class SimulatedRequest:
     hang_in_loading_s: float = 0.0  # sleep this long before the first step, still in phase loading
 
 
+WORKER_GROUP_FIT = "models.worker_group:fit"  # the real worker group's setup, run as a training's actor runs it
 # a training as the supervisor places it (a data-parallel one reserves its workers' nodes first), minus the model
 SIMULATED = Step("train", "orchestrator.simulation:simulated_training", reads_checkpoint=False, trains=True)
 
@@ -66,8 +67,7 @@ def simulated_training(job: TrainingJob, reporter: Reporter, request: SimulatedR
 def simulated_worker_group(job: TrainingJob, reporter: Reporter, request: SimulatedRequest) -> dict[str, Any]:
     from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
-    from models.worker_group import fit
-
+    fit = resolve(WORKER_GROUP_FIT)
     started = time.time()
     reporter.phase(Phase.FIRST_STEP)
     result = fit(DataParallelTrainer, job, reporter, train_loop_per_worker=_simulated_worker,

@@ -170,7 +170,7 @@ class BoardWatch:
 
 
 class BoardReporter:
-    """The `models.reporting.Reporter` a training actor uses: sends to the board, never waits."""
+    """The `contract.reporting.Reporter` a training actor uses: sends to the board, never waits."""
 
     def __init__(self, board: Any, name: str, stop_poll_s: float = 1.0,
                  on_checkpoint: Callable[[str], None] | None = None):

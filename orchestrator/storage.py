@@ -31,14 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contract.checkpoints import TRAINER_DIR
 from contract.redact import redact
-from models.resume import TRAINER_DIR
 from orchestrator.filesystems import copy_changed, join, open_uri
 
 if TYPE_CHECKING:
     import pyarrow.fs
 
-    from contract.job import TrainingJob
+    from contract.job import Job
     from orchestrator.work import WorkItem
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class RunStorage:
         and the same inside dataclasses, tuples, lists and dicts)."""
         return _reroot(value, str(self.run_dir), str(root))
 
-    def pull_inputs(self, job: TrainingJob, root: Path, *, trained: bool) -> None:
+    def pull_inputs(self, job: Job, root: Path, *, trained: bool) -> None:
         """Pull what the (driver's) job reads into `root`: the prepared data, and for stages after
         training (`trained`) the candidate's directory; for a training, its resumable
         checkpoints (a retry after a lost node continues from the last one pushed). A fold model's

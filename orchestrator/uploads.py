@@ -15,7 +15,7 @@ import logging
 import threading
 from pathlib import Path
 
-from models.resume import latest_sealed_step, step_of
+from contract.checkpoints import latest_sealed_step, step_of
 from orchestrator.storage import RunStorage
 
 log = logging.getLogger(__name__)

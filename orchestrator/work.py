@@ -1,9 +1,10 @@
 """What the supervisor runs: one step applied to one candidate, in that candidate's actor.
 
-Training, the ensemble's proposing and scoring, the optimize stage and a tune trial all go
+Training, the ensemble's proposing, scoring and fitting, the optimize stage and a tune trial all go
 through the same supervisor (resources, queue, the four limits, retries, error logs, storage).
 A work item is plain picklable data: a `Step` (its function named by a dotted path, imported in
-the actor only), the candidate's job (its resources and limits) and the step's typed request.
+the actor only), the job (its resources and limits: a candidate's, or the ensemble's own) and the
+step's typed request.
 The function reports phases and heartbeats through the reporter it is given and returns the
 step's typed result.
 """
@@ -15,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contract.job import TrainingJob
+from contract.job import Job, TrainingJob
 from contract.work import EVALUATE, TRAIN, Step, TrainRequest
 
 
 @dataclass(frozen=True)
 class WorkItem:
     step: Step
-    job: TrainingJob
+    job: Job
     request: Any = None  # the step's request dataclass (None for steps that need only the job)
     error_log: Path | None = None  # default: <run dir>/errors/<name>.log, or <stage>-<name>.log after training
     tag: str | None = None  # tells apart items of one candidate and stage that run at once (a tune trial's id)
@@ -65,7 +66,7 @@ class WorkItem:
         function = self.step.resolve()
         return function(self.job, reporter, self.request) if self.request is not None else function(self.job, reporter)
 
-    def with_job(self, job: TrainingJob) -> WorkItem:
+    def with_job(self, job: Job) -> WorkItem:
         return dataclasses.replace(self, job=job)
 
 

@@ -21,11 +21,11 @@ from typing import Any
 
 import ray
 
+from contract.checkpoints import TRAINER_DIR, latest_sealed_step
 from contract.hardware import limit_memory
 from contract.phases import Phase
 from contract.preflight import gpu_share
 from contract.work import resolve
-from models.resume import TRAINER_DIR, latest_sealed_step
 from orchestrator.logging_setup import setup_logging
 from orchestrator.status import BoardReporter
 from orchestrator.storage import RunStorage

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from contract.job import DataFiles
-from models.data.files import write_jsonl
+from contract.rows import write_jsonl
 from models.metrics.baselines import majority_scores
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig, validate_raw

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.ensemble import dialogsum_absent, dialogsum_overrides
-from models.data.files import read_rows
+from contract.rows import read_rows
 
 pytestmark = pytest.mark.skipif(dialogsum_absent() is not None, reason=str(dialogsum_absent()))
 

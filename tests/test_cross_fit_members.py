@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
 
-from models.data.files import read_rows, write_jsonl
+from contract.rows import read_rows, write_jsonl
+from models.ensemble.folds import split_training
 from models.ensemble.meta import ExtraRows, LambdaRanker, PairwiseRanker, cross_fit
 from orchestrator.config import ConfigError, load_config
 from orchestrator.data import prepare_data
-from orchestrator.stages.folds import split_training
 from tests.conftest import read_json, run_cli, tiny_experiment, write_yaml
 from tests.faults import faulty_bart
 

@@ -1,5 +1,7 @@
 """The driver never imports torch or transformers: the CLI, and `validate` with its preflight
-(whose model checks run in a child process), leave them out of the driver's sys.modules."""
+(whose model checks run in a child process), leave them out of the driver's sys.modules; a whole
+run, ensemble and optimize included, leaves out the libraries that compute with the members'
+outputs too (scikit-learn, scipy, lightgbm, joblib): that work runs as supervised steps."""
 
 from __future__ import annotations
 
@@ -70,28 +72,43 @@ def test_a_failed_inspection_process_fails_each_candidate_with_a_clear_check(
         assert "--no-preflight" in (verdict.fix or "")
 
 
+# what computes with the members' outputs: the ensemble's fit and the optimize stage's numbers
+COMPUTING = ("evaluate", "sklearn", "scipy", "lightgbm", "joblib")
+
 RUN_DRIVER = """
 import json, sys
 import orchestrator.cli
 code = orchestrator.cli.main(["run", "--quiet", {config!r}])
-print(json.dumps({{"code": code, "heavy": [m for m in {heavy!r} + ("evaluate",) if m in sys.modules]}}))
+print(json.dumps({{"code": code, "heavy": [m for m in {heavy!r} if m in sys.modules]}}))
 """
 
 
 @pytest.mark.integration
-def test_a_whole_run_keeps_torch_out_of_the_driver_and_still_scores_the_lead_baseline(tmp_path: Path) -> None:
-    """Training, the summary and the lead baseline's ROUGE (scored in preflight's child) leave the
-    driver without torch, transformers or evaluate."""
+def test_a_whole_run_keeps_the_ml_libraries_out_of_the_driver_and_still_scores_the_lead_baseline(
+    tmp_path: Path,
+) -> None:
+    """Two candidates, their stacking ensemble (proposed, scored, fitted and chosen) and the
+    optimize stage leave the driver without torch, transformers, evaluate, scikit-learn, scipy,
+    lightgbm or joblib; the lead baseline's ROUGE is scored in preflight's child."""
     from tests.conftest import read_json, write_yaml
 
-    raw = tiny_experiment(tmp_path, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"}],
-                          defaults={"max_steps": 4})
+    raw = tiny_experiment(tmp_path, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
+                                     {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq"}],
+                          defaults={"max_steps": 4}, ensemble={"strategy": "stacking", "num_candidates": 2},
+                          optimize={"enabled": True, "models": ["bart"], "backends": ["torch_dynamic"],
+                                    "batch_sizes": [2], "repeats": 1})
     config = write_yaml(tmp_path / "tiny.yaml", raw)
     env = child_env()
-    run = subprocess.run([sys.executable, "-c", RUN_DRIVER.format(config=str(config), heavy=HEAVY)], cwd=REPO,
-                         env=env, capture_output=True, text=True, timeout=900)
+    run = subprocess.run([sys.executable, "-c", RUN_DRIVER.format(config=str(config), heavy=HEAVY + COMPUTING)],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result == {"code": 0, "heavy": []}, result
-    lead = read_json(tmp_path / "runs" / "tiny" / "summary.json")["baselines"]["lead"]
+    summary = read_json(tmp_path / "runs" / "tiny" / "summary.json")
+    ensemble, optimize = summary["ensemble"], summary["optimize"]
+    assert ensemble["status"] == "ok" and ensemble["strategy"] == "stacking", ensemble
+    assert ensemble["chosen"].startswith("stacking:") and ensemble["meta_learner_file"] == "meta_learner.joblib"
+    assert (tmp_path / "runs" / "tiny" / "ensemble" / "test_predictions.jsonl").is_file()
+    assert optimize["status"] == "ok" and "bart" in optimize["models"], optimize
+    lead = summary["baselines"]["lead"]
     assert set(lead) == {"description", "validation", "test"} and 0 < lead["test"]["rougeL"] < 100, lead

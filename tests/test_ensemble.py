@@ -9,18 +9,30 @@ import numpy as np
 import pytest
 
 from contract.job import DataFiles
-from models.data.files import write_jsonl
+from contract.phases import Phase, Status
+from contract.rows import write_jsonl
 from models.ensemble.classification import ensemble_classifiers, features
 from models.ensemble.meta import CLASSIFIERS, REGRESSORS, cross_fit
 from models.ensemble.summarization import Candidates, build_pool, candidate_features, ensemble_summaries, true_scores
+from models.reporting import RecordingReporter
 from orchestrator.config import validate_raw
 from orchestrator.outcome import Outcome
 from orchestrator.report.summary import ensemble_markdown
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
+from orchestrator.work import WorkItem
 from tests.conftest import read_json, tiny_experiment
 
 LABELS = ["a", "b", "c", "d"]
+
+
+class InProcess(RunContext):
+    """The run's context with its supervised steps run here, one after another, without Ray: the
+    ensemble stage's bookkeeping around its `ensemble-fit` step, as the supervisor would run it."""
+
+    def supervise(self, items: list[WorkItem], **options: object) -> list[Outcome]:
+        return [Outcome(name=item.name, status=Status.SUCCEEDED, phase=Phase.DONE, result=item.run(RecordingReporter()))
+                for item in items]
 
 
 def complementary_members(n: int, seed: int) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -151,7 +163,7 @@ def test_stage_saves_a_meta_learner_that_reloads(tmp_path: Path) -> None:
     test, _ = complementary_members(300, seed=2)
     members = {name: (val[name], test[name]) for name in val}
     config, outcomes, data, run_dir = _classification_run(tmp_path, members, strategy="stacking")
-    section = run_ensemble(RunContext(config, data, tuple(LABELS), run_dir), outcomes)
+    section = run_ensemble(InProcess(config, data, tuple(LABELS), run_dir), outcomes)
     assert section["status"] == "ok" and section["chosen"].startswith("stacking:")
     assert f"{section['chosen']} (chosen on validation) is better than the best single model" in section["verdict"]
     assert "95 % interval" in section["verdict"]
@@ -168,7 +180,7 @@ def test_auto_prefers_the_simpler_method_that_is_as_good_on_validation(tmp_path:
     val, _ = complementary_members(300, seed=1)
     test, _ = complementary_members(300, seed=2)
     config, outcomes, data, run_dir = _classification_run(tmp_path, {n: (val[n], test[n]) for n in val})
-    section = run_ensemble(RunContext(config, data, tuple(LABELS), run_dir), outcomes)
+    section = run_ensemble(InProcess(config, data, tuple(LABELS), run_dir), outcomes)
     choice = section["choice"]
     assert section["strategy"] == "auto" and section["chosen"] == "average", choice
     assert set(choice["validation"]) == {"best_single", "average", "stacking:linear", "stacking:gradient_boosting"}

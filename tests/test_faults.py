@@ -13,8 +13,9 @@ import psutil
 import pytest
 
 from contract.atomic import read_json as read_note  # None while missing or half written
+from contract.checkpoints import TRAINER_DIR
 from models.checkpoint import verify_checkpoint
-from models.resume import PROGRESS, TRAINER_DIR
+from models.resume import PROGRESS
 from orchestrator.config import load_config
 from tests.conftest import child_env, process_name, read_json, tiny_experiment, wait_for_all_but_agents, write_yaml
 from tests.faults import faulty_bart, tiny_bart

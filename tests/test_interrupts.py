@@ -16,9 +16,10 @@ import psutil
 import pytest
 
 from contract.atomic import read_json
+from contract.checkpoints import TRAINER_DIR
 from contract.errors import TrainingStopped
 from models.reporting import RecordingReporter
-from models.resume import PROGRESS, TRAINER_DIR, find_resume_point
+from models.resume import PROGRESS, find_resume_point
 from models.training import train_candidate
 from orchestrator.interrupts import catch_interrupts
 from tests.conftest import REPO, child_env, tiny_experiment, write_yaml

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from rouge_score import rouge_scorer
 
-from models.metrics import classification_scores, rouge_per_example, rouge_scores, row_references
+from contract.rows import row_references
+from models.metrics import classification_scores, rouge_per_example, rouge_scores
 
 REFERENCE = "#Person1#은 금요일 저녁 7시에 4명 식당 예약을 부탁한다."
 
@@ -70,8 +71,8 @@ def test_dialogsum_three_reference_rouge_agrees_with_an_independent_implementati
     from rouge import Rouge
     from rouge_score_rs import rouge_scorer as independent
 
+    from contract.rows import read_rows
     from models.data.builtin import lead_baseline
-    from models.data.files import read_rows
 
     rows = read_rows(DIALOGSUM_TEST)
     predictions = [lead_baseline(r["dialogue"]) for r in rows]

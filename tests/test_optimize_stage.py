@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from contract.rows import read_rows
 from contract.work import OptimizeRequest
-from models.data.files import read_rows
 from models.optimize.stage import _judge_quality, optimize_member
 from models.reporting import RecordingReporter
 from models.training import train_candidate

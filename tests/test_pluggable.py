@@ -33,9 +33,9 @@ TOY = Family("toy", ("summarization",), SEQ2SEQ.auto_class, SEQ2SEQ.ort_class, "
 
 
 def test_every_row_names_what_exists() -> None:
+    from contract.sources import PRESETS
     from models.families.base import ModelFamily
     from models.optimize.backends.base import QuantizationBackend
-    from models.registry import PRESETS
 
     for family in FAMILIES.values():
         assert issubclass(resolve(family.implementation), ModelFamily), family.name
@@ -53,8 +53,9 @@ def test_every_row_names_what_exists() -> None:
 
 def test_a_family_added_as_one_row_is_configured_built_and_trained(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from contract.sources import PRESETS
     from models.data.builtin import write_builtin_splits
-    from models.registry import PRESETS, load_family
+    from models.registry import load_family
     from models.reporting import RecordingReporter
     from models.tokenization import padding_side_for
     from models.training import train_candidate

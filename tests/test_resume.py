@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from contract.atomic import read_json
+from contract.checkpoints import TRAINER_DIR
 from models.checkpoint import seal_checkpoint, verify_checkpoint
 from models.reporting import RecordingReporter
-from models.resume import PROGRESS, TRAINER_DIR, CheckpointClock, find_resume_point, record_progress
+from models.resume import PROGRESS, CheckpointClock, find_resume_point, record_progress
 from models.training import train_candidate
 from orchestrator.config import ConfigError, validate_raw
 from tests.conftest import REPO, tiny_experiment

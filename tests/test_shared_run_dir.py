@@ -11,8 +11,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from contract.atomic import file_sha256
+from models.ensemble.apply import load_meta_learner
 from orchestrator.config import ConfigError
-from orchestrator.predict import load_meta_learner
+from orchestrator.predict import meta_learner_file
 
 
 def fitted_run(tmp_path: Path) -> tuple[Path, dict[str, str]]:
@@ -29,7 +30,8 @@ def test_a_moved_run_directory_loads_its_meta_learner(tmp_path: Path) -> None:
     moved = tmp_path / "elsewhere" / "tiny"
     shutil.copytree(run_dir, moved)
     shutil.rmtree(run_dir)
-    assert load_meta_learner(moved, ensemble).predict([[0.95]]).tolist() == [1]
+    path = meta_learner_file(moved, ensemble)
+    assert load_meta_learner(path, ensemble["meta_learner_sha256"]).predict([[0.95]]).tolist() == [1]
 
 
 @pytest.mark.parametrize(("what", "name", "words"), [
@@ -44,7 +46,7 @@ def test_a_meta_learner_named_outside_the_run_directory_is_never_loaded(
     run_dir, ensemble = fitted_run(tmp_path)
     shutil.copy(run_dir / "ensemble" / "meta_learner.joblib", tmp_path / "outside.joblib")
     with pytest.raises(ConfigError, match=words):
-        load_meta_learner(run_dir, {**ensemble, "meta_learner_file": name})
+        meta_learner_file(run_dir, {**ensemble, "meta_learner_file": name})
 
 
 def test_a_link_out_of_the_run_directory_is_refused(tmp_path: Path) -> None:
@@ -53,7 +55,7 @@ def test_a_link_out_of_the_run_directory_is_refused(tmp_path: Path) -> None:
     (run_dir / "ensemble" / "meta_learner.joblib").rename(outside)
     (run_dir / "ensemble" / "meta_learner.joblib").symlink_to(outside)
     with pytest.raises(ConfigError, match="leads out of the run directory"):
-        load_meta_learner(run_dir, ensemble)
+        meta_learner_file(run_dir, ensemble)
 
 
 def test_a_changed_meta_learner_is_refused_with_the_reason(tmp_path: Path) -> None:
@@ -62,4 +64,6 @@ def test_a_changed_meta_learner_is_refused_with_the_reason(tmp_path: Path) -> No
     other = LogisticRegression().fit([[0.0], [1.0]], [1, 0])  # same kind of file, other content
     joblib.dump(other, path)
     with pytest.raises(ConfigError, match="not the file the ensemble stage wrote"):
-        load_meta_learner(run_dir, ensemble)
+        meta_learner_file(run_dir, ensemble)
+    with pytest.raises(ValueError, match="not the file the ensemble stage wrote"):  # the actor checks it again
+        load_meta_learner(path, ensemble["meta_learner_sha256"])

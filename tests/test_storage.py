@@ -14,9 +14,10 @@ import pytest
 
 from contract.job import DataFiles
 from contract.work import OPTIMIZE, OptimizeRequest
+from models.ensemble.folds import split_training
 from orchestrator.config import ConfigError, StorageConfig, validate_raw
 from orchestrator.filesystems import open_uri
-from orchestrator.stages.folds import FOLDS_DIR, fold_job, split_for
+from orchestrator.stages.folds import FOLDS_DIR, fold_job
 from orchestrator.stages.train import build_jobs
 from orchestrator.storage import MARKER, RunStorage, open_run_storage, run_storage
 from orchestrator.work import WorkItem
@@ -86,7 +87,7 @@ def test_a_fold_model_pulls_its_fold_and_the_validation_rows(tmp_path: Path) -> 
     storage = RunStorage(uri=str(tmp_path / "shared"), run_dir=run_dir)
     storage.claim()
     storage.publish("data")
-    folds = split_for(config, data.train, run_dir / "data" / FOLDS_DIR)
+    folds = split_training(data.train, run_dir / "data" / FOLDS_DIR, 2, config.defaults.seed)
     storage.publish(f"data/{FOLDS_DIR}")
     job = fold_job(config, data, (), run_dir, "bart", folds[1])
     node = tmp_path / "node" / "tiny"

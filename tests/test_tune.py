@@ -14,8 +14,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from contract.schedule import training_schedule
 from models.reporting import RecordingReporter
-from models.schedule import training_schedule
 from orchestrator.cli import main
 from orchestrator.config import ConfigError, TuneConfig, load_config, validate_raw
 from orchestrator.data import run_data_files

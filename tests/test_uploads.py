@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from contract.checkpoints import TRAINER_DIR, checkpoints
 from contract.errors import TrainingStopped
 from models.checkpoint import verify_checkpoint
 from models.reporting import RecordingReporter
-from models.resume import TRAINER_DIR, checkpoints
 from models.training import train_candidate
 from orchestrator.storage import RunStorage
 from orchestrator.uploads import CheckpointUploader

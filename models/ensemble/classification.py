@@ -8,6 +8,8 @@ best single member (chosen on validation) on test.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from models.ensemble.meta import CLASSIFIERS, ExtraRows, cross_fit, explain
@@ -42,12 +44,14 @@ def ensemble_classifiers(
     metric: str = "accuracy",
     train: dict[str, np.ndarray] | None = None,
     gold_train: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> EnsembleResult:
     """Every method's predicted classes on validation (out of fold for meta-learners) and test,
     the method chosen on validation, and each against the best single member on test (accuracy
     and macro-F1, with intervals). `train`: the members' class probabilities on the training split
     from fold models that never saw those rows (`ensemble.cross_fit_members`): every meta-learner
-    is then also fitted with them (`stacking:<learner>+train`), and validation decides."""
+    is then also fitted with them (`stacking:<learner>+train`), and validation decides. `progress` is
+    told each meta-learner before it is fitted."""
     members = sorted(validation)
     index = {label: i for i, label in enumerate(labels)}
     gold = {"validation": np.array([index[g] for g in gold_validation]), "test": np.array([index[g] for g in gold_test])}
@@ -64,6 +68,8 @@ def ensemble_classifiers(
         extra = ExtraRows(features(train, members), np.array([index[g] for g in gold_train]))
     learners = stacking_learners(strategy, meta_learner, CLASSIFIERS.names())
     for method, learner, with_extra in stacking_methods(learners, extra is not None):
+        if progress is not None:
+            progress(method)
         fit = cross_fit(CLASSIFIERS.get(learner)(seed), features(validation, members), gold["validation"],
                         folds=folds, seed=seed, extra=extra if with_extra else None)
         predicted[method] = {"validation": fit.out_of_fold.astype(int),

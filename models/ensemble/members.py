@@ -14,10 +14,11 @@ import torch
 
 from contract.job import TrainingJob
 from contract.phases import Phase
+from contract.reporting import Reporter
 from contract.work import Proposal, ProposeRequest, ProposeResult, ScoreRequest, ScoreResult
 from models.families.base import Progress
 from models.registry import load_family
-from models.reporting import Reporter, prediction_progress
+from models.reporting import prediction_progress
 
 Row = dict[str, Any]
 

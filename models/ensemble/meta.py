@@ -22,7 +22,7 @@ from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from models.registry import Registry
+from contract.names import Registry
 
 
 class PairwiseRanker(BaseEstimator):  # type: ignore[misc]

@@ -17,11 +17,13 @@ true score) as the ceiling any selection has.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from contract.ensemble import PoolParts, pairs_of
 from models.ensemble.meta import REGRESSORS, ExtraRows, cross_fit, explain
 from models.ensemble.selection import EnsembleResult, choose, mean_difference, stacking_learners, stacking_methods
 from models.metrics import References, rouge_per_example, rouge_scores
@@ -41,18 +43,6 @@ class Candidates:
     extra: list[np.ndarray] | None = None
     extra_names: list[str] = field(default_factory=list)
 
-    @classmethod
-    def concatenate(cls, parts: list[Candidates]) -> Candidates:
-        """One split's pools from several parts' (folds), inputs in the parts' order."""
-        first = parts[0]
-        if any(part.members != first.members or part.extra_names != first.extra_names for part in parts):
-            raise ValueError("pools of different members or features cannot be put together")
-        return cls(
-            first.members, [s for p in parts for s in p.sources], [t for p in parts for t in p.texts],
-            [b for p in parts for b in p.proposed_by], [o for p in parts for o in p.own],
-            None if first.extra is None else [e for p in parts for e in p.extra or []], list(first.extra_names),
-        )
-
     @property
     def sizes(self) -> list[int]:
         return [len(t) for t in self.texts]
@@ -63,12 +53,17 @@ class Candidates:
 
     def pairs(self) -> list[tuple[str, str]]:
         """Every (source, candidate) pair, inputs in order: what each member scores."""
-        return [(source, text) for source, texts in zip(self.sources, self.texts, strict=True) for text in texts]
+        return pairs_of(self.sources, self.texts)
 
     def add_log_likelihoods(self, scores: dict[str, dict[tuple[str, str], float]]) -> None:
         """Each member's log-likelihood of each candidate as extra features; `scores[member]`
         maps (source, summary) to the score and may hold more pairs than this pool."""
-        flat = np.array([[scores[m][pair] for m in self.members] for pair in self.pairs()]).reshape(-1, len(self.members))
+        pairs = self.pairs()
+        self.set_log_likelihoods({m: [scores[m][pair] for pair in pairs] for m in self.members})
+
+    def set_log_likelihoods(self, scores: dict[str, list[float]]) -> None:
+        """Each member's log-likelihood of each candidate, one per pair in `pairs()` order."""
+        flat = np.array([scores[m] for m in self.members], dtype=float).T.reshape(-1, len(self.members))
         self.extra = self.per_input(flat)
         self.extra_names = [f"loglik:{m}" for m in self.members]
 
@@ -80,17 +75,25 @@ def build_pool(
     proposals: dict[str, list[list[str]]] | None = None,
 ) -> Candidates:
     """Pools from each member's greedy summary plus its proposals, de-duplicated."""
-    texts, proposed, own = [], [], []
-    for i in range(len(sources)):
-        pool: dict[str, np.ndarray] = {}
+    return pool_of(PoolParts(members, sources, greedy, proposals))
+
+
+def pool_of(parts: PoolParts) -> Candidates:
+    """The pools the members' parts make (`PoolParts.texts`), with who proposed each candidate and,
+    when the parts are scored, the members' log-likelihoods as extra features."""
+    members, texts = parts.members, parts.texts()
+    proposed, own = [], []
+    for i, pool in enumerate(texts):
+        where = {text: k for k, text in enumerate(pool)}
+        hot = np.zeros((len(pool), len(members)))
         for a, member in enumerate(members):
-            for text in [greedy[member][i], *(proposals[member][i] if proposals else [])]:
-                pool.setdefault(text, np.zeros(len(members)))[a] = 1.0
-        ordered = list(pool)
-        texts.append(ordered)
-        proposed.append(np.array([pool[t] for t in ordered]))
-        own.append([ordered.index(greedy[m][i]) for m in members])
-    return Candidates(members, sources, texts, proposed, own)
+            hot[[where[text] for text in parts.proposed(member, i)], a] = 1.0
+        proposed.append(hot)
+        own.append([where[parts.own[m][i]] for m in members])
+    candidates = Candidates(members, parts.sources, texts, proposed, own)
+    if parts.log_likelihoods is not None:
+        candidates.set_log_likelihoods(parts.log_likelihoods)
+    return candidates
 
 
 def consensus(candidates: Candidates, language: str) -> list[np.ndarray]:
@@ -216,15 +219,18 @@ def ensemble_summaries(
     train: Candidates | None = None,
     references_train: References | None = None,
     combine: str = "mean",
+    progress: Callable[[str], None] | None = None,
 ) -> EnsembleResult:
     """Every method's picks on validation (out of fold for meta-learners) and test, the method
     chosen on validation (`strategy` auto: among all; otherwise among that strategy's), and each
     method against the best single member on test with its interval. `train`: pools of training
     inputs made by fold models that never saw them (`ensemble.cross_fit_members`): every
     meta-learner is then also fitted with them (`stacking:<learner>+train`), and validation decides. References: one or several per input (several combined by
-    `combine`, as the task scores them)."""
+    `combine`, as the task scores them). `progress` is told each part of the work before it starts."""
+    tell = progress or (lambda _: None)
     members = validation.members
     splits = {"validation": (validation, references_validation), "test": (test, references_test)}
+    tell("scoring the candidates")
     truth = {split: true_scores(c, refs, language, metric, combine) for split, (c, refs) in splits.items()}
     picks: dict[str, dict[str, list[int]]] = {
         member: {split: [own[a] for own in c.own] for split, (c, _) in splits.items()}
@@ -233,17 +239,20 @@ def ensemble_summaries(
     scores = {member: _scored(picks[member], splits, language, combine) for member in members}
     best = max(members, key=lambda name: scores[name]["validation"][metric])
     picks["best_single"] = picks[best]
+    tell("mbr")
     picks["mbr"] = {split: pick(c, consensus(c, language)) for split, (c, _) in splits.items()}
     picks["oracle"] = {split: pick(c, truth[split]) for split, (c, _) in splits.items()}
 
     learners = stacking_learners(strategy, meta_learner, REGRESSORS.names())
     fitted, names = {}, []
     if learners:
+        tell("features")
         x_val, names = candidate_features(validation, language)
         x_test, _ = candidate_features(test, language)
         y_val = np.concatenate(truth["validation"])
         extra = training_rows(train, references_train, language, metric, combine) if train is not None else None
         for method, learner, with_extra in stacking_methods(learners, extra is not None):
+            tell(method)
             fit = cross_fit(REGRESSORS.get(learner)(seed), x_val, y_val, folds=folds, seed=seed,
                             groups=pool_ids(validation), extra=extra if with_extra else None)
             picks[method] = {"validation": pick(validation, fit.out_of_fold), "test": pick(test, fit.final.predict(x_test))}

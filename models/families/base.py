@@ -26,8 +26,9 @@ from transformers import (
 
 from contract.families import Family, family
 from contract.job import TrainingJob
+from contract.sources import Preset
 from models.precision import PrecisionPlan, decide_precision, detect_hardware
-from models.registry import Preset, auto_model_class
+from models.registry import auto_model_class
 from models.sources import ResolvedSource
 from models.tokenization import ensure_pad_token, train_bpe_tokenizer
 
@@ -165,7 +166,7 @@ class ModelFamily(ABC):
         scratch preset's lives in the candidate's folder, so a moved run directory still works),
         never a path the checkpoint's manifest points to; a manifest that names another base
         (edited, or a teammate's from another config) is refused with the reason."""
-        from models.registry import parse_source
+        from contract.sources import parse_source
         from models.sources import resolve_source
 
         if parse_source(self.job.candidate.source).kind == "scratch":

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
+from contract.sources import Preset
 from models.families.base import ModelFamily, Progress, Row, batches
 from models.metrics import classification_scores
-from models.registry import Preset
 
 
 class ClassifierFamily(ModelFamily):

@@ -7,9 +7,9 @@ from typing import Any
 import torch
 from transformers import AutoConfig, PreTrainedTokenizerBase
 
+from contract.sources import Preset
 from models.families.base import ModelFamily, Progress, Row, batches
 from models.metrics import summary_scores
-from models.registry import Preset
 
 
 class Seq2SeqFamily(ModelFamily):

@@ -7,6 +7,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from contract.rows import row_references
+
 _ROUGE_MODULE = Path(__file__).parent / "rouge"
 
 
@@ -45,20 +47,10 @@ def rouge_per_example(predictions: list[str], references: References, language: 
     return [100 * sum(values) / len(types) for values in zip(*(scores[t] for t in types), strict=True)]
 
 
-def row_references(row: dict[str, Any], target: str) -> list[str]:
-    """A prepared row's references: all of them when it has several (`REFERENCES`), else its target."""
-    return list(row.get(REFERENCES) or [str(row[target])])
-
-
 def summary_scores(predictions: list[str], rows: list[dict[str, Any]], task: Any) -> dict[str, float]:
     """ROUGE of `predictions` against the references of `rows`, as the task combines several."""
     target = task.resolved_target_column()
     return rouge_scores(predictions, [row_references(r, target) for r in rows], task.language, task.multi_reference)
-
-
-# In prepared rows with several references: all of them, the first also in the target column
-# (what training learns from). See `orchestrator.datacheck.references_of`.
-REFERENCES = "_references"
 
 
 def classification_scores(predicted: list[str], gold: list[str]) -> dict[str, float]:

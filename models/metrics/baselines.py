@@ -5,9 +5,9 @@ it asks preflight's inspection child, which has them loaded already, for these s
 
 from __future__ import annotations
 
+from contract.rows import read_rows, row_references
 from models.data.builtin import lead_baseline
-from models.data.files import read_rows
-from models.metrics import classification_scores, rouge_scores, row_references
+from models.metrics import classification_scores, rouge_scores
 
 
 def lead_scores(splits: dict[str, str], source: str, target: str, language: str,

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from contract.settings import Resources
-from models.registry import parse_source
+from contract.sources import parse_source
 from orchestrator.cli.common import add_config_arguments, config_from_args
 from orchestrator.config import ExperimentConfig
 from orchestrator.storage import run_storage
@@ -74,8 +74,9 @@ def print_rerun_plan(config: ExperimentConfig, console: Console) -> None:
         return
     from orchestrator.config import ConfigError
     from orchestrator.data import prepare_data
+    from orchestrator.preflight import call_in_child
     from orchestrator.rerun import decide
-    from orchestrator.stages.folds import fold_decision, fold_job, member_folds, split_for
+    from orchestrator.stages.folds import SPLIT_TRAINING, fold_decision, fold_job, member_folds, split_request
     from orchestrator.stages.train import build_jobs
     from orchestrator.stages.tuned import resolve_learning_rates
 
@@ -88,7 +89,9 @@ def print_rerun_plan(config: ExperimentConfig, console: Console) -> None:
         data, labels = prepare_data(config, Path(scratch))
         decisions = {job.name: decide(job) for job in build_jobs(config, data, labels, run_dir)}
         if member_folds(config) >= 2:  # the ensemble's fold models, for whichever candidates survive
-            for fold in split_for(config, data.train, Path(scratch) / "folds"):
+            split = split_request(config, Path(scratch) / "folds")  # cut by scikit-learn, in a child process
+            for fold in call_in_child(SPLIT_TRAINING, data.train, Path(split.out_dir), split.count, split.seed,
+                                      split.stratify_by):
                 for name in [c.name for c in config.models]:
                     job = fold_job(config, data, labels, run_dir, name, fold)
                     decisions[job.name] = fold_decision(job)

@@ -1,6 +1,6 @@
 """The `models` section's cross-field checks. The candidate types themselves live in
-`contract.settings` (a training actor receives them); these checks need the preset table of
-`models.registry`, which the contract may not import."""
+`contract.settings` (a training actor receives them); these checks also read the preset table
+(`contract.sources`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from contract.families import FAMILIES
 from contract.fields import CLASSIFICATION_METRICS, SUMMARIZATION_METRICS
 from contract.names import canonical_name, suggestion_text
+from contract.sources import PRESETS, parse_source
 from orchestrator.config.errors import ConfigIssue
 from orchestrator.config.raw import RawContext, section
 
@@ -38,8 +39,6 @@ def check_models_raw(raw: Any, context: RawContext) -> list[ConfigIssue]:
 
 def check_candidate_raw(entry: dict[str, Any], where: str, context: RawContext) -> list[ConfigIssue]:
     """The family must do the task and match a scratch preset's; quantization needs adapters."""
-    from models.registry import PRESETS, parse_source  # light: no torch import
-
     issues = []
     family = canonical_name(str(entry.get("family", "")))
     if context.families and family in FAMILIES and family not in context.families:

@@ -8,7 +8,8 @@ file, a model or code, so none can read files or load code.
 One model: a request's inputs go to the model deployment in one call, and Serve batches the calls
 of concurrent requests (up to the optimize stage's batch size of them, predicted together). The
 ensemble: the request's inputs go to every member at once (`propose`, then `score` for
-stacking) and `ChosenEnsemble` picks, as `predict` does.
+stacking) and the chosen method combines them, as `predict` does: the replica's `Combiner`
+(`models.ensemble.apply`, named by dotted path), which keeps the meta-learner loaded.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from ray.exceptions import RayActorError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from contract.ensemble import Combines, PoolParts
+from contract.work import resolve
 from orchestrator.serving.plan import Limits, ServePlan
 
 log = logging.getLogger(__name__)
+COMBINER = "models.ensemble.apply:Combiner"  # numpy, scikit-learn and the meta-learner: in the replica only
 
 
 class RequestProblem(Exception):
@@ -71,6 +75,9 @@ class Gateway:
 
     def __init__(self, plan: ServePlan, limits: Limits, models: dict[str, Any]):
         self.plan, self.limits, self.models = plan, limits, models
+        chosen = plan.ensemble
+        self.combiner: Combines | None = (resolve(COMBINER)(chosen, plan.run_dir / "ensemble") if chosen is not None
+                                          else None)
 
     async def __call__(self, request: Request) -> JSONResponse:
         path, method = request.url.path.rstrip("/") or "/", request.method
@@ -118,10 +125,8 @@ class Gateway:
                 "probabilities": dict(zip(labels, record.get("probabilities") or [], strict=False))}
 
     async def _ensemble(self, rows: list[dict[str, Any]]) -> list[Any]:
-        import numpy as np
-
-        chosen, plan = self.plan.ensemble, self.plan
-        assert chosen is not None
+        chosen, plan, combiner = self.plan.ensemble, self.plan, self.combiner
+        assert chosen is not None and combiner is not None
         names = chosen.members
         stacking = chosen.stacking and plan.task != "classification"
         candidates = plan.num_candidates if stacking else 0
@@ -130,17 +135,14 @@ class Gateway:
         if chosen.method == "best_single":
             return [self._output(p) for p in proposals[names[0]]["predictions"]]
         if plan.task == "classification":
-            labels = chosen.classify({m: np.array([p["probabilities"] for p in proposals[m]["predictions"]])
-                                      for m in names})
+            labels = combiner.classify({m: [p["probabilities"] for p in proposals[m]["predictions"]] for m in names})
             return [{"label": label} for label in labels]
-        from models.ensemble.summarization import build_pool
-
         sources = [str(r[plan.input_column]) for r in rows]
         own = {m: [p["prediction"] for p in proposals[m]["predictions"]] for m in names}
         beams = {m: proposals[m]["candidates"] or [] for m in names} if stacking else None
-        pool = build_pool(names, sources, own, beams)
+        pool = PoolParts(list(names), sources, own, beams)
         if stacking:
             pairs = pool.pairs()
             scores = await asyncio.gather(*(self.models[m].score.remote(pairs) for m in names))
-            pool.add_log_likelihoods({m: dict(zip(pairs, s, strict=True)) for m, s in zip(names, scores, strict=True)})
-        return chosen.summarize(pool, plan.language)
+            pool = pool.scored(pairs, dict(zip(names, scores, strict=True)))
+        return combiner.summarize(pool, plan.language)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.atomic import read_json_or_warn
+from contract.ensemble import ChosenEnsemble
 from contract.names import suggestion_text
 from contract.optimize import out_of_bounds
 from contract.serving import ServedVariant
@@ -26,7 +27,7 @@ from orchestrator.config import ConfigError, ConfigIssue, ExperimentConfig, load
 from orchestrator.data import label_order, run_data_files
 from orchestrator.export_plan import best_on_validation
 from orchestrator.placement import placed_config
-from orchestrator.predict import ChosenEnsemble, load_run
+from orchestrator.predict import chosen_ensemble, load_run
 from orchestrator.stages.train import member_job
 
 DEFAULT_BATCH_WAIT_S = 0.01  # Ray Serve's own default, when the run measured no latency to keep within
@@ -93,7 +94,7 @@ def plan_serving(run_dir: Path, *, model: str | None = None, ensemble: bool = Fa
         has_ensemble = (run_dir / "ensemble" / "ensemble.json").is_file()
         if ensemble or has_ensemble:
             _, section = load_run(run_dir)
-            chosen = ChosenEnsemble.of_run(run_dir, section)
+            chosen = chosen_ensemble(run_dir, section)
             if not ensemble and chosen.method == "best_single":  # --best: the single model, as served best
                 model, chosen = chosen.members[0], None
         else:

@@ -1,8 +1,11 @@
 """The ensemble stage: combine the survivors' predictions and say whether it beat the best one.
 
 It reads what training wrote (predictions on validation and test, with class probabilities for
-classifiers) and writes `ensemble/`: the fitted meta-learner (joblib), `ensemble.json` (members,
-features, scores) and the ensemble's test predictions.
+classifiers), gathers what the members make of them (`stages.members`: their beams and scores,
+for stacked summaries), and hands all of it to the `ensemble-fit` step, which runs in an actor
+like any step: it writes the fitted meta-learner (joblib) and the ensemble's test predictions
+into `ensemble/`. The driver keeps the bookkeeping: `ensemble.json` (members, features, scores)
+with its verdict line, and the stage's section of summary.json.
 """
 
 from __future__ import annotations
@@ -12,27 +15,26 @@ import shutil
 import time
 from typing import Any
 
-import joblib
-import numpy as np
-
-from contract.atomic import file_sha256, write_json
-from models.data.files import read_rows, write_jsonl
-from models.metrics import row_references
+from contract.atomic import write_json
+from contract.ensemble import ClassifierInputs, FitRequest, FitResult, SummaryInputs
+from contract.rows import read_rows, row_references
+from contract.work import ENSEMBLE_FIT
 from orchestrator.outcome import Outcome
 from orchestrator.stages import skipped
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.folds import cross_fitted_members
-from orchestrator.stages.members import Members, TooFewMembers
+from orchestrator.stages.members import EnsembleStepFailed, Members, TooFewMembers, run_ensemble_step
 
 log = logging.getLogger(__name__)
 
-META_LEARNER_FILE = "meta_learner.joblib"  # in ensemble/
+Row = dict[str, Any]
 
 
 def run_ensemble(ctx: RunContext, outcomes: list[Outcome]) -> dict[str, Any]:
-    """The `ensemble` section of summary.json: ok (with scores and verdict) or skipped with why.
-    Classification needs only the members' saved predictions; summarization runs the members
-    (on the context's cluster) to propose and score candidates."""
+    """The `ensemble` section of summary.json: ok (with scores and verdict), skipped with why, or
+    failed with the failed step's error log. Classification needs only the members' saved
+    predictions; summarization runs the members (on the context's cluster) to propose and score
+    candidates."""
     started = time.time()
     config, data, labels, run_dir = ctx.config, ctx.data, ctx.labels, ctx.run_dir
     settings = config.ensemble
@@ -40,6 +42,8 @@ def run_ensemble(ctx: RunContext, outcomes: list[Outcome]) -> dict[str, Any]:
     # Whatever this stage ends with, an earlier run's meta-learner never stands beside it: `predict`
     # must not combine today's members with yesterday's weights.
     shutil.rmtree(run_dir / "ensemble", ignore_errors=True)
+    if (storage := ctx.storage) is not None:  # nor comes back from storage with this stage's outputs
+        storage.delete("ensemble")
     if settings.strategy == "none":
         return skipped("ensemble.strategy is none")
     if len(members) < settings.min_models:
@@ -54,20 +58,25 @@ def run_ensemble(ctx: RunContext, outcomes: list[Outcome]) -> dict[str, Any]:
         for split in ("validation", "test")
     }
     gold = {split: read_rows(getattr(data, split)) for split in ("validation", "test")}
-    common = {"meta_learner": settings.meta_learner, "folds": settings.folds,
-              "seed": config.defaults.seed, "metric": config.task.resolved_metric()}
 
     team = Members(ctx, members)
     folds: dict[str, Any] = {}
     try:
         if config.task.type == "classification":
-            result: Any = _classification(ctx, members, predictions, gold, common, folds)
+            inputs: ClassifierInputs | SummaryInputs = _classifier_inputs(ctx, members, predictions, gold, folds)
         else:
-            result = _summarization(team, predictions, gold, common, folds)
+            inputs = _summary_inputs(team, predictions, gold, folds)
+        result: FitResult = run_ensemble_step(ctx, ENSEMBLE_FIT, FitRequest(
+            settings.strategy, settings.meta_learner, settings.folds, config.defaults.seed,
+            config.task.resolved_metric(), inputs))
     except TooFewMembers as exc:
         return {**skipped(str(exc)), "dropped": team.dropped}
+    except EnsembleStepFailed as exc:
+        log.error("ensemble: %s (log: %s)", exc, exc.log)
+        failed = {"status": "failed", "reason": str(exc), "log": exc.log}
+        return {**failed, "dropped": team.dropped} if team.dropped else failed
 
-    section = {"status": "ok", **result.summary(), "wall_s": round(time.time() - started, 2)}
+    section = {"status": "ok", **result.summary, "wall_s": round(time.time() - started, 2)}
     if folds:
         section["cross_fit_members"] = folds
     if team.dropped:
@@ -75,77 +84,53 @@ def run_ensemble(ctx: RunContext, outcomes: list[Outcome]) -> dict[str, Any]:
     if labels:
         section["labels"] = list(labels)
     section["verdict"] = verdict(section, config.task.resolved_metric())
-    if result.model is not None:
-        staged = out / ".meta_learner.joblib.tmp"
-        joblib.dump(result.model, staged)
-        staged.replace(out / META_LEARNER_FILE)
+    if result.meta_learner_file is not None:
         # named relative to ensemble/ with its hash: `predict` loads only this file, unchanged
-        section["meta_learner_file"] = META_LEARNER_FILE
-        section["meta_learner_sha256"] = file_sha256(out / META_LEARNER_FILE)
+        section["meta_learner_file"] = result.meta_learner_file
+        section["meta_learner_sha256"] = result.meta_learner_sha256
     write_json(out / "ensemble.json", section)
     log.info("ensemble: %s", section["verdict"])
     return section
 
 
-def _classification(
-    ctx: RunContext, members: list[str], predictions: dict[str, Any], gold: dict[str, Any], common: dict[str, Any],
+def _classifier_inputs(
+    ctx: RunContext, members: list[str], predictions: dict[str, Any], gold: dict[str, list[Row]],
     folds: dict[str, Any],
-) -> Any:
-    """Stacking over the members' saved class probabilities (with cross-fitted members, also over
-    their fold models' probabilities on the training split)."""
-    from models.ensemble.classification import ensemble_classifiers
-
-    config = ctx.config
-    target = config.task.resolved_target_column()
-    probabilities = {
-        split: {m: np.array([r["probabilities"] for r in by_member[m]]) for m in members}
-        for split, by_member in predictions.items()
-    }
-    train: dict[str, Any] = {}
+) -> ClassifierInputs:
+    """The members' saved class probabilities and the gold labels (with cross-fitted members,
+    also their fold models' probabilities on the training split)."""
+    target = ctx.config.task.resolved_target_column()
+    probabilities = {split: {m: [r["probabilities"] for r in by_member[m]] for m in members}
+                     for split, by_member in predictions.items()}
+    labels = {split: [str(r[target]) for r in rows] for split, rows in gold.items()}
     if (fold_run := cross_fitted_members(ctx, members)) is not None:
         found = fold_run.probabilities()
         if found is not None:
-            train = {"train": found[0], "gold_train": found[1]}
+            probabilities["train"], labels["train"] = found
         folds.update(fold_run.record(len(found[1]) if found else 0))
-    return ensemble_classifiers(
-        config.ensemble.strategy, probabilities["validation"], probabilities["test"],
-        [str(r[target]) for r in gold["validation"]], [str(r[target]) for r in gold["test"]],
-        list(ctx.labels), **common, **train,
-    )
+    return ClassifierInputs(list(ctx.labels), probabilities, labels)
 
 
-def _summarization(
-    members: Members, predictions: dict[str, Any], gold: dict[str, Any], common: dict[str, Any],
-    folds: dict[str, Any],
-) -> Any:
+def _summary_inputs(
+    members: Members, predictions: dict[str, Any], gold: dict[str, list[Row]], folds: dict[str, Any],
+) -> SummaryInputs:
     """Pools per dialogue (members' summaries; for stacking also their beams, scored by every
-    member), then the selection; the chosen test summaries are written out. With cross-fitted
-    members, the fold models make the training split's pools too."""
-    from models.ensemble.summarization import ensemble_summaries
-
+    member) and the references. With cross-fitted members, the fold models make the training
+    split's pools too."""
     config = members.ctx.config
     settings = config.ensemble
     target = config.task.resolved_target_column()
     own = {split: {m: [p["prediction"] for p in by_member[m]] for m in members.names}
            for split, by_member in predictions.items()}
     pools = members.pools(gold, own, stacking=settings.strategy in ("auto", "stacking"))
-    train: dict[str, Any] = {}
+    references = {split: [row_references(r, target) for r in rows] for split, rows in gold.items()}
     if (fold_run := cross_fitted_members(members.ctx, members.names)) is not None:
         found = fold_run.pools(settings.num_candidates, settings.num_beams)
         if found is not None:
-            train = {"train": found[0], "references_train": found[1]}
+            pools["train"], references["train"] = found
         folds.update(fold_run.record(len(found[1]) if found else 0))
-    result = ensemble_summaries(
-        settings.strategy, pools["validation"], pools["test"],
-        [row_references(r, target) for r in gold["validation"]], [row_references(r, target) for r in gold["test"]],
-        config.task.language, **common, **train, combine=config.task.multi_reference,
-    )
-    if result.chosen_test:
-        write_jsonl(members.ctx.run_dir / "ensemble" / "test_predictions.jsonl", (
-            {"id": gold["test"][i].get("id", ""), "prediction": pools["test"].texts[i][c]}
-            for i, c in enumerate(result.chosen_test)
-        ))
-    return result
+    return SummaryInputs(pools, references, config.task.language, config.task.multi_reference,
+                         [r.get("id", "") for r in gold["test"]])
 
 
 def verdict(section: dict[str, Any], metric: str) -> str:

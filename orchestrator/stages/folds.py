@@ -24,17 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
-
+from contract.ensemble import Fold, PoolParts, Probabilities, SplitRequest, SplitResult
 from contract.job import DataFiles, TrainingJob
-from contract.work import FOLD_TRAIN, PROPOSE, SCORE, ProposeRequest, ScoreRequest, Step, TrainRequest
-from models.data.files import read_rows, write_jsonl
-from models.ensemble.summarization import Candidates, build_pool
-from models.metrics import row_references
+from contract.rows import read_rows, row_references
+from contract.work import ENSEMBLE_SPLIT, FOLD_TRAIN, PROPOSE, SCORE, ProposeRequest, ScoreRequest, Step, TrainRequest
 from orchestrator.config import ExperimentConfig
 from orchestrator.rerun import RerunDecision, decide
 from orchestrator.stages.context import RunContext
+from orchestrator.stages.members import run_ensemble_step
 from orchestrator.stages.train import candidate_job
 from orchestrator.work import WorkItem
 
@@ -42,36 +39,7 @@ log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 FOLDS_DIR = "folds"  # in the run's data/ and in each member's directory
-
-
-@dataclass(frozen=True)
-class Fold:
-    index: int  # 1..count
-    count: int
-    train: Path  # the training rows outside the fold: what its models train on
-    held_out: Path  # the fold's rows: what its models predict
-
-    @property
-    def name(self) -> str:
-        return f"{self.index}of{self.count}"
-
-
-def split_training(train: Path, out: Path, count: int, seed: int, stratify_by: str | None = None) -> list[Fold]:
-    """`count` folds of the training rows, shuffled by `seed` (stratified by `stratify_by` where
-    every class has at least `count` rows), written under `out`. The same rows and seed give the
-    same files, so their fold models' fingerprints hold across reruns."""
-    rows = read_rows(train)
-    labels = [str(r[stratify_by]) for r in rows] if stratify_by else None
-    if labels is not None and min(labels.count(label) for label in set(labels)) >= count:
-        parts = StratifiedKFold(count, shuffle=True, random_state=seed).split(np.zeros(len(rows)), labels)
-    else:
-        parts = KFold(count, shuffle=True, random_state=seed).split(np.zeros(len(rows)))
-    folds = []
-    for index, (kept, held) in enumerate(parts, start=1):
-        name = f"{index}of{count}"
-        folds.append(Fold(index, count, write_jsonl(out / f"{name}-train.jsonl", [rows[i] for i in kept]),
-                          write_jsonl(out / f"{name}-held-out.jsonl", [rows[i] for i in held])))
-    return folds
+SPLIT_TRAINING = "models.ensemble.folds:split_training"  # `validate` cuts the folds aside, in a child process
 
 
 def fold_job(config: ExperimentConfig, data: DataFiles, labels: tuple[str, ...], run_dir: Path, name: str,
@@ -97,11 +65,12 @@ def member_folds(config: ExperimentConfig) -> int:
     return settings.cross_fit_members if settings.strategy in ("auto", "stacking") else 0
 
 
-def split_for(config: ExperimentConfig, train: Path, out: Path) -> list[Fold]:
-    """The experiment's folds of its training split, written under `out`."""
+def split_request(config: ExperimentConfig, out: Path) -> SplitRequest:
+    """The experiment's folds of its training split, to be written under `out` (by the
+    `ensemble-split` step: scikit-learn cuts them)."""
     task = config.task
-    return split_training(train, out, member_folds(config), config.defaults.seed,
-                          task.resolved_target_column() if task.type == "classification" else None)
+    return SplitRequest(str(out), member_folds(config), config.defaults.seed,
+                        task.resolved_target_column() if task.type == "classification" else None)
 
 
 @dataclass
@@ -160,7 +129,7 @@ class FoldRun:
     def held_out(self, fold: Fold) -> list[Row]:
         return read_rows(fold.held_out)
 
-    def pools(self, num_candidates: int, num_beams: int) -> tuple[Candidates, list[list[str]]] | None:
+    def pools(self, num_candidates: int, num_beams: int) -> tuple[PoolParts, list[list[str]]] | None:
         """Summarization: the training split's pools (each fold's rows, proposed and scored by that
         fold's models) and their references; None when no fold could be used."""
         task = self.ctx.config.task
@@ -171,22 +140,21 @@ class FoldRun:
         built = {}
         for fold in self.usable:
             made = {m: proposed[(m, fold.index)].splits["train"] for m in self.members}
-            built[fold.index] = build_pool(
-                self.members, [str(r[source]) for r in rows[fold.index]],
+            built[fold.index] = PoolParts(
+                list(self.members), [str(r[source]) for r in rows[fold.index]],
                 {m: [p["prediction"] for p in made[m].predictions or []] for m in self.members},
                 {m: made[m].candidates or [] for m in self.members},
             )
-        scored = self.run(SCORE, lambda fold: ScoreRequest({"train": built[fold.index].pairs()}))
-        for fold in self.usable:
-            pool = built[fold.index]
-            pool.add_log_likelihoods({m: dict(zip(pool.pairs(), scored[(m, fold.index)].log_likelihoods["train"],
-                                                  strict=True)) for m in self.members})
+        asked = {index: pool.pairs() for index, pool in built.items()}
+        scored = self.run(SCORE, lambda fold: ScoreRequest({"train": asked[fold.index]}))
         if not self.usable:
             return None
+        pools = [built[fold.index].scored(asked[fold.index], {m: scored[(m, fold.index)].log_likelihoods["train"]
+                                                             for m in self.members}) for fold in self.usable]
         references = [row_references(r, target) for fold in self.usable for r in rows[fold.index]]
-        return Candidates.concatenate([built[fold.index] for fold in self.usable]), references
+        return PoolParts.concatenate(pools), references
 
-    def probabilities(self) -> tuple[dict[str, np.ndarray], list[str]] | None:
+    def probabilities(self) -> tuple[Probabilities, list[str]] | None:
         """Classification: each member's class probabilities on the training split (each fold's rows
         from that fold's model) and the gold labels; None when no fold could be used."""
         target = self.ctx.config.task.resolved_target_column()
@@ -194,9 +162,9 @@ class FoldRun:
         proposed = self.run(PROPOSE, lambda fold: ProposeRequest({"train": rows[fold.index]}, True, 0, 1))
         if not self.usable:
             return None
-        probabilities = {m: np.vstack([np.array([r["probabilities"] for r in
-                                                 proposed[(m, fold.index)].splits["train"].predictions or []])
-                                       for fold in self.usable]) for m in self.members}
+        probabilities = {m: [r["probabilities"] for fold in self.usable
+                             for r in proposed[(m, fold.index)].splits["train"].predictions or []]
+                         for m in self.members}
         return probabilities, [str(r[target]) for fold in self.usable for r in rows[fold.index]]
 
     def record(self, rows: int) -> dict[str, Any]:
@@ -214,7 +182,9 @@ def cross_fitted_members(ctx: RunContext, members: list[str]) -> FoldRun | None:
     stage stacks; None otherwise."""
     if member_folds(ctx.config) < 2:
         return None
-    run = FoldRun(ctx, list(members), split_for(ctx.config, ctx.data.train, ctx.run_dir / "data" / FOLDS_DIR))
+    split: SplitResult = run_ensemble_step(ctx, ENSEMBLE_SPLIT, split_request(ctx.config,
+                                                                             ctx.run_dir / "data" / FOLDS_DIR))
+    run = FoldRun(ctx, list(members), split.folds)
     if (storage := ctx.storage) is not None:  # where the nodes pull their data from
         storage.publish(f"data/{FOLDS_DIR}")
     log.info("cross-fitted members: %d fold(s) x %d member(s)", len(run.folds), len(members))

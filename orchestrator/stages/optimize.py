@@ -12,8 +12,8 @@ import time
 from typing import Any
 
 from contract.names import canonical_name
+from contract.rows import read_rows
 from contract.work import OPTIMIZE, OptimizeRequest
-from models.data.files import read_rows
 from orchestrator.placement import actor_resources
 from orchestrator.stages import skipped
 from orchestrator.stages.context import RunContext

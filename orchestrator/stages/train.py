@@ -8,10 +8,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from contract.checkpoints import TRAINER_DIR, latest_sealed_step
 from contract.job import DataFiles, TrainingJob
 from contract.phases import Phase, Status
 from contract.work import TrainResult, result_dict
-from models.resume import TRAINER_DIR, latest_sealed_step
 from orchestrator.config import ExperimentConfig
 from orchestrator.data import run_data_files
 from orchestrator.interrupts import RunInterrupted

@@ -55,7 +55,7 @@ from rich.markup import escape
 
 from contract.atomic import read_json, write_json
 from contract.job import DataFiles, TrainingJob
-from models.schedule import training_schedule
+from contract.schedule import training_schedule
 from orchestrator.cluster import ClusterInfo
 from orchestrator.config import ExperimentConfig
 from orchestrator.interrupts import StopRequest

@@ -14,9 +14,9 @@ from typing import Any
 
 from ray.exceptions import RayActorError, RayTaskError
 
+from contract.checkpoints import TRAINER_DIR, latest_sealed_step
 from contract.job import TrainingJob
 from contract.work import TRIAL
-from models.resume import TRAINER_DIR, latest_sealed_step
 from orchestrator.failures import classify
 from orchestrator.stages.tune_trial import EVALUATIONS, FINAL_METRIC, LAST_EVAL_LOSS, RESUMED_FROM_STEP, TrialFailed
 from orchestrator.stages.tuned import ASHA_METRIC, TIME_ATTR

@@ -18,9 +18,9 @@ from typing import Any
 import ray
 from ray import tune
 
+from contract.checkpoints import TRAINER_DIR
 from contract.job import TrainingJob
 from contract.work import TRIAL, WEIGHT_DIRS, TrainRequest
-from models.resume import TRAINER_DIR
 from orchestrator.cluster import ClusterInfo
 from orchestrator.interrupts import RunInterrupted
 from orchestrator.placement import Placement, actor_resources

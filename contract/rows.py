@@ -1,4 +1,11 @@
-"""Reading and writing row files (JSONL or CSV) with errors that name the file and the line."""
+"""Row files as every stage reads and writes them: JSONL (or a user's CSV), with errors that name
+the file and the line, written atomically. The driver prepares the data and reads predictions;
+the actors read the data and write predictions; both through here.
+
+A prepared row with several references (`task.multi_reference`) keeps all of them under
+`REFERENCES`, the first also in the target column (what training learns from); `row_references`
+reads them back (see `orchestrator.datacheck.with_references`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+REFERENCES = "_references"
 
 
 class DataFileError(ValueError):
@@ -52,3 +61,8 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     tmp.replace(path)
     return path
+
+
+def row_references(row: dict[str, Any], target: str) -> list[str]:
+    """A prepared row's references: all of them when it has several (`REFERENCES`), else its target."""
+    return list(row.get(REFERENCES) or [str(row[target])])

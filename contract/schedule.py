@@ -1,7 +1,7 @@
 """How long a candidate trains and when it is evaluated, decided from its settings alone.
 
-Light on purpose (no torch): the driver needs the same numbers as the Trainer, e.g. a learning-rate
-sweep sets its early-stopping rungs by the number of evaluations a trial will make.
+Shared by both planes (no torch): the driver needs the same numbers as the Trainer, e.g. a
+learning-rate sweep sets its early-stopping rungs by the number of evaluations a trial will make.
 """
 
 from __future__ import annotations
