@@ -44,6 +44,15 @@ def declare(job: Job) -> None:
         _hidden = frozenset(NEVER_USED_BY_TRAINING) | (frozenset() if needs_peft(job) else {"peft"})
 
 
+def declare_inspection() -> None:
+    """The preflight child builds architectures on the meta device and trains nothing: the
+    integrations no training uses are kept from transformers there too (scikit-learn alone was a
+    second of its start), peft stays visible (LoRA checks read its target table)."""
+    global _hidden
+    if _hidden is None:
+        _hidden = frozenset(NEVER_USED_BY_TRAINING)
+
+
 def apply() -> None:
     """Keep what was declared unused away from transformers. Only before transformers' Trainer is
     imported: once it is, what transformers saw stays as it was."""

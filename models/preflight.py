@@ -18,6 +18,7 @@ from contract.hardware import Hardware
 from contract.names import suggestion_text
 from contract.preflight import Check, GiB, Inspection, InspectionRequest, actor_memory_bytes, gets_gpu, gpu_share
 from contract.sources import PRESETS, parse_source
+from models import libraries
 from models.hardware import cpu_hardware, detect_hardware, gpu_count
 from models.precision import PrecisionError, decide_precision, saved_dtype
 from models.sources import SourceError, resolve_source
@@ -32,6 +33,8 @@ FIXED_MARGIN_BYTES = int(0.5 * GiB)
 
 def inspect_candidates(requests: Sequence[InspectionRequest]) -> list[Inspection]:
     """Every candidate's model checks, in order; one candidate's surprise does not stop the others."""
+    libraries.declare_inspection()
+    libraries.apply()  # before transformers' model classes are imported
     probe = _local_probe()
     local_gpus: list[float] = []
     inspections = []
