@@ -25,11 +25,12 @@ from orchestrator.live import live_status
 from orchestrator.outcome import Outcome
 from orchestrator.placement import placed_config
 from orchestrator.preflight import InspectionChild, cluster_probe, run_preflight
-from orchestrator.progress import EventPrinter, print_optimize, print_preflight, print_summary
-from orchestrator.report.summary import build_summary, exit_code, with_stages, write_summary
+from orchestrator.progress import EventPrinter, print_preflight, print_summary
+from orchestrator.report.optimize import print_optimize
+from orchestrator.report.summary import build_summary, exit_code, write_summary
 from orchestrator.runlock import RunLock
+from orchestrator.stages import registry
 from orchestrator.stages.context import RunContext
-from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.stages.optimize import run_optimize
 from orchestrator.stages.train import run_training
 from orchestrator.stages.tuned import resolve_learning_rates
@@ -91,8 +92,8 @@ class DriverCrash(Exception):
 def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, *, quiet: bool, fresh: bool) -> int:
     started = time.time()
     if fresh:
-        for name in ("models", "errors", "ensemble", "optimize", "tracking", "summary.json", "report.md",
-                     "report.html", "status.json"):
+        for name in ("models", "errors", *(stage.name for stage in registry.POST_TRAINING), "tracking", "summary.json",
+                     "report.md", "report.html", "status.json"):
             path = run_dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     save_resolved_config(config, run_dir)
@@ -118,7 +119,7 @@ def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, 
         ctx = RunContext(config, data, labels, run_dir, cluster, printer, stop=stop, tracker=tracker)
         try:
             with live_status(run_dir, printer.console) if live else nullcontext():
-                outcomes, ensemble, optimize = run_stages(ctx, verdicts, stages)
+                outcomes, sections = run_stages(ctx, verdicts, stages)
         except BaseException:
             if tracker is not None:
                 tracker.close()
@@ -128,10 +129,7 @@ def _run_experiment(config: ExperimentConfig, run_dir: Path, stop: StopRequest, 
             remove_node_copies(storage)
     finally:
         disconnect()
-    summary = build_summary(config, outcomes, cluster, run_dir, started, stages, baseline)
-    summary["ensemble"] = ensemble
-    summary["optimize"] = optimize
-    summary["status"] = with_stages(summary["status"], ensemble, optimize)
+    summary = build_summary(config, outcomes, cluster, run_dir, started, stages, baseline, sections)
     if stop.requested:
         summary["status"] = "interrupted"
         source = config.source_file if config.source_file != "<config>" else run_dir / "config.yaml"
@@ -160,7 +158,7 @@ def finish_tracking(tracker: Tracker, summary: dict[str, Any], run_dir: Path) ->
     """The run's results and files on the experiment's tracked run; then every tracker closes."""
     metrics, notes = run_results(summary)
     files = [run_dir / "summary.json", run_dir / "report.html", run_dir / "report.md",
-             run_dir / "ensemble" / "ensemble.json", *sorted((run_dir / "optimize").glob("*/optimize.json"))]
+             *(path for stage in registry.POST_TRAINING for path in stage.outputs(run_dir))]
     tracker.finish(summary["status"], metrics, notes, files)
     tracker.close()
     if tracker.failed:  # said once as a warning already; summary.json keeps it too
@@ -170,24 +168,22 @@ def finish_tracking(tracker: Tracker, summary: dict[str, Any], run_dir: Path) ->
 
 def run_stages(
     ctx: RunContext, verdicts: dict[str, Any], stages: dict[str, dict[str, float]],
-) -> tuple[list[Outcome], dict[str, Any], dict[str, Any]]:
-    """Training, then the stages that use its survivors; each stage's wall time goes to `stages`."""
+) -> tuple[list[Outcome], dict[str, dict[str, Any]]]:
+    """Training, then each stage of `registry.POST_TRAINING` on its outcomes: the outcomes and
+    each stage's section by name. Each stage's wall time goes to `stages`; after a stop, the stages
+    not begun get a section saying so."""
     stage_started = time.time()
     outcomes = run_training(ctx, verdicts)
     stages["train"] = {"wall_s": round(time.time() - stage_started, 2)}
-    not_reached = {"status": "interrupted", "reason": "the run was stopped before this stage"}
-    if ctx.stop is not None and ctx.stop.requested:
-        return outcomes, not_reached, not_reached
-    stage_started = time.time()
-    ensemble = isolated_stage("ensemble", ctx.run_dir, run_ensemble, ctx, outcomes)
-    stages["ensemble"] = {"wall_s": round(time.time() - stage_started, 2)}
-    if ctx.stop is not None and ctx.stop.requested:
-        return outcomes, ensemble, not_reached
-    stage_started = time.time()
-    survivors = [o.name for o in outcomes if o.ok]
-    optimize = isolated_stage("optimize", ctx.run_dir, run_optimize, ctx, survivors)
-    stages["optimize"] = {"wall_s": round(time.time() - stage_started, 2)}
-    return outcomes, ensemble, optimize
+    sections: dict[str, dict[str, Any]] = {}
+    for stage in registry.POST_TRAINING:
+        if ctx.stop is not None and ctx.stop.requested:
+            sections[stage.name] = {"status": "interrupted", "reason": "the run was stopped before this stage"}
+            continue
+        stage_started = time.time()
+        sections[stage.name] = isolated_stage(stage.name, ctx.run_dir, stage.run, ctx, outcomes)
+        stages[stage.name] = {"wall_s": round(time.time() - stage_started, 2)}
+    return outcomes, sections
 
 
 def rerun_optimize(config: ExperimentConfig, run_dir: Path, *, quiet: bool = False) -> int:

@@ -13,6 +13,7 @@ from orchestrator.data import below_baseline, shown_status
 from orchestrator.live import loss_text, progress_text, speed_text
 from orchestrator.outcome import stopped_early_text
 from orchestrator.report.numbers import fmt_number
+from orchestrator.stages import registry
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "red", "timed_out": "red", "skipped": "yellow",
                  "interrupted": "yellow"}
@@ -122,12 +123,9 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
             "-", "",
         )
     console.print(table)
-    ensemble = summary.get("ensemble") or {}
-    if ensemble.get("status") == "ok":
-        console.print(f"ensemble: {escape(ensemble['verdict'])}")
-    elif ensemble:
-        console.print(f"ensemble {ensemble['status']}: {escape(ensemble.get('reason', ''))}")
-    print_optimize(summary.get("optimize"), console)
+    for stage in registry.POST_TRAINING:
+        if section := summary.get(stage.name):
+            stage.show(section, console)
     console.print(f"run directory: {escape(summary['run_dir'])}")
 
 
@@ -139,36 +137,6 @@ def _status_cells(model: dict[str, Any]) -> tuple[str, str]:
         return f"[yellow]{shown_status(model['status'], flag)}[/yellow]", f"[yellow]{escape(flag['hint'])}[/yellow]"
     style = _STATUS_STYLE.get(model["status"], "")
     return f"[{style}]{model['status']}[/{style}]", escape(model.get("error") or stopped_early_text(model.get("stopped_early")))
-
-
-def print_optimize(section: dict[str, Any] | None, console: Console) -> None:
-    """Per optimized model: each variant's size, quality verdict and best throughput; the pick."""
-    from rich.table import Table
-
-    from orchestrator.report.optimize import recommendation_text, variant_rows
-
-    if not section:
-        return
-    if "models" not in section:  # skipped, or the stage itself failed
-        log_path = f" (log: {section['log']})" if section.get("log") else ""
-        console.print(f"optimize {section['status']}: {escape(section.get('reason', ''))}{escape(log_path)}")
-        return
-    table = Table(title=f"quantization and batch size (benchmarked {section['benchmarked']})")
-    for column in ("model", "variant", "size", "quantized layers", "val metric", "verdict", "best batch", "vs fp32"):
-        table.add_column(column)
-    for name, model in section["models"].items():
-        if model["status"] != "ok":
-            table.add_row(name, "-", "-", "-", "-", f"[red]{model['status']}[/red]: {escape(model.get('error') or '')}")
-            continue
-        for row in variant_rows(model):
-            style = "red" if row["verdict"].startswith(("rejected", "failed")) else ""
-            verdict = f"[{style}]{escape(row['verdict'])}[/{style}]" if style else escape(row["verdict"])
-            table.add_row(name, row["variant"], row.get("size", "-"), row.get("layers", "-"), row.get("metric", "-"),
-                          verdict, row.get("best", "-"), row.get("speedup", "-"))
-    console.print(table)
-    for name, model in section["models"].items():
-        if model["status"] == "ok":
-            console.print(f"{name}: {recommendation_text(model).replace('**', '')}")
 
 
 def print_preflight(verdicts: dict[str, Any], console: Console | None = None) -> None:

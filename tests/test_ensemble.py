@@ -17,7 +17,7 @@ from models.ensemble.summarization import Candidates, build_pool, candidate_feat
 from models.reporting import RecordingReporter
 from orchestrator.config import validate_raw
 from orchestrator.outcome import Outcome
-from orchestrator.report.summary import ensemble_markdown
+from orchestrator.report.ensemble import ensemble_markdown
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
 from orchestrator.work import WorkItem

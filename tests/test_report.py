@@ -355,7 +355,7 @@ def test_a_failed_stage_after_training_makes_the_run_partial() -> None:
 def test_an_ensemble_section_from_before_the_choice_still_renders() -> None:
     """`optimize RUN_DIR` rewrites an older run's report: its ensemble section has one strategy,
     no choice and no intervals."""
-    from orchestrator.report.summary import ensemble_markdown
+    from orchestrator.report.ensemble import ensemble_markdown
 
     old = {"status": "ok", "strategy": "stacking", "best_member": "alpha", "verdict": "stacking beats it",
            "scores": {"stacking": {"validation": {"rougeL": 42.0}, "test": {"rougeL": 43.5}},

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.markup import escape
+
 from orchestrator.report import markdown as md
 from orchestrator.report.numbers import fmt_number
 
@@ -84,3 +87,31 @@ def optimize_markdown(section: dict[str, Any] | None, metric: str, run_dir: Path
             relative = Path(path).relative_to(run_dir) if Path(path).is_relative_to(run_dir) else Path(path)
             lines += ["", f"![{md.text(name)} {kind}]({relative.as_posix()})"]
     return lines
+
+
+def print_optimize(section: dict[str, Any] | None, console: Console) -> None:
+    """Per optimized model: each variant's size, quality verdict and best throughput; the pick."""
+    from rich.table import Table
+
+    if not section:
+        return
+    if "models" not in section:  # skipped, or the stage itself failed
+        log_path = f" (log: {section['log']})" if section.get("log") else ""
+        console.print(f"optimize {section['status']}: {escape(section.get('reason', ''))}{escape(log_path)}")
+        return
+    table = Table(title=f"quantization and batch size (benchmarked {section['benchmarked']})")
+    for column in ("model", "variant", "size", "quantized layers", "val metric", "verdict", "best batch", "vs fp32"):
+        table.add_column(column)
+    for name, model in section["models"].items():
+        if model["status"] != "ok":
+            table.add_row(name, "-", "-", "-", "-", f"[red]{model['status']}[/red]: {escape(model.get('error') or '')}")
+            continue
+        for row in variant_rows(model):
+            style = "red" if row["verdict"].startswith(("rejected", "failed")) else ""
+            verdict = f"[{style}]{escape(row['verdict'])}[/{style}]" if style else escape(row["verdict"])
+            table.add_row(name, row["variant"], row.get("size", "-"), row.get("layers", "-"), row.get("metric", "-"),
+                          verdict, row.get("best", "-"), row.get("speedup", "-"))
+    console.print(table)
+    for name, model in section["models"].items():
+        if model["status"] == "ok":
+            console.print(f"{name}: {recommendation_text(model).replace('**', '')}")

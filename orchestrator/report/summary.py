@@ -16,9 +16,9 @@ from orchestrator.outcome import Outcome, stopped_early_text
 from orchestrator.report import markdown as md
 from orchestrator.report.html import render_html
 from orchestrator.report.numbers import fmt_number
-from orchestrator.report.optimize import optimize_markdown
 from orchestrator.report.serving import serving_markdown
 from orchestrator.report.tune import tune_markdown, tune_section
+from orchestrator.stages import registry
 
 EXIT_OK, EXIT_NOTHING_USABLE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -31,9 +31,12 @@ def build_summary(
     started: float,
     stages: dict[str, dict[str, float]],
     baseline: Baseline | None = None,
+    sections: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """summary.json's content from the training outcomes; a succeeded candidate whose validation
-    score does not beat `baseline` gets `below_baseline` (see `below_baseline`)."""
+    """summary.json's content from the training outcomes, then each later stage's section by its
+    name (`pipeline.run_stages`); a succeeded candidate whose validation score does not beat
+    `baseline` gets `below_baseline` (see `below_baseline`)."""
+    sections = sections or {}
     succeeded = [o for o in outcomes if o.status == "succeeded"]
     status = "ok" if len(succeeded) == len(outcomes) else ("partial" if succeeded else "failed")
     metric = config.task.resolved_metric()
@@ -64,7 +67,7 @@ def build_summary(
         models[outcome.name] = entry
     return {
         "experiment": config.experiment,
-        "status": status,
+        "status": with_stages(status, *sections.values()),
         "metric": metric,
         "run_dir": str(run_dir),
         "started": started,
@@ -76,6 +79,7 @@ def build_summary(
         "models": models,
         "baselines": baselines,
         "tune": tune_section(run_dir),
+        **sections,
     }
 
 
@@ -166,8 +170,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += ["", "Kept an earlier checkpoint and evaluated it again (only evaluation settings or the test "
                   "split changed): " + ", ".join(map(md.text, reevaluated)) + "."]
     lines += tune_markdown(summary.get("tune"))
-    lines += ensemble_markdown(summary.get("ensemble"), metric)
-    lines += optimize_markdown(summary.get("optimize"), metric, Path(summary["run_dir"]))
+    for stage in registry.POST_TRAINING:
+        if section := summary.get(stage.name):
+            lines += stage.markdown(section, summary)
     lines += serving_markdown(summary.get("serving"))
     failures = [(n, m) for n, m in summary["models"].items() if m["status"] != "succeeded"]
     if failures:
@@ -180,54 +185,6 @@ def render_markdown(summary: dict[str, Any]) -> str:
             if m.get("log"):
                 lines.append(f"  - log: {md.code(m['log'])}")
     return "\n".join(lines) + "\n"
-
-
-def ensemble_markdown(section: dict[str, Any] | None, metric: str) -> list[str]:
-    if not section:
-        return []
-    lines = ["", "## Ensemble", ""]
-    if section["status"] != "ok":
-        return lines + [f"{section['status']}: {md.text(section['reason'])}"]
-    chosen = section.get("chosen", section["strategy"])  # a run from before the choice: its one strategy
-    versus_best = section.get("versus_best_single", {})
-    lines += [md.text(section["verdict"]), "",
-              f"| method | val {metric} | test {metric} | test vs best single (95 % interval) | on test |",
-              "|---|---|---|---|---|"]
-    methods = [chosen, "best_single", *versus_best, "oracle"]  # no oracle for classification
-    for method in dict.fromkeys(m for m in methods if m in section["scores"]):
-        scores = section["scores"][method]
-        label = {"best_single": f"best single ({md.text(section['best_member'])})",
-                 "oracle": "oracle (ceiling: best candidate per input by its true score)"}.get(method, method)
-        if method == chosen:
-            label = f"**{label}** (chosen)"
-        gap = versus_best.get(method, {}).get(metric)
-        versus = (f"{gap['difference']:+.2f} ({gap['low']:+.2f} to {gap['high']:+.2f})", gap["verdict"]) if gap else ("", "")
-        lines.append(f"| {label} | {fmt_number(scores['validation'].get(metric))} | "
-                     f"{fmt_number(scores['test'].get(metric))} | {versus[0]} | {versus[1]} |")
-    choice = section.get("choice")
-    lines += ["", (f"Chosen on validation by the one-standard-error rule: {md.text(choice['reason'])}. " if choice else "")
-              + "Meta-learner scores on validation are out of fold (no row was scored by a meta-learner fitted on it); "
-              "the test split was never used for fitting or choosing. Intervals: paired bootstrap over test examples, "
-              "seeded; a method is better or worse only when its interval excludes 0."]
-    lines += cross_fit_markdown(section.get("cross_fit_members"))
-    if section.get("weights"):
-        top = sorted(section["weights"].items(), key=lambda kv: -abs(kv[1]))[:8]
-        lines += ["", f"{md.text(chosen)} weights (largest): " + ", ".join(f"{md.code(k)} {v:+.3f}" for k, v in top)]
-    return lines
-
-
-def cross_fit_markdown(folds: dict[str, Any] | None) -> list[str]:
-    """What the cross-fitted members added to the meta-learner's rows, and which folds could not."""
-    if not folds:
-        return []
-    line = (f"Cross-fitted members: every meta-learner also learnt from {folds['training_rows']} training inputs, "
-            f"each predicted by models trained without its fold ({len(folds['used'])} of {folds['folds']} folds used; "
-            f"{folds['fold_models_trained']} fold model(s) trained, {folds['fold_models_kept']} kept from an earlier "
-            f"run; {fmt_number(folds['wall_s'])} s).")
-    lines = ["", line]
-    for fold, why in folds.get("left_out", {}).items():
-        lines.append(f"- fold {md.text(fold)} left out: {md.text(why)}")
-    return lines
 
 
 def _params(params: dict[str, int]) -> str:
