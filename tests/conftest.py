@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ def tiny_experiment(tmp_path: Path, models: list[dict[str, Any]], **sections: An
     return raw
 
 
-FINISHED_RUN_DEFAULTS = {"max_steps": 30, "eval_batch_size": 16, "max_source_length": 192}
+FINISHED_RUN_DEFAULTS = {"max_steps": 30, "eval_batch_size": 16, "max_source_length": 192, "resources": {"cpus": 0.4}}
 
 
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
@@ -122,24 +123,65 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
     return folder
 
 
+@dataclass(frozen=True)
+class FinishedRun:
+    """The shared run (see `finished_run`): its config, run directory and what its command said."""
+
+    config: Path
+    run_dir: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+FINISHED_RUN_DRIVER = """
+import json, sys
+import orchestrator.cli
+code = orchestrator.cli.main(sys.argv[2:])
+with open(sys.argv[1], "w", encoding="utf-8") as modules:
+    json.dump(sorted(sys.modules), modules)
+sys.exit(code)
+"""
+
+
 @pytest.fixture(scope="session")
-def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One finished tiny run for the tests that only read a run directory (export, serve): bart and
-    t5 trained 30 steps, a stacking ensemble, and bart's optimize results (fp32 and torch_dynamic at
-    batch sizes 1 and 4), built once for all workers. Its run directory; tests must not change what
-    it holds (copy it first)."""
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
+    """One real run shared by every test that reads a run directory (pipeline, export, serve,
+    driver imports), built once for all workers: bart, t5 and llama trained concurrently for 30
+    steps, a candidate whose model is not cached (skipped in preflight) and one that raises while
+    training (failed after its retry), a stacking ensemble, bart quantized with both CPU backends
+    and swept over batch sizes 1 and 4, and MLflow besides TensorBoard. Tests must not change its
+    run directory (copy it first). The driver writes the modules it imported to
+    `driver_modules.json` beside the config."""
+    from tests.faults import faulty_bart
 
     def build(root: Path) -> None:
-        raw = tiny_experiment(root, [{"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
-                                     {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq"}])
+        raw = tiny_experiment(root, [
+            {"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
+            {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq"},
+            {"name": "llama", "source": "scratch:llama-tiny", "family": "causal"},
+            {"name": "missing", "source": "no-such-org/model-not-cached", "family": "seq2seq"},
+            {"name": "broken", "source": str(faulty_bart(root / "broken", "raise_at", 3)),
+             "family": "seq2seq", "trust_remote_code": True},
+        ])
         raw["defaults"].update(FINISHED_RUN_DEFAULTS)
         raw["ensemble"] = {"strategy": "stacking"}
-        raw["optimize"] = {"enabled": True, "models": ["bart"], "backends": ["torch_dynamic"], "batch_sizes": [1, 4],
-                           "warmup": 1, "repeats": 2}
-        done = run_cli("run", "--quiet", str(write_yaml(root / "exp.yaml", raw)), cwd=root)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        raw["optimize"] = {"enabled": True, "models": ["bart"], "backends": ["torch_dynamic", "onnxruntime"],
+                           "batch_sizes": [1, 4], "warmup": 1, "repeats": 2}
+        raw["tracking"] = {"mlflow": True}  # and TensorBoard, the default (W&B: tests/test_tracking.py)
+        config = write_yaml(root / "exp.yaml", raw)
+        done = subprocess.run(
+            [sys.executable, "-c", FINISHED_RUN_DRIVER, str(root / "driver_modules.json"), "run", str(config)],
+            cwd=root, env=child_env(), capture_output=True, text=True, timeout=900,
+        )
+        (root / "command.json").write_text(json.dumps(
+            {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}), encoding="utf-8")
 
-    return built_once(tmp_path_factory, "finished", build) / "runs" / "tiny"
+    root = built_once(tmp_path_factory, "finished", build)
+    said = read_json(root / "command.json")
+    run = FinishedRun(root / "exp.yaml", root / "runs" / "tiny", said["returncode"], said["stdout"], said["stderr"])
+    assert run.returncode == 3, run.stdout[-3000:] + run.stderr[-3000:]  # 3: some candidates failed, as planned
+    return run
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FINISHED_RUN_DEFAULTS, child_env, read_json, run_cli, tiny_experiment, write_yaml
+from tests.conftest import (
+    FINISHED_RUN_DEFAULTS,
+    FinishedRun,
+    child_env,
+    read_json,
+    run_cli,
+    tiny_experiment,
+    write_yaml,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +39,9 @@ print(json.dumps(out))
 """
 
 
-def test_an_export_loads_with_plain_transformers_and_predicts_as_the_run_did(tmp_path: Path, finished_run: Path) -> None:
-    run_dir = shutil.copytree(finished_run, tmp_path / "runs" / "tiny")  # the export goes into the run directory
+def test_an_export_loads_with_plain_transformers_and_predicts_as_the_run_did(
+        tmp_path: Path, finished_run: FinishedRun) -> None:
+    run_dir = shutil.copytree(finished_run.run_dir, tmp_path / "runs" / "tiny")  # the export goes into the run directory
     summary = read_json(run_dir / "summary.json")
     best = max(("bart", "t5"), key=lambda n: summary["models"][n]["metrics"]["validation"]["rougeL"])
 
@@ -65,7 +74,8 @@ def test_an_export_loads_with_plain_transformers_and_predicts_as_the_run_did(tmp
     assert predicted == run_predictions
 
     named = run_cli("export", str(run_dir), "--model", "nobody", cwd=tmp_path)
-    assert named.returncode == 2 and "its candidates: bart, t5" in named.stderr and "Traceback" not in named.stderr
+    assert named.returncode == 2 and "Traceback" not in named.stderr
+    assert "its candidates: bart, t5, llama, missing, broken" in named.stderr
     variant = run_cli("export", str(run_dir), "--model", "t5", "--variant", "onnxruntime", cwd=tmp_path)
     assert variant.returncode == 2 and "it has: fp32" in variant.stderr
     offline = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,32 +15,20 @@ from orchestrator.data import run_data_files
 from orchestrator.outcome import Outcome
 from orchestrator.stages.context import RunContext
 from orchestrator.stages.ensemble import run_ensemble
-from tests.conftest import REPO, read_json, run_cli, tiny_experiment, write_yaml
-from tests.faults import faulty_bart
+from tests.conftest import REPO, FinishedRun, read_json, run_cli
 from tests.test_tracking import tensorboard_scalars
 
 pytestmark = pytest.mark.integration
 
 
-def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_path: Path) -> None:
-    raw = tiny_experiment(tmp_path, [
-        {"name": "bart", "source": "scratch:bart-tiny", "family": "seq2seq"},
-        {"name": "t5", "source": "scratch:t5-tiny", "family": "seq2seq"},
-        {"name": "llama", "source": "scratch:llama-tiny", "family": "causal"},
-        {"name": "missing", "source": "no-such-org/model-not-cached", "family": "seq2seq"},
-        {"name": "broken", "source": str(faulty_bart(tmp_path / "broken", "raise_at", 3)),
-         "family": "seq2seq", "trust_remote_code": True},
-    ])
-    raw["defaults"]["resources"] = {"cpus": 0.4}
-    raw["defaults"]["max_steps"] = 30
-    raw["optimize"] = {"enabled": True, "models": ["bart"], "backends": ["torch_dynamic", "onnxruntime"],
-                       "batch_sizes": [1, 4], "warmup": 1, "repeats": 2}
-    raw["tracking"] = {"mlflow": True}  # and TensorBoard, the default (W&B: tests/test_tracking.py)
-    config_path = write_yaml(tmp_path / "exp.yaml", raw)
-
-    proc = run_cli("run", str(config_path), cwd=tmp_path)
-    assert proc.returncode == 3, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stdout
+def test_candidates_train_concurrently_and_one_failure_costs_only_itself(
+        tmp_path: Path, finished_run: FinishedRun) -> None:
+    """The shared run (tests/conftest.py): bart, t5 and llama train at once, a candidate whose
+    model is not cached is skipped in preflight, one that raises fails alone after its retry; the
+    ensemble, optimize and both trackers follow."""
+    config_path = finished_run.config
+    assert finished_run.returncode == 3, finished_run.stdout + finished_run.stderr
+    assert "Traceback" not in finished_run.stdout
 
     run_dir = load_config(config_path).run_dir
     summary = read_json(run_dir / "summary.json")
@@ -78,13 +67,6 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
     assert (run_dir / "ensemble" / "meta_learner.joblib").is_file() == ensemble["chosen"].startswith("stacking:")
     assert len((run_dir / "ensemble" / "test_predictions.jsonl").read_text(encoding="utf-8").splitlines()) == 16
 
-    # The saved ensemble, reloaded by `predict` on the test inputs, chooses what the stage chose.
-    predicted = run_cli("predict", str(run_dir), "--input", str(run_dir / "data" / "test.jsonl"),
-                        "--output", str(tmp_path / "out.jsonl"), cwd=tmp_path)
-    assert predicted.returncode == 0, predicted.stdout + predicted.stderr
-    assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == (
-        run_dir / "ensemble" / "test_predictions.jsonl").read_text(encoding="utf-8")
-
     for name in ("config.yaml", "report.md", "status.json", "data/train.jsonl"):
         assert (run_dir / name).is_file(), name
     report = (run_dir / "report.md").read_text(encoding="utf-8")
@@ -94,8 +76,17 @@ def test_candidates_train_concurrently_and_one_failure_costs_only_itself(tmp_pat
     assert set(status["stages"]["ensemble-score"]["finished"]) == {"bart", "llama", "t5"}
 
     every_tracker_recorded_the_run(run_dir)
-    optimized_models_are_measured_and_reloadable(run_dir, tmp_path)
-    member_failure_costs_only_itself(config_path, run_dir, tmp_path)
+    # What follows writes into the run directory (`predict` its status.json): on a copy of the shared run.
+    copy = Path(shutil.copytree(run_dir, tmp_path / "runs" / "tiny"))
+    # The saved ensemble, reloaded by `predict` on the test inputs, chooses what the stage chose.
+    predicted = run_cli("predict", str(copy), "--input", str(run_dir / "data" / "test.jsonl"),
+                        "--output", str(tmp_path / "out.jsonl"), cwd=tmp_path)
+    assert predicted.returncode == 0, predicted.stdout + predicted.stderr
+    assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == (
+        run_dir / "ensemble" / "test_predictions.jsonl").read_text(encoding="utf-8")
+
+    optimized_models_are_measured_and_reloadable(run_dir, copy, tmp_path)
+    member_failure_costs_only_itself(config_path, copy, tmp_path)
 
 
 def every_tracker_recorded_the_run(run_dir: Path) -> None:
@@ -129,9 +120,10 @@ def every_tracker_recorded_the_run(run_dir: Path) -> None:
     assert {"summary.json", "report.html", "ensemble.json", "optimize.json"} <= artifacts
 
 
-def optimized_models_are_measured_and_reloadable(run_dir: Path, tmp_path: Path) -> None:
+def optimized_models_are_measured_and_reloadable(run_dir: Path, copy: Path, tmp_path: Path) -> None:
     """The run's optimize stage quantized bart with both CPU backends, checked quality, swept the
-    batch sizes and recommended one; `optimize RUN_DIR` reruns the stage for another model."""
+    batch sizes and recommended one; `optimize RUN_DIR` reruns the stage for another model (on
+    `copy`, a copy of the run directory)."""
     section = read_json(run_dir / "summary.json")["optimize"]
     assert section["status"] == "ok" and list(section["models"]) == ["bart"], section
     assert "one model at a time" in section["benchmarked"]
@@ -154,6 +146,7 @@ def optimized_models_are_measured_and_reloadable(run_dir: Path, tmp_path: Path) 
     report = (run_dir / "report.md").read_text(encoding="utf-8")
     assert "## Quantization and batch size" in report and "optimize/bart/throughput.png" in report
 
+    run_dir = copy
     again = run_cli("optimize", str(run_dir), "--set", "optimize.models=[t5]", "--set",
                     "optimize.backends=[torch_dynamic]", "--set", "optimize.batch_sizes=[2]", cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
