@@ -133,8 +133,11 @@ def serve_processes() -> list[str]:
 def stopped_cleanly() -> Iterator[None]:
     assert not serve_processes(), "Serve processes from before this test"
     yield
-    deadline = time.time() + 30
-    while serve_processes() and time.time() < deadline:
+    # Gone for good: three looks in a row find none (a replica Serve was restarting can show up
+    # again after a moment without a name of its own).
+    deadline, quiet = time.time() + 60, 0
+    while quiet < 3 and time.time() < deadline:
+        quiet = 0 if serve_processes() else quiet + 1
         time.sleep(0.5)
     assert not serve_processes()
 
