@@ -19,13 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from benchmarks.serve import Server as ServeProcess
 from orchestrator.config import ConfigError
 from orchestrator.serving.gateway import RequestProblem, parse_inputs
 from orchestrator.serving.plan import MAX_BATCH_WAIT_S, Limits, batch_wait_s, plan_serving
-from tests.conftest import FinishedRun, read_json
+from tests.conftest import FinishedRun, process_name, read_json, wait_for_all_but_agents
 
 
 @pytest.fixture
@@ -113,6 +114,16 @@ class Server(ServeProcess):
 
     def __init__(self, run_dir: Path, *args: str):
         super().__init__(run_dir, *args, ready_within_s=300)
+
+    def stop(self) -> int:
+        """SIGINT, as a user stops it; then the processes of its Ray cluster must go too (they
+        outlive the command by a moment, and a replica Serve was restarting can still start), so
+        the next test begins with none."""
+        processes = psutil.Process(self.proc.pid).children(recursive=True)
+        code = super().stop()
+        alive, _ = wait_for_all_but_agents(processes, timeout=60)
+        assert not alive, f"left behind by serve: {[process_name(p) for p in alive]}"
+        return code
 
     def call(self, path: str, body: Any = None, *, raw: bytes | None = None, timeout: float = 120) -> tuple[int, Any]:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
